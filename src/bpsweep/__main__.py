@@ -1,0 +1,3 @@
+from bpsweep.cli import main
+
+raise SystemExit(main())

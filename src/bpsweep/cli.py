@@ -1,0 +1,125 @@
+"""Command line: ``bpsweep train`` (one run, the lesson's walk-through)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .data import DataError
+from .model import ACTIVATIONS, DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, OPTIMIZERS
+
+
+class CLIError(Exception):
+    """An error to print as one line, without a traceback, exit status 2."""
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train one network and print the steps as the lesson does",
+                       description="Train one network by gradient descent and walk through "
+                       "its steps: slope, step size, new value and SSR.")
+    p.add_argument("--data", default="dosage", help="'dosage' or a CSV file with columns x, y")
+    p.add_argument("--hidden", type=int, default=2, help="hidden nodes H (default 2)")
+    p.add_argument("--activation", default="softplus", choices=list(ACTIVATIONS))
+    p.add_argument("--init", default="normal",
+                   help="preset (statquest-fitted, statquest-start), scheme (normal, uniform, "
+                   "xavier, he) and/or name=value items, e.g. 'statquest-fitted,b3=1' or "
+                   "'w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0' (default normal)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random scheme (default 0)")
+    p.add_argument("--scale", type=float, default=1.0, help="scale of the random scheme")
+    p.add_argument("--biases", default="zeros", choices=["zeros", "drawn"])
+    p.add_argument("--trainable", default="all", help="'all' or names, e.g. 'b3' or 'w3,w4,b3'")
+    p.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS))
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="learning rate (default 0.1)")
+    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help="step-size tolerance")
+    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS)
+    p.add_argument("--momentum", type=float, help="momentum's coefficient (default 0.9)")
+    p.add_argument("--beta1", type=float, help="adam's beta1 (default 0.9)")
+    p.add_argument("--beta2", type=float, help="adam's beta2 (default 0.999)")
+    p.add_argument("--eps", type=float, help="adam's epsilon (default 1e-8)")
+    p.add_argument("--trace-csv", metavar="FILE", help="write the per-step trace to FILE")
+    p.add_argument("--show", default="auto",
+                   help="steps to print: a number N (first N and the last), 'all', or 'auto' "
+                   "(all up to 30 steps, else the first 10 and the last 3)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from .trainer import train
+
+    result = train(args.data, hidden=args.hidden, activation=args.activation, init=args.init,
+                   seed=args.seed, scale=args.scale, biases=args.biases,
+                   trainable=args.trainable, optimizer=args.optimizer, lr=args.lr,
+                   tol=args.tol, max_steps=args.max_steps, momentum=args.momentum,
+                   beta1=args.beta1, beta2=args.beta2, eps=args.eps, trace=True)
+    print(_format_walkthrough(result, args.show))
+    if args.trace_csv:
+        try:
+            result.trace.to_csv(args.trace_csv, index=False, float_format="%.17g")
+        except OSError as exc:
+            raise CLIError(f"cannot write --trace-csv {args.trace_csv}: {exc}") from None
+        print(f"trace written to {args.trace_csv}")
+    return 0
+
+
+def _format_walkthrough(result, show: str) -> str:
+    trace = result.trace
+    start = "  ".join(f"{k}={v:.6g}" for k, v in result.initial_params.items())
+    lines = [f"start: {start}  SSR={result.initial_ssr:.6g}",
+             f"{'step':>5}  {'param':<5} {'slope':>12} {'step size':>12} {'new value':>12} "
+             f"{'SSR':>12}"]
+    steps = list(range(1, result.steps + 1))
+    if show == "all":
+        shown = steps
+    else:
+        head, tail = (10, 3) if show == "auto" else (_int(show, "--show"), 1)
+        if show == "auto" and len(steps) <= 30:
+            head = len(steps)
+        shown = steps if len(steps) <= head + tail else steps[:head] + [None] + steps[-tail:]
+    for k in shown:
+        if k is None:
+            lines.append(f"{'...':>5}")
+            continue
+        row = trace.iloc[k]
+        for i, name in enumerate(result.trainable):
+            ssr = f"{row['ssr']:12.6g}" if i == len(result.trainable) - 1 else ""
+            lines.append(f"{k:>5}  {name:<5} {row['slope_' + name]:12.6g} "
+                         f"{row['step_' + name]:12.6g} {row[name]:12.6g} {ssr}".rstrip())
+    final = "  ".join(f"{k}={v:.6g}" for k, v in result.final_params.items())
+    lines.append(f"{result.status} after {result.steps} steps: SSR {result.initial_ssr:.6g} -> "
+                 f"{result.final_ssr:.6g};  {final}")
+    return "\n".join(lines)
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CLIError(f"{option} must be a number, 'all' or 'auto', got {text!r}") from None
+    if value < 1:
+        raise CLIError(f"{option} must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpsweep",
+        description="Gradient descent on the StatQuest backpropagation network, swept.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CLIError, DataError, ValueError, FileNotFoundError) as exc:
+        print(f"bpsweep {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bpsweep {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The StatQuest network: names, parameter layout and the registries that map names to kernels.
+
+One input (dosage), H hidden nodes, one output (see ``../shared/reference/statquest.md``)::
+
+    x_i       = w_i * input + b_i                       (i = 1..H)
+    y_i       = activation(x_i)                         (softplus in the lessons)
+    predicted = w_(H+1) * y_1 + ... + w_(2H) * y_H + b_(H+1)
+    SSR       = sum over data of (observed - predicted)^2
+
+Parameters are stored in one float64 vector in the lessons' order: for H = 2 that is
+``w1, b1, w2, b2, w3, w4, b3``. The compiled math lives in :mod:`bpsweep.kernels`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+# Registries: name -> integer code understood by the kernels. Codes are part of the kernels'
+# interface; add new entries at the end.
+ACTIVATIONS = {"softplus": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+OPTIMIZERS = {"gd": 0, "momentum": 1, "adam": 2}
+
+# Optimizer hyper-parameters and their defaults. The kernels take them as a length-3 vector
+# ``hyper``: momentum uses hyper[0]; adam uses (beta1, beta2, eps).
+OPTIMIZER_SETTINGS = {
+    "gd": {},
+    "momentum": {"momentum": 0.9},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+}
+HYPER_DEFAULTS = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+# Run outcomes, as returned by the kernels.
+STATUSES = ("converged", "max_steps", "diverged")
+CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2
+
+# A run has diverged once its SSR exceeds this many times its initial SSR.
+DIVERGENCE_FACTOR = 1e8
+
+# The lessons' defaults.
+DEFAULT_HIDDEN = 2
+DEFAULT_LR = 0.1
+DEFAULT_TOL = 1e-3
+DEFAULT_MAX_STEPS = 1000
+
+
+def n_params(hidden: int) -> int:
+    """Number of parameters of a network with ``hidden`` hidden nodes: 3H + 1."""
+    return 3 * hidden + 1
+
+
+@lru_cache(maxsize=None)
+def param_names(hidden: int = DEFAULT_HIDDEN) -> tuple[str, ...]:
+    """Parameter names in storage order: w1, b1, ..., wH, bH, w(H+1), ..., w(2H), b(H+1)."""
+    check_hidden(hidden)
+    names = []
+    for i in range(1, hidden + 1):
+        names += [f"w{i}", f"b{i}"]
+    names += [f"w{hidden + i}" for i in range(1, hidden + 1)]
+    names.append(f"b{hidden + 1}")
+    return tuple(names)
+
+
+def weight_names(hidden: int) -> tuple[str, ...]:
+    """Names of the weights (hidden then output), in the order the init schemes draw them."""
+    return tuple(f"w{i}" for i in range(1, 2 * hidden + 1))
+
+
+def bias_names(hidden: int) -> tuple[str, ...]:
+    """Names of the biases (hidden then output), in the order the init schemes draw them."""
+    return tuple(f"b{i}" for i in range(1, hidden + 2))
+
+
+def check_hidden(hidden) -> int:
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+        raise ValueError(f"hidden must be a whole number >= 1, got {hidden!r}")
+    return hidden
+
+
+def activation_code(name: str) -> int:
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def optimizer_code(name: str) -> int:
+    try:
+        return OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}"
+        ) from None
