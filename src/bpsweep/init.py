@@ -80,11 +80,12 @@ def draw_batch(seeds, hidden, scheme, scale, biases_drawn, out):
         s = seeds[r]
         hid_std = _layer_std(scheme[r], scale[r], hidden, False)
         out_std = _layer_std(scheme[r], scale[r], hidden, True)
+        drawn = biases_drawn[r]
         for h in range(hidden):
             out[r, 2 * h] = _draw(s, h, scheme[r], hid_std)  # w(h+1)
             out[r, 2 * hidden + h] = _draw(s, hidden + h, scheme[r], out_std)  # w(H+h+1)
-            out[r, 2 * h + 1] = _draw(s, 2 * hidden + h, scheme[r], hid_std) if biases_drawn[r] else 0.0
-        out[r, 3 * hidden] = _draw(s, 3 * hidden, scheme[r], out_std) if biases_drawn[r] else 0.0
+            out[r, 2 * h + 1] = _draw(s, 2 * hidden + h, scheme[r], hid_std) if drawn else 0.0
+        out[r, 3 * hidden] = _draw(s, 3 * hidden, scheme[r], out_std) if drawn else 0.0
 
 
 def draw_initial(hidden: int = 2, scheme: str = "normal", scale: float = 1.0,

@@ -13,7 +13,7 @@ Parameters are stored in one float64 vector in the lessons' order: for H = 2 tha
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 # Registries: name -> integer code understood by the kernels. Codes are part of the kernels'
 # interface; add new entries at the end.
@@ -48,7 +48,7 @@ def n_params(hidden: int) -> int:
     return 3 * hidden + 1
 
 
-@lru_cache(maxsize=None)
+@cache
 def param_names(hidden: int = DEFAULT_HIDDEN) -> tuple[str, ...]:
     """Parameter names in storage order: w1, b1, ..., wH, bH, w(H+1), ..., w(2H), b(H+1)."""
     check_hidden(hidden)
