@@ -146,8 +146,10 @@ def update(p, slopes, trainable, opt, hyper, lr, t, m, v, step_sizes):
     if opt == 2:
         beta1 = hyper[0]
         beta2 = hyper[1]
-        c1 = 1.0 - beta1**t
-        c2 = 1.0 - beta2**t
+        # float exponent: libm pow, as Python's float ** int does (an int exponent would make
+        # numba multiply repeatedly, a different rounding)
+        c1 = 1.0 - beta1 ** float(t)
+        c2 = 1.0 - beta2 ** float(t)
     for j in range(p.shape[0]):
         if not trainable[j]:
             step_sizes[j] = 0.0

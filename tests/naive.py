@@ -1,0 +1,172 @@
+"""Slow, obviously correct twins of the compiled kernels, written plainly from the lessons.
+
+Plain Python floats and the ``math`` module, one data point and one parameter at a time.
+``train`` takes the activation as an argument: tests pass either the lesson's textbook formulas
+(``textbook_activation``) or the kernel's own ``activate.py_func`` when they want the very same
+float operations, in the same order, as the compiled kernels (bit-for-bit comparisons).
+"""
+
+import math
+
+MASK64 = (1 << 64) - 1
+
+
+def param_names(hidden):
+    names = []
+    for i in range(1, hidden + 1):
+        names += [f"w{i}", f"b{i}"]
+    return names + [f"w{hidden + i}" for i in range(1, hidden + 1)] + [f"b{hidden + 1}"]
+
+
+def textbook_activation(z, act):
+    """The formulas as the lessons write them (fine for moderate z; log1p keeps
+    log(1 + e^z) accurate where e^z is tiny)."""
+    if act == 0:
+        return math.log1p(math.exp(z)), math.exp(z) / (1 + math.exp(z))
+    if act == 1:
+        return (z, 1.0) if z > 0 else (0.0, 0.0)
+    if act == 2:
+        s = 1 / (1 + math.exp(-z))
+        return s, s * (1 - s)
+    t = math.tanh(z)
+    return t, 1 - t * t
+
+
+def unpack(p, hidden):
+    """(hidden weights, hidden biases, output weights, output bias) from the parameter list."""
+    return ([p[2 * h] for h in range(hidden)], [p[2 * h + 1] for h in range(hidden)],
+            [p[2 * hidden + h] for h in range(hidden)], p[3 * hidden])
+
+
+def predict(x, p, hidden, act, activation=textbook_activation):
+    """predicted = w_out_1 * y_1 + ... + w_out_H * y_H + b_out, for each input."""
+    w, b, w_out, b_out = unpack(p, hidden)
+    preds = []
+    for xi in x:
+        total = 0.0
+        for h in range(hidden):
+            total += w_out[h] * activation(w[h] * xi + b[h], act)[0]
+        preds.append(total + b_out)
+    return preds
+
+
+def ssr(x, y, p, hidden, act, activation=textbook_activation):
+    total = 0.0
+    for yi, pred in zip(y, predict(x, p, hidden, act, activation)):
+        total += (yi - pred) * (yi - pred)
+    return total
+
+
+def slopes(x, y, p, hidden, act, activation=textbook_activation):
+    """dSSR/dparam by the chain rule: dSSR/dPredicted = -2 (observed - predicted), times
+    dPredicted/dparam, summed over the data."""
+    w, b, w_out, b_out = unpack(p, hidden)
+    g = [0.0] * len(p)
+    g_b_out = 0.0
+    for xi, yi in zip(x, y):
+        ys, dys = [], []
+        for h in range(hidden):
+            a, da = activation(w[h] * xi + b[h], act)
+            ys.append(a)
+            dys.append(da)
+        pred = 0.0
+        for h in range(hidden):
+            pred += w_out[h] * ys[h]
+        pred += b_out
+        d_pred = -2.0 * (yi - pred)
+        for h in range(hidden):
+            g[2 * hidden + h] += d_pred * ys[h]  # dPredicted/dw_out = y_h
+            d_x = d_pred * w_out[h] * dys[h]  # dPredicted/dx_h = w_out * activation'(x_h)
+            g[2 * h] += d_x * xi  # dx_h/dw_h = input
+            g[2 * h + 1] += d_x  # dx_h/db_h = 1
+        g_b_out += d_pred  # dPredicted/db_out = 1
+    g[3 * hidden] = g_b_out
+    return g
+
+
+def train(x, y, p, hidden, act=0, opt=0, hyper=(0.9, 0.999, 1e-8), lr=0.1, tol=1e-3,
+          max_steps=1000, trainable=None, activation=textbook_activation):
+    """The stopping rule of statquest.md, step by step. Returns a dict with status, steps,
+    initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr)."""
+    p = list(p)
+    trainable = [True] * len(p) if trainable is None else list(trainable)
+    m = [0.0] * len(p)
+    v = [0.0] * len(p)
+    initial = ssr(x, y, p, hidden, act, activation)
+    history = []
+    steps = 0
+    while True:
+        g = slopes(x, y, p, hidden, act, activation)
+        steps += 1
+        sizes = []
+        for j in range(len(p)):
+            if not trainable[j]:
+                sizes.append(0.0)
+                continue
+            if opt == 0:
+                step = lr * g[j]
+            elif opt == 1:
+                step = hyper[0] * m[j] + lr * g[j]
+                m[j] = step
+            else:
+                m[j] = hyper[0] * m[j] + (1.0 - hyper[0]) * g[j]
+                v[j] = hyper[1] * v[j] + (1.0 - hyper[1]) * g[j] * g[j]
+                m_hat = m[j] / (1.0 - hyper[0] ** steps)
+                v_hat = v[j] / (1.0 - hyper[1] ** steps)
+                step = lr * m_hat / (math.sqrt(v_hat) + hyper[2])
+            sizes.append(step)
+            p[j] = p[j] - step
+        now = ssr(x, y, p, hidden, act, activation)
+        history.append((list(p), g, sizes, now))
+        if not (math.isfinite(now) and now <= 1e8 * initial) or not all(map(math.isfinite, p)):
+            status = "diverged"
+        elif all(abs(s) < tol for s, t in zip(sizes, trainable) if t):
+            status = "converged"
+        elif steps >= max_steps:
+            status = "max_steps"
+        else:
+            continue
+        return {"status": status, "steps": steps, "initial_ssr": initial, "ssr": now,
+                "params": p, "history": history}
+
+
+# ------------------------------------------------------------------ seeded draws
+
+
+def _mix(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def uniform(seed, k):
+    """SplitMix64 of (seed, k) as documented in bpsweep._random: a float in [0, 1)."""
+    gamma = 0x9E3779B97F4A7C15
+    key = _mix((seed + gamma) & MASK64)
+    return (_mix((key + (k + 1) * gamma) & MASK64) >> 11) / 2.0**53
+
+
+def normal(seed, k):
+    return math.sqrt(-2.0 * math.log1p(-uniform(seed, 2 * k))) * math.cos(
+        2.0 * math.pi * uniform(seed, 2 * k + 1))
+
+
+def draw(hidden, scheme, scale, biases, seed):
+    """A run's start as bpsweep.init documents it: weights take draws 0..2H-1 in name order,
+    biases draws 2H..3H; then scaled for their layer."""
+    def std(fan_in, fan_out):
+        return {"normal": scale, "uniform": scale,
+                "xavier": scale * math.sqrt(2.0 / (fan_in + fan_out)),
+                "he": scale * math.sqrt(2.0 / fan_in)}[scheme]
+
+    def one(k, s):
+        return s * (2.0 * uniform(seed, k) - 1.0) if scheme == "uniform" else s * normal(seed, k)
+
+    hid, out = std(1, hidden), std(hidden, 1)
+    values = {}
+    for i in range(hidden):
+        values[f"w{i + 1}"] = one(i, hid)
+        values[f"w{hidden + i + 1}"] = one(hidden + i, out)
+        values[f"b{i + 1}"] = one(2 * hidden + i, hid) if biases == "drawn" else 0.0
+    values[f"b{hidden + 1}"] = one(3 * hidden, out) if biases == "drawn" else 0.0
+    return [values[n] for n in param_names(hidden)]
