@@ -40,14 +40,19 @@ DEFAULTS = {"dataset": "dosage", "hidden": 2, "activation": "softplus", "optimiz
 RESULT_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 
 
-def train_runs(runs: pd.DataFrame, data_dir=None, data_cache: dict | None = None) -> pd.DataFrame:
+def train_runs(runs: pd.DataFrame, data_dir=None, data_cache: dict | None = None,
+               kernel=None) -> pd.DataFrame:
     """Train every row of ``runs``; returns the outcome columns with the same index.
 
     A missing setting column, or an empty cell in one, takes the default above.
 
     ``data_dir``: folder that relative CSV data paths are taken from. ``data_cache``: a dict
-    reused across calls to load each data set once.
+    reused across calls to load each data set once. ``kernel``: the batched trainer, called
+    with :func:`bpsweep.kernels.train_batch`'s arguments (default that CPU kernel;
+    :func:`bpsweep.cuda.train_batch_cuda` trains on the GPU).
     """
+    if kernel is None:
+        kernel = kernels.train_batch
     runs = runs.copy()
     for col, default in DEFAULTS.items():
         runs[col] = runs[col].fillna(default) if col in runs.columns else default
@@ -72,10 +77,10 @@ def train_runs(runs: pd.DataFrame, data_dir=None, data_cache: dict | None = None
         g_status = np.empty(n, dtype=np.int64)
         g_steps = np.empty(n, dtype=np.int64)
         ssr0, ssr = np.empty(n), np.empty(n)
-        kernels.train_batch(x, y, hidden, arrays["act"], arrays["opt"], arrays["hyper"],
-                            arrays["lr"], arrays["tol"], arrays["max_steps"],
-                            arrays["trainable"], arrays["init"],
-                            final, g_status, g_steps, ssr0, ssr)
+        kernel(x, y, hidden, arrays["act"], arrays["opt"], arrays["hyper"],
+               arrays["lr"], arrays["tol"], arrays["max_steps"],
+               arrays["trainable"], arrays["init"],
+               final, g_status, g_steps, ssr0, ssr)
         rows = positions[runs.index.get_indexer(group.index)]
         for j, name in enumerate(param_names(hidden)):
             out.iloc[rows, out.columns.get_loc(f"final_{name}")] = final[:, j]
