@@ -56,7 +56,7 @@ from .model import (
 )
 
 #: Largest hidden size the GPU kernel supports: its per-thread arrays need compile-time sizes,
-#: and beyond this the per-run state no longer fits in registers.
+#: and from about H = 8 on the per-run state spills out of registers into local memory.
 MAX_HIDDEN = 16
 #: Threads per block on a real GPU, and under the simulator (which starts one Python thread
 #: per simulated GPU thread, so blocks are kept small there).
@@ -84,10 +84,14 @@ class CudaUnavailableError(ValueError):
 # ---------------------------------------------------------------- lazy import and checks
 
 
+def _numba_cuda_installed() -> bool:
+    return importlib.util.find_spec("numba_cuda") is not None
+
+
 def _import_cuda():
     """``numba.cuda``, imported on first use. Raises CudaUnavailableError if numba-cuda is
     missing or does not import."""
-    if importlib.util.find_spec("numba_cuda") is None:
+    if not _numba_cuda_installed():
         # numba still ships a deprecated built-in numba.cuda; we only use numba-cuda's.
         raise CudaUnavailableError(INSTALL_HINT)
     if not hasattr(np, "row_stack"):
@@ -106,10 +110,9 @@ def _import_cuda():
 
 
 def simulator_enabled() -> bool:
-    """True when numba.cuda is (or will be) the CUDA simulator (NUMBA_ENABLE_CUDASIM=1)."""
-    from numba.cuda.core import config
-
-    return bool(config.ENABLE_CUDASIM)
+    """True when the imported numba.cuda is the CUDA simulator (numba-cuda reads
+    NUMBA_ENABLE_CUDASIM=1 once, when numba.cuda is first imported)."""
+    return _import_cuda().to_device.__module__.startswith("numba.cuda.simulator")
 
 
 def cuda_available() -> bool:
@@ -410,7 +413,7 @@ def train_runs_cuda(runs, data_dir=None, data_cache=None):
 
 
 def bench_cuda(sizes=(10**4, 10**5, 10**6, 10**7), steps=1000, hidden=2,
-               activation="softplus", optimizer="gd", lr=0.01):
+               activation="softplus", optimizer="gd", lr=0.01, allow_simulator=False):
     """Run-steps per second of the GPU kernel; needs a real GPU (refuses the simulator).
 
     For each size R, trains R runs from random normal starts (seeds 0..R-1) for exactly
@@ -418,6 +421,7 @@ def bench_cuda(sizes=(10**4, 10**5, 10**6, 10**7), steps=1000, hidden=2,
     actual steps are counted). Returns a DataFrame, one row per size: runs, hidden, steps,
     run_steps (sum of steps taken), kernel_s (kernel time, synchronised), total_s (also host
     preparation and copies), kernel_run_steps_per_s, run_steps_per_s.
+    ``allow_simulator``: for tests of this function only; simulator timings mean nothing.
     """
     import pandas as pd
 
@@ -425,7 +429,7 @@ def bench_cuda(sizes=(10**4, 10**5, 10**6, 10**7), steps=1000, hidden=2,
     from .model import HYPER_DEFAULTS
 
     require_cuda()
-    if simulator_enabled():
+    if simulator_enabled() and not allow_simulator:
         raise CudaUnavailableError(
             "bench_cuda needs a real GPU: under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) "
             "kernels run as Python and timings mean nothing; unset it on a machine with an "
