@@ -24,7 +24,7 @@ Speed design (one thread per run):
   (parameters, slopes, optimizer state, activations of one data point) lives in registers,
   not in local memory, and the activation/optimizer switches fold away. The host launches
   one kernel per (activation, optimizer) group of runs, so no warp mixes branches. Checked
-  offline with ptxas for sm_90: H=2 softplus gd uses 85 registers, adam 124, no spills;
+  offline with ptxas for sm_90: H=2 softplus gd uses 85 registers, adam 126, no spills;
   H <= 8 needs no local memory for gd; H=16 uses a local-memory stack (slower, but correct);
 - per-run inputs are laid out for coalesced loads: parameters transposed to (P, R), the
   optimizer's hyper-parameters to (3, R), the trainable mask packed into one int64 per run;
@@ -146,35 +146,18 @@ def check_hidden_cuda(hidden) -> int:
 
 
 @functools.cache
-def _device_common():
-    """Device functions that do not depend on H."""
+def _activate():
+    """The CPU kernel's own ``activate`` source, compiled as a device function: the very same
+    float operations."""
     _import_cuda()
-    # The CPU kernel's own source, compiled for the GPU: the very same float operations.
-    activate = cuda.jit(device=True)(kernels.activate.py_func)
-
-    @cuda.jit(device=True)
-    def powi(a, n):
-        """a ** n for a whole n >= 0, by numba's own algorithm for float ** int (repeated
-        squaring; math.pow beyond 65536), so adam's bias corrections match the CPU kernel."""
-        if n > 0x10000:
-            return math.pow(a, float(n))
-        r = 1.0
-        while n != 0:
-            if n & 1:
-                r *= a
-            n >>= 1
-            a *= a
-        return r
-
-    return activate, powi
+    return cuda.jit(device=True)(kernels.activate.py_func)
 
 
 @functools.cache
 def _kernel(hidden: int, act: int, opt: int):
     """The training kernel specialised for ``hidden`` nodes, activation code ``act`` and
     optimizer code ``opt`` (compiled on first launch; the switches fold away)."""
-    _import_cuda()
-    activate, powi = _device_common()
+    activate = _activate()
     H = hidden
     P = n_params(hidden)
     ACT = act
@@ -216,8 +199,8 @@ def _kernel(hidden: int, act: int, opt: int):
         c1 = 1.0
         c2 = 1.0
         if opt == 2:
-            c1 = 1.0 - powi(h0, t)
-            c2 = 1.0 - powi(h1, t)
+            c1 = 1.0 - h0 ** float(t)  # float exponent: pow, as in kernels.update
+            c2 = 1.0 - h1 ** float(t)
         small = True
         finite = True
         for j in range(P):
