@@ -274,7 +274,8 @@ def sensitivity(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
     - ``rho_fit_abs``: the same for the magnitude |initial value|;
     - ``rho_steps``: Spearman correlation of the initial value with steps, converged runs only;
     - ``fit_q1`` .. ``fit_q<bins>``: share of good fits in each quantile bin of the initial
-      value (q1 = lowest values; equal-count bins, ties split by row order);
+      value (q1 = lowest values; equal-count bins: run i of n, 0-based in sorted order with ties
+      in row order, falls in bin floor(i * bins / n));
     - ``spread``: max - min of those shares, the ranking key (it also sees non-monotone effects).
 
     Rows are ranked by spread within each group (``rank`` 1 = matters most).
