@@ -230,8 +230,37 @@ def outcome_table(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR) -
 # ---------------------------------------------------------------- sensitivity to initialization
 
 
+def _sorted_order(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Row order sorted by group code, then value (stable: ties keep row order)."""
+    by_value = np.argsort(values, kind="stable")
+    return by_value[np.argsort(codes[by_value], kind="stable")]
+
+
+def _ranks_from_order(codes, values, order, method="average") -> np.ndarray:
+    """1-based ranks within each group, from a (group, value) sort order of these rows."""
+    n = len(order)
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
+    cs, vs = codes[order], values[order]
+    starts = np.r_[True, cs[1:] != cs[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    pos = np.arange(n) - group_start + 1.0
+    if method == "first":
+        out[order] = pos
+        return out
+    tie_start = starts | np.r_[True, vs[1:] != vs[:-1]]
+    tie = np.cumsum(tie_start) - 1
+    out[order] = (np.bincount(tie, pos) / np.bincount(tie))[tie]
+    return out
+
+
 def _grouped_rank(codes: np.ndarray, values: np.ndarray, method: str = "average") -> np.ndarray:
-    return pd.Series(values).groupby(codes).rank(method=method).to_numpy()
+    """Ranks (1-based, float) of ``values`` within each group of ``codes``: average ranks for
+    ties, or ``first`` (ties in row order), as pandas' rank."""
+    codes = np.asarray(codes, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    return _ranks_from_order(codes, values, _sorted_order(codes, values), method)
 
 
 def _grouped_pearson(codes: np.ndarray, a: np.ndarray, b: np.ndarray, n_groups: int):
@@ -300,15 +329,19 @@ def sensitivity(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
             sub = sensitivity(df.loc[ok], by=keys, fit_ssr=fit_ssr, bins=bins)
             rows.append(sub[sub["param"] == col[5:]].drop(columns="rank"))
             continue
-        rank = _grouped_rank(codes, x)
+        order = _sorted_order(codes, x)  # one sort serves every rank of x
+        rank = _ranks_from_order(codes, x, order)
         rho_fit = _grouped_pearson(codes, rank, good_rank, n_groups)
         rho_abs = _grouped_pearson(codes, _grouped_rank(codes, np.abs(x)), good_rank, n_groups)
         rho_steps = np.full(n_groups, np.nan)
         if conv.any():
-            r = _grouped_pearson(conv_codes, _grouped_rank(conv_codes, x[conv]), steps_rank,
-                                 n_groups)
+            # the sort order restricted to converged runs, renumbered to their positions
+            conv_pos = np.cumsum(conv) - 1
+            conv_order = conv_pos[order[conv[order]]]
+            r = _grouped_pearson(conv_codes, _ranks_from_order(conv_codes, x[conv], conv_order),
+                                 steps_rank, n_groups)
             rho_steps[: len(r)] = r
-        first = _grouped_rank(codes, x, method="first")
+        first = _ranks_from_order(codes, x, order, method="first")
         qbin = np.minimum(((first - 1) * bins // counts[codes]).astype(np.int64), bins - 1)
         flat = codes * bins + qbin
         n_bin = np.bincount(flat, minlength=n_groups * bins).reshape(n_groups, bins)
@@ -402,8 +435,7 @@ def cluster_points(points: np.ndarray, tol: float, max_cells: int = 4000) -> np.
     if n == 0:
         return np.empty(0, dtype=np.int64)
     cells = np.floor(points / tol).astype(np.int64)
-    uniq, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    uniq, inverse, counts = _unique_rows(cells)
     k = len(uniq)
     order = np.lexsort((np.arange(k), -counts))  # most populated first, stable
     top = order[:max_cells]
@@ -444,6 +476,25 @@ def cluster_points(points: np.ndarray, tol: float, max_cells: int = 4000) -> np.
     return rank[run_comp]
 
 
+def _unique_rows(cells: np.ndarray):
+    """(unique rows, inverse (R,), counts) of an int array (R, P), by hashing: each column is
+    factorized and the codes combined into one int64 key (np.unique's row sort otherwise)."""
+    key = np.zeros(len(cells), dtype=np.int64)
+    radix = 1
+    for j in range(cells.shape[1]):
+        codes, values = pd.factorize(cells[:, j])
+        if radix * max(1, len(values)) >= 2**62:
+            uniq, inverse, counts = np.unique(cells, axis=0, return_inverse=True,
+                                              return_counts=True)
+            return uniq, inverse.reshape(-1), counts
+        key += codes.astype(np.int64) * radix
+        radix *= max(1, len(values))
+    inverse, first = pd.factorize(key)
+    first_row = np.full(len(first), len(cells))
+    np.minimum.at(first_row, inverse, np.arange(len(cells)))
+    return cells[first_row], inverse, np.bincount(inverse)
+
+
 def _model_groups(df: pd.DataFrame):
     keys = [k for k in MODEL_COLUMNS if k in df.columns and df[k].nunique(dropna=False) > 1]
     if not keys:
@@ -476,8 +527,7 @@ def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: in
         lab = cluster_points(transform(vec), tol)
         ssr = part["final_ssr"].to_numpy(np.float64)
         n_clusters = int(lab.max()) + 1
-        med = np.vstack([np.median(vec[lab == c], axis=0) for c in range(n_clusters)]) if (
-            n_clusters <= 2000) else pd.DataFrame(vec).groupby(lab).median().to_numpy()
+        med = pd.DataFrame(vec).groupby(lab).median().to_numpy()
         dist = np.abs(vec - med[lab]).max(axis=1)
         rep = pd.Series(dist).groupby(lab).idxmin().to_numpy()
         spread = pd.Series(dist).groupby(lab).quantile(0.9).to_numpy()
