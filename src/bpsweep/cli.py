@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .analysis_cli import add_analyse as _add_analyse
+from .analysis_cli import add_trace as _add_trace
 from .data import DataError
 from .model import ACTIVATIONS, DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, OPTIMIZERS
 
@@ -106,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gradient descent on the StatQuest backpropagation network, swept.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_analyse(sub)
+    _add_trace(sub)
     return parser
 
 
