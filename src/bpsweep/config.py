@@ -272,8 +272,8 @@ def config_from_dict(raw: dict, *, source: str = "<config>", base_dir=None,
 def _unknown(source, where, key, known) -> ConfigError:
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"{source}: {where}: unknown key {key!r}; expected one of "
-                       f"{', '.join(known)}{hint}")
+    return ConfigError(f"{source}: {where}: unknown key; expected one of {', '.join(known)}, "
+                       f"found {key!r}{hint}")
 
 
 def _parse_value(text: str):
@@ -311,7 +311,8 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
         name = "scheme"
     home = setting.section
     if section not in (None, "sweep", home):
-        raise ConfigError(f"{source}: {where}: {name} belongs in [{home}], not [{section}]")
+        raise ConfigError(f"{source}: {where}: expected {name} in [{home}] (it belongs there), "
+                          f"found it in [{section}]")
     sweep = raw.setdefault("sweep", {}) if isinstance(raw.get("sweep", {}), dict) else {}
     sec = raw.setdefault(home, {}) if isinstance(raw.get(home, {}), dict) else {}
     if section == "sweep":
@@ -353,14 +354,14 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             if key not in SECTION_KEYS[sec]:
                 other = setting_for(key)
                 if other is not None and other.section != sec:
-                    raise ConfigError(f"{source}: {where}: {key} belongs in "
-                                      f"[{other.section}], not [{sec}]")
+                    raise ConfigError(f"{source}: {where}: expected {key} in "
+                                      f"[{other.section}] (it belongs there), found it in [{sec}]")
                 known = SECTION_KEYS[sec] + (["init_<p>"] if sec == "init" else [])
                 raise _unknown(source, f"[{sec}]", key, known)
             if key == "preset":
                 if "scheme" in table:
-                    raise ConfigError(f"{source}: [init] preset: give either scheme or preset, "
-                                      f"found both ({table['scheme']!r}, {value!r})")
+                    raise ConfigError(f"{source}: [init] preset: expected either scheme or "
+                                      f"preset, found both ({table['scheme']!r}, {value!r})")
                 if value not in PRESETS:
                     raise ConfigError(f"{source}: {where}: expected one of "
                                       f"{', '.join(PRESETS)}, found {_found(value)}")

@@ -140,13 +140,14 @@ def format_rows(runs: pd.DataFrame, outcome: pd.DataFrame, columns: list[str],
         return ""
     hidden = runs["hidden"].to_numpy()
     hiddens = np.unique(hidden)
+    params = set(config.param_union())
     cells = []
     for col in columns:
         source = runs if col in runs.columns else outcome
         values = source[col].to_numpy() if col in source.columns else np.full(len(runs), np.nan)
         text = _format_column(values, column_kind(col))
-        if len(hiddens) > 1 and (col.startswith("init_") or col.startswith("final_")):
-            p = col.partition("_")[2]
+        kind, _, p = col.partition("_")
+        if len(hiddens) > 1 and kind in ("init", "final") and p in params:
             lacking = [h for h in hiddens if p not in param_names(int(h))]
             if lacking:
                 text[np.isin(hidden, lacking)] = ""
