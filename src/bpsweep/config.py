@@ -197,8 +197,11 @@ class SweepConfig:
         """The axes that take more than one value."""
         return [a for a in self.axes if a.kind != "values" or len(a.values) > 1]
 
-    def resolved(self) -> dict:
-        """The resolved config as plain JSON data: every section with its defaults filled."""
+    def resolved(self, expand_values: bool = False) -> dict:
+        """The resolved config as plain JSON data: every section with its defaults filled.
+
+        A swept setting is shown as written when it is a range (``{ linspace = ... }``,
+        ``{ start, count }``), as its list of values otherwise or when ``expand_values``."""
         out = {"name": self.name, "description": self.description}
         for sec in SECTIONS:
             out[sec] = {k: v for k, v in self.fixed.items() if _section_of(k) == sec}
@@ -207,14 +210,19 @@ class SweepConfig:
             sweep["samples"] = self.samples
             sweep["sweep_seed"] = self.sweep_seed
         for a in self.axes:
-            sweep[a.name] = a.values if a.kind == "values" else {a.kind: [a.low, a.high]}
+            if a.kind != "values":
+                sweep[a.name] = {a.kind: [a.low, a.high]}
+            elif isinstance(a.spec, dict) and not expand_values:
+                sweep[a.name] = a.spec
+            else:
+                sweep[a.name] = a.values
         out["sweep"] = sweep
         return out
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the rows (not name or description; data file
         contents included), so that parts of a different config are never mixed."""
-        resolved = self.resolved()
+        resolved = self.resolved(expand_values=True)
         del resolved["name"], resolved["description"]
         datasets = []
         for d in self.values_of("dataset"):

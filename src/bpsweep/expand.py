@@ -154,12 +154,17 @@ def _fill_starts(config, columns, swept, union, init) -> None:
         names = param_names(h)
         block = np.empty((len(rows), len(names)))
         sch = scheme[rows]
-        codes = np.array([SCHEMES.get(s, 0) for s in sch], dtype=np.int64) if len(
-            set(sch)) > 1 else np.full(len(rows), SCHEMES.get(sch[0], 0), dtype=np.int64)
+        kinds = pd.unique(sch)
+        if len(kinds) == 1:
+            codes = np.full(len(rows), SCHEMES.get(kinds[0], 0), dtype=np.int64)
+        else:  # a preset's code is irrelevant: its rows are overwritten below
+            codes = pd.Series(sch).map(SCHEMES).fillna(0).to_numpy(np.int64)
         draw_batch(columns["seed"][rows].astype(np.uint64), h, codes,
                    np.ascontiguousarray(columns["scale"][rows], dtype=np.float64),
                    columns["biases"][rows] == "drawn", block)
         for preset, values in PRESETS.items():
+            if preset not in kinds:
+                continue
             is_preset = sch == preset
             if is_preset.any():
                 block[is_preset] = [values[p] for p in names]
