@@ -21,7 +21,7 @@ def add_analyse(sub) -> None:
         description="Analyse a sweep's results CSV: outcome table per setting that varies, "
         "sensitivity to the initial values, solution basins and stuck places; optionally "
         "plots, a report and a chaos check (re-runs from starts nudged by 1e-12).")
-    p.add_argument("results", help="results CSV written by `bpsweep sweep` (its .json sidecar "
+    p.add_argument("results", help="results CSV written by `bpsweep run` (its .json sidecar "
                    "is read when present)")
     p.add_argument("--by", nargs="+", metavar="COL",
                    help="group by these columns (default: every setting that varies)")

@@ -1,4 +1,4 @@
-"""Command line: ``bpsweep train`` (one run, the lesson's walk-through)."""
+"""Command line: ``bpsweep train`` (one run, the lesson walk-through), ``bpsweep run`` (sweeps)."""
 
 from __future__ import annotations
 
@@ -102,12 +102,19 @@ def _int(text: str, option: str) -> int:
     return value
 
 
+def _add_run(sub) -> None:
+    from .sweep import add_run_parser
+
+    add_run_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpsweep",
         description="Gradient descent on the StatQuest backpropagation network, swept.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_run(sub)
     _add_analyse(sub)
     _add_trace(sub)
     return parser

@@ -1,0 +1,599 @@
+"""Sweep configs: a TOML file read, completed with defaults, validated once, before anything runs.
+
+A config has top-level ``name`` and ``description`` and the sections ``[data]``, ``[model]``,
+``[init]``, ``[train]`` (each setting fixed there, or left at its default) and ``[sweep]``
+(``mode``, ``samples``, ``sweep_seed``, and any setting given as a list or range: swept).
+See ``docs/sweeps.md`` for the reference of every key.
+
+Every error is a :class:`ConfigError` whose message names the file, the key, what was expected
+and what was found, e.g. ``seed-lr-grid.toml: [train] lr: expected a finite number > 0, found
+-0.1``; an unknown key also gets a "did you mean".
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import BUILTIN, DataError, load_data
+from .init import BIASES, MAX_SEED, PRESETS, SCHEMES
+from .model import (
+    ACTIVATIONS,
+    DEFAULT_HIDDEN,
+    DEFAULT_LR,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TOL,
+    HYPER_DEFAULTS,
+    OPTIMIZERS,
+    param_names,
+)
+
+#: Bumped whenever the rows a config produces change for the same config (invalidates parts).
+RESULTS_FORMAT = 1
+
+SECTIONS = ("data", "model", "init", "train")
+TOP_KEYS = ("name", "description", *SECTIONS, "sweep")
+SWEEP_KEYS = ("mode", "samples", "sweep_seed")
+MODES = ("grid", "random")
+INIT_PARAM = re.compile(r"^init_([wb][1-9][0-9]*)$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the file, key, expectation and finding."""
+
+
+# ---------------------------------------------------------------- settings and their checks
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One trainer setting: its section, default, kind ("int", "float", "str") and check."""
+
+    name: str
+    section: str
+    default: object
+    kind: str
+    expected: str  #: what a valid value is, in words (used in messages)
+    choices: tuple = ()
+    low: float | None = None  #: lower bound (see low_open)
+    low_open: bool = False  #: low excluded (> low) rather than included (>= low)
+    high: float | None = None  #: upper bound, excluded
+
+
+def _s(name, section, default, kind, expected, **kw) -> Setting:
+    return Setting(name, section, default, kind, expected, **kw)
+
+
+_UNIT = "a number in [0, 1)"
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    _s("dataset", "data", "dosage", "str", "'dosage' or the path of a CSV file with columns x, y"),
+    _s("hidden", "model", DEFAULT_HIDDEN, "int", "a whole number >= 1", low=1),
+    _s("activation", "model", "softplus", "str", "one of " + ", ".join(ACTIVATIONS),
+       choices=tuple(ACTIVATIONS)),
+    _s("scheme", "init", "normal", "str",
+       "a scheme (" + ", ".join(SCHEMES) + ") or a preset (" + ", ".join(PRESETS) + ")",
+       choices=(*SCHEMES, *PRESETS)),
+    _s("scale", "init", 1.0, "float", "a finite number > 0", low=0.0, low_open=True),
+    _s("biases", "init", "zeros", "str", "one of " + ", ".join(BIASES), choices=BIASES),
+    _s("seed", "init", 0, "int", "a whole number from 0 to 2**63 - 1", low=0, high=MAX_SEED + 1),
+    _s("optimizer", "train", "gd", "str", "one of " + ", ".join(OPTIMIZERS),
+       choices=tuple(OPTIMIZERS)),
+    _s("momentum", "train", HYPER_DEFAULTS["momentum"], "float", _UNIT, low=0.0, high=1.0),
+    _s("beta1", "train", HYPER_DEFAULTS["beta1"], "float", _UNIT, low=0.0, high=1.0),
+    _s("beta2", "train", HYPER_DEFAULTS["beta2"], "float", _UNIT, low=0.0, high=1.0),
+    _s("eps", "train", HYPER_DEFAULTS["eps"], "float", "a finite number > 0", low=0.0,
+       low_open=True),
+    _s("lr", "train", DEFAULT_LR, "float", "a finite number > 0", low=0.0, low_open=True),
+    _s("tol", "train", DEFAULT_TOL, "float", "a finite number > 0", low=0.0, low_open=True),
+    _s("max_steps", "train", DEFAULT_MAX_STEPS, "int", "a whole number >= 1", low=1),
+    _s("trainable", "train", "all", "str",
+       "'all', a parameter name, names joined by ',' or a list of names"),
+)}
+SECTION_KEYS = {sec: [n for n, s in SETTINGS.items() if s.section == sec] for sec in SECTIONS}
+SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
+INIT_PARAM_SETTING = Setting("init_<p>", "init", None, "float", "a finite number")
+
+
+def setting_for(name: str) -> Setting | None:
+    """The :class:`Setting` for a setting name or an ``init_<p>`` key; None if unknown."""
+    if name in SETTINGS:
+        return SETTINGS[name]
+    if INIT_PARAM.match(name):
+        return Setting(name, "init", None, "float", "a finite number")
+    return None
+
+
+def _found(value) -> str:
+    kind = {bool: "boolean", str: "string", int: "integer", float: "number", list: "list",
+            dict: "table"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({kind})"
+
+
+# ---------------------------------------------------------------- the config object
+
+
+@dataclass
+class Axis:
+    """A swept setting. ``kind``: "values" (a finite list, grid or choice) or "uniform",
+    "loguniform" (random mode only, with ``low`` and ``high``)."""
+
+    name: str
+    kind: str
+    values: list = field(default_factory=list)
+    low: float | None = None
+    high: float | None = None
+    spec: object = None  #: the spec as written (for the JSON sidecar and --dry-run)
+
+    def describe(self) -> str:
+        if self.kind == "values":
+            n = len(self.values)
+            if n <= 6:
+                shown = ", ".join(_short(v) for v in self.values)
+            else:
+                shown = f"{_short(self.values[0])}, {_short(self.values[1])}, ..., " \
+                        f"{_short(self.values[-1])}"
+            return f"{n} value{'s' if n != 1 else ''} ({shown})"
+        return f"{self.kind} in [{_short(self.low)}, {_short(self.high)}]"
+
+
+def _short(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+@dataclass
+class SweepConfig:
+    """A validated sweep: fixed settings, swept axes (in expansion order), mode and size.
+
+    ``fixed`` maps every setting not swept (and fixed ``init_<p>``) to its value; ``axes`` lists
+    the swept ones, the first varying slowest in grid mode. ``base_dir`` is the folder relative
+    data paths are read from (the config file's folder).
+    """
+
+    name: str
+    description: str
+    source: str
+    base_dir: Path
+    fixed: dict
+    axes: list[Axis]
+    mode: str = "grid"
+    samples: int | None = None
+    sweep_seed: int = 0
+
+    @property
+    def n_runs(self) -> int:
+        if self.mode == "random":
+            return int(self.samples)
+        return math.prod(len(a.values) for a in self.axes)
+
+    def values_of(self, name: str) -> list:
+        """Every value a setting can take in this sweep (the bounds for a continuous range)."""
+        for a in self.axes:
+            if a.name == name:
+                return list(a.values) if a.kind == "values" else [a.low, a.high]
+        return [self.fixed.get(name, SETTINGS[name].default if name in SETTINGS else None)]
+
+    @property
+    def hiddens(self) -> list[int]:
+        return sorted(set(self.values_of("hidden")))
+
+    def param_union(self) -> tuple[str, ...]:
+        """Parameter names over every hidden size of the sweep (smallest H first)."""
+        return tuple(dict.fromkeys(n for h in self.hiddens for n in param_names(h)))
+
+    def varying(self) -> list[Axis]:
+        """The axes that take more than one value."""
+        return [a for a in self.axes if a.kind != "values" or len(a.values) > 1]
+
+    def resolved(self, expand_values: bool = False) -> dict:
+        """The resolved config as plain JSON data: every section with its defaults filled.
+
+        A swept setting is shown as written when it is a range (``{ linspace = ... }``,
+        ``{ start, count }``), as its list of values otherwise or when ``expand_values``."""
+        out = {"name": self.name, "description": self.description}
+        for sec in SECTIONS:
+            out[sec] = {k: v for k, v in self.fixed.items() if _section_of(k) == sec}
+        sweep = {"mode": self.mode}
+        if self.mode == "random":
+            sweep["samples"] = self.samples
+            sweep["sweep_seed"] = self.sweep_seed
+        for a in self.axes:
+            if a.kind != "values":
+                sweep[a.name] = {a.kind: [a.low, a.high]}
+            elif isinstance(a.spec, dict) and not expand_values:
+                sweep[a.name] = a.spec
+            else:
+                sweep[a.name] = a.values
+        out["sweep"] = sweep
+        return out
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the rows (not name or description; data file
+        contents included), so that parts of a different config are never mixed."""
+        resolved = self.resolved(expand_values=True)
+        del resolved["name"], resolved["description"]
+        datasets = []
+        for d in self.values_of("dataset"):
+            if d in BUILTIN:
+                continue
+            path = Path(d) if Path(d).is_absolute() else self.base_dir / d
+            datasets.append([d, hashlib.sha256(path.read_bytes()).hexdigest()])
+        blob = json.dumps({"format": RESULTS_FORMAT, "config": resolved, "data": datasets},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _section_of(name: str) -> str:
+    s = setting_for(name)
+    return s.section if s else "init"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path, overrides=None) -> SweepConfig:
+    """Read, complete and validate the TOML sweep config at ``path``.
+
+    ``overrides``: ``["key=value", ...]`` (the CLI's ``--set``), applied before validation; a
+    key is a setting name (``lr``), ``section.key`` (``train.lr``, ``sweep.lr``) or a top-level
+    key (``name``); a value is a TOML value (``0.3``, ``[0.1, 0.2]``, ``{ linspace = [0, 1,
+    5] }``) or else a plain string. Setting a swept name fixes it, and ``sweep.<name>`` sweeps it.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the config file ({exc})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    return config_from_dict(raw, source=source, base_dir=path.resolve().parent,
+                            default_name=path.stem, overrides=overrides)
+
+
+def config_from_dict(raw: dict, *, source: str = "<config>", base_dir=None,
+                     default_name: str = "sweep", overrides=None) -> SweepConfig:
+    """Validate a config given as a dict (the parsed TOML); see :func:`load_config`."""
+    raw = copy.deepcopy(raw)
+    for item in overrides or ():
+        _apply_override(raw, item, source)
+    return _validate(raw, source, Path(base_dir) if base_dir is not None else Path.cwd(),
+                     default_name)
+
+
+def _unknown(source, where, key, known) -> ConfigError:
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{source}: {where}: unknown key; expected one of {', '.join(known)}, "
+                       f"found {key!r}{hint}")
+
+
+def _parse_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_override(raw: dict, item: str, source: str) -> None:
+    if not isinstance(item, str) or "=" not in item:
+        raise ConfigError(f"{source}: --set {item}: expected key=value, found {item!r}")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    value = _parse_value(text.strip())
+    where = f"--set {key}"
+    if "." in key:
+        section, _, name = key.partition(".")
+        if section not in ("sweep", *SECTIONS):
+            raise _unknown(source, where, section, ["sweep", *SECTIONS])
+    else:
+        section, name = None, key
+    if section is None and name in ("name", "description"):
+        raw[name] = value
+        return
+    if section == "sweep" and name in SWEEP_KEYS:
+        raw.setdefault("sweep", {})[name] = value
+        return
+    setting = setting_for(name) if name != "preset" else SETTINGS["scheme"]
+    if setting is None:
+        known = [*SETTINGS, "init_<p>", "name", "description"] + (
+            list(SWEEP_KEYS) if section == "sweep" else [])
+        raise _unknown(source, where, name, known)
+    if name == "preset":
+        name = "scheme"
+    home = setting.section
+    if section not in (None, "sweep", home):
+        raise ConfigError(f"{source}: {where}: expected {name} in [{home}] (it belongs there), "
+                          f"found it in [{section}]")
+    sweep = raw.setdefault("sweep", {}) if isinstance(raw.get("sweep", {}), dict) else {}
+    sec = raw.setdefault(home, {}) if isinstance(raw.get(home, {}), dict) else {}
+    if section == "sweep":
+        sec.pop(name, None)
+        if name == "scheme":
+            sec.pop("preset", None)
+        sweep[name] = value
+    else:
+        sweep.pop(name, None)
+        if name == "scheme":
+            sec.pop("preset", None)
+        sec[name] = value
+
+
+def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> SweepConfig:
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise _unknown(source, "top level", key, TOP_KEYS)
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(f"{source}: name: expected a file-name-safe name (letters, digits, "
+                          f"'.', '_', '-'), found {_found(name)}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{source}: description: expected a string, found "
+                          f"{_found(description)}")
+
+    fixed: dict = {n: s.default for n, s in SETTINGS.items()}
+    placed: dict[str, str] = {}
+    for sec in SECTIONS:
+        table = raw.get(sec, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{sec}]: expected a table, found {_found(table)}")
+        for key, value in table.items():
+            where = f"[{sec}] {key}"
+            if sec == "init" and INIT_PARAM.match(key):
+                fixed[key] = _check_value(source, where, INIT_PARAM_SETTING, value)
+                continue
+            if key not in SECTION_KEYS[sec]:
+                other = setting_for(key)
+                if other is not None and other.section != sec:
+                    raise ConfigError(f"{source}: {where}: expected {key} in "
+                                      f"[{other.section}] (it belongs there), found it in [{sec}]")
+                known = SECTION_KEYS[sec] + (["init_<p>"] if sec == "init" else [])
+                raise _unknown(source, f"[{sec}]", key, known)
+            if key == "preset":
+                if "scheme" in table:
+                    raise ConfigError(f"{source}: [init] preset: expected either scheme or "
+                                      f"preset, found both ({table['scheme']!r}, {value!r})")
+                if value not in PRESETS:
+                    raise ConfigError(f"{source}: {where}: expected one of "
+                                      f"{', '.join(PRESETS)}, found {_found(value)}")
+                key = "scheme"
+            fixed[key] = _check_value(source, where, SETTINGS[key], value)
+            placed[key] = f"[{sec}]"
+
+    sweep = raw.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"{source}: [sweep]: expected a table, found {_found(sweep)}")
+    mode = sweep.get("mode", "grid")
+    if mode not in MODES:
+        raise ConfigError(f"{source}: [sweep] mode: expected one of {', '.join(MODES)}, "
+                          f"found {_found(mode)}")
+    samples = sweep.get("samples")
+    if mode == "random":
+        if samples is None:
+            raise ConfigError(f"{source}: [sweep] samples: expected a whole number >= 1 "
+                              f"(mode = 'random' needs it), found nothing")
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ConfigError(f"{source}: [sweep] samples: expected a whole number >= 1, "
+                              f"found {_found(samples)}")
+    elif samples is not None:
+        raise ConfigError(f"{source}: [sweep] samples: expected no samples in mode = 'grid' "
+                          f"(it is for mode = 'random'), found {_found(samples)}")
+    sweep_seed = sweep.get("sweep_seed", 0)
+    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or not (
+            0 <= sweep_seed <= MAX_SEED):
+        raise ConfigError(f"{source}: [sweep] sweep_seed: expected a whole number from 0 to "
+                          f"2**63 - 1, found {_found(sweep_seed)}")
+
+    axes = []
+    for key, spec in sweep.items():
+        if key in SWEEP_KEYS:
+            continue
+        setting = setting_for(key)
+        if setting is None:
+            raise _unknown(source, "[sweep]", key, [*SWEEP_KEYS, *SETTINGS, "init_<p>"])
+        if key in placed or (INIT_PARAM.match(key) and key in fixed):
+            where = placed.get(key, "[init]")
+            raise ConfigError(f"{source}: [sweep] {key}: is also fixed in {where}; expected it "
+                              f"in one place, found both")
+        axes.append(_axis(source, key, setting, spec, mode))
+        fixed.pop(key, None)
+
+    config = SweepConfig(name=name, description=description, source=source,
+                         base_dir=base_dir, fixed=fixed, axes=axes, mode=mode,
+                         samples=samples if mode == "random" else None, sweep_seed=sweep_seed)
+    _cross_check(config)
+    return config
+
+
+def _where(config_or_source, name: str, axes=None) -> str:
+    return f"[sweep] {name}" if any(a.name == name for a in axes or ()) else \
+        f"[{_section_of(name)}] {name}"
+
+
+def _check_value(source: str, where: str, setting: Setting, value):
+    """A valid value of ``setting`` (ints as int, floats as float), or a ConfigError."""
+    def bad():
+        return ConfigError(f"{source}: {where}: expected {setting.expected}, found "
+                           f"{_found(value)}")
+
+    if setting.name == "trainable":
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            value = ",".join(v.strip() for v in value)
+        if not isinstance(value, str):
+            raise bad()
+        items = [t.strip() for t in value.split(",") if t.strip()]
+        if value.strip() == "all":
+            return "all"
+        if not items or not all(re.match(r"^[wb][1-9][0-9]*$", t) for t in items):
+            raise bad()
+        if len(set(items)) != len(items):
+            raise bad()
+        return ",".join(items)
+    if setting.kind == "str":
+        if not isinstance(value, str) or not value:
+            raise bad()
+        if setting.choices and value not in setting.choices:
+            raise bad()
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad()
+    if setting.kind == "int":
+        if isinstance(value, float):
+            if not (math.isfinite(value) and value == int(value)):
+                raise bad()
+            value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad()
+    if setting.low is not None and (value <= setting.low if setting.low_open
+                                    else value < setting.low):
+        raise bad()
+    if setting.high is not None and value >= setting.high:
+        raise bad()
+    return value
+
+
+RANGE_SPECS = ("linspace", "logspace", "start", "uniform", "loguniform", "choice")
+
+
+def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
+    where = f"[sweep] {key}"
+    if isinstance(spec, list):
+        values = spec
+    elif isinstance(spec, dict):
+        values = _range_values(source, where, setting, spec, mode)
+        if not isinstance(values, list):
+            return values
+    elif key == "trainable" and isinstance(spec, str):
+        values = [spec]
+    else:
+        values = [spec]
+    if not values:
+        raise ConfigError(f"{source}: {where}: expected a non-empty list of values, found [] "
+                          f"(an empty sweep has no runs)")
+    checked = [_check_value(source, f"{where}[{i}]", setting, v) for i, v in enumerate(values)]
+    return Axis(key, "values", checked, spec=spec)
+
+
+def _range_values(source, where, setting, spec: dict, mode: str):
+    keys = list(spec)
+    if "start" in spec or "count" in spec:
+        allowed = {"start", "count", "step"}
+        extra = [k for k in keys if k not in allowed]
+        if extra:
+            raise _unknown(source, where, extra[0], sorted(allowed))
+        form = "{ start = a, count = n } (optionally step = s), whole numbers, n >= 1"
+        start, count, step = spec.get("start", 0), spec.get("count"), spec.get("step", 1)
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in (start, count, step)) \
+                or count < 1 or step == 0:
+            raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
+        if setting.kind == "str":
+            raise ConfigError(f"{source}: {where}: expected {setting.expected} (a range needs a "
+                              f"numeric setting), found {_found(spec)}")
+        return [start + i * step for i in range(count)]
+    if len(keys) != 1:
+        raise ConfigError(f"{source}: {where}: expected a list or one range spec "
+                          f"({', '.join(RANGE_SPECS)}), found {_found(spec)}")
+    kind, args = keys[0], spec[keys[0]]
+    if kind not in RANGE_SPECS:
+        raise _unknown(source, where, kind, RANGE_SPECS)
+    if kind == "choice":
+        if not isinstance(args, list):
+            raise ConfigError(f"{source}: {where}: expected {{ choice = [values...] }}, found "
+                              f"{_found(spec)}")
+        return args
+    if setting.kind == "str":
+        raise ConfigError(f"{source}: {where}: expected {setting.expected} ({kind} needs a "
+                          f"numeric setting), found {_found(spec)}")
+    n_args = 3 if kind in ("linspace", "logspace") else 2
+    form = {"linspace": "{ linspace = [start, stop, count] }, count a whole number >= 1",
+            "logspace": "{ logspace = [start exponent, stop exponent, count] } (powers of 10), "
+                        "count a whole number >= 1",
+            "uniform": "{ uniform = [low, high] } with low <= high",
+            "loguniform": "{ loguniform = [low, high] } with 0 < low <= high"}[kind]
+    ok = isinstance(args, list) and len(args) == n_args and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in args)
+    if ok and n_args == 3:
+        ok = isinstance(args[2], int) and args[2] >= 1
+    if ok and n_args == 2:
+        ok = args[0] <= args[1] and (kind == "uniform" or args[0] > 0)
+    if not ok:
+        raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
+    if kind in ("linspace", "logspace"):
+        a, b, n = float(args[0]), float(args[1]), int(args[2])
+        values = np.linspace(a, b, n) if kind == "linspace" else np.logspace(a, b, n)
+        if setting.kind == "int":
+            if not np.all(values == np.round(values)):
+                raise ConfigError(f"{source}: {where}: expected whole numbers for "
+                                  f"{setting.name}, found {kind} values like "
+                                  f"{values[values != np.round(values)][0]!r}")
+            return [int(v) for v in values]
+        return [float(v) for v in values]
+    if mode != "random":
+        raise ConfigError(f"{source}: {where}: expected a list, linspace, logspace or start/count "
+                          f"in mode = 'grid' ({kind} draws need mode = 'random'), found "
+                          f"{_found(spec)}")
+    low, high = float(args[0]), float(args[1])
+    if setting.kind == "int":
+        low, high = math.ceil(low), math.floor(high)
+        if low > high:
+            raise ConfigError(f"{source}: {where}: expected a range holding a whole number, "
+                              f"found {_found(spec)}")
+    for bound in (low, high):
+        _check_value(source, where, setting, int(bound) if setting.kind == "int" else bound)
+    return Axis(setting.name, kind, low=low, high=high, spec=spec)
+
+
+def _cross_check(config: SweepConfig) -> None:
+    """Checks across settings: parameter names vs hidden sizes, presets, data files."""
+    src = config.source
+    axes = config.axes
+    hiddens = config.hiddens
+    for key in [*config.fixed, *(a.name for a in axes)]:
+        m = INIT_PARAM.match(key)
+        if m:
+            for h in hiddens:
+                if m.group(1) not in param_names(h):
+                    raise ConfigError(
+                        f"{src}: {_where(src, key, axes)}: expected a parameter of the network "
+                        f"(with hidden={h}: {', '.join(param_names(h))}), found {m.group(1)!r}")
+    for t in config.values_of("trainable"):
+        if t == "all":
+            continue
+        for h in hiddens:
+            unknown = [n for n in t.split(",") if n not in param_names(h)]
+            if unknown:
+                raise ConfigError(
+                    f"{src}: {_where(src, 'trainable', axes)}: expected 'all' or names of the "
+                    f"parameters (with hidden={h}: {', '.join(param_names(h))}), found {t!r}")
+    presets = [s for s in config.values_of("scheme") if s in PRESETS]
+    if presets and hiddens != [2]:
+        raise ConfigError(
+            f"{src}: {_where(src, 'scheme', axes)}: expected a random scheme when hidden is not "
+            f"2 (the preset {presets[0]!r} is the lessons' network), found hidden values "
+            f"{', '.join(map(str, hiddens))}")
+    for d in config.values_of("dataset"):
+        try:
+            load_data(d, base_dir=config.base_dir)
+        except DataError as exc:
+            raise ConfigError(f"{src}: {_where(src, 'dataset', axes)}: expected "
+                              f"{SETTINGS['dataset'].expected}, found {d!r} ({exc})") from None
