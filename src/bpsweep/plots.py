@@ -267,14 +267,14 @@ def basin_curves(df: pd.DataFrame, path, basins: pd.DataFrame | None = None,
         if any(k in row and row[k] != v for k, v in (("hidden", hidden),)):
             continue
         ax.plot(grid, predict(row[list(names)].to_numpy(np.float64), grid, hidden, activation),
-                linewidth=2, label=f"basin {row['id']}: {row['runs']} runs, "
+                linewidth=2, label=f"basin {int(row['id'])}: {int(row['runs'])} runs, "
                                    f"SSR {row['rep_ssr']:.2g}")
     if stuck is not None:
         for _, row in stuck.head(3).iterrows():
             ax.plot(grid, predict(row[list(names)].to_numpy(np.float64), grid, hidden,
                                   activation),
                     linestyle="--", color="grey", linewidth=1,
-                    label=f"stuck {row['id']}: {row['runs']} runs, SSR {row['rep_ssr']:.2g}")
+                    label=f"stuck {int(row['id'])}: {int(row['runs'])} runs, SSR {row['rep_ssr']:.2g}")
     ax.scatter(x, y, color="black", zorder=5, s=40, label="data")
     ax.set_xlabel("input (dosage)")
     ax.set_ylabel("output (predicted)")
