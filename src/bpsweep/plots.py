@@ -274,7 +274,8 @@ def basin_curves(df: pd.DataFrame, path, basins: pd.DataFrame | None = None,
             ax.plot(grid, predict(row[list(names)].to_numpy(np.float64), grid, hidden,
                                   activation),
                     linestyle="--", color="grey", linewidth=1,
-                    label=f"stuck {int(row['id'])}: {int(row['runs'])} runs, SSR {row['rep_ssr']:.2g}")
+                    label=f"stuck {int(row['id'])}: {int(row['runs'])} runs, "
+                          f"SSR {row['rep_ssr']:.2g}")
     ax.scatter(x, y, color="black", zorder=5, s=40, label="data")
     ax.set_xlabel("input (dosage)")
     ax.set_ylabel("output (predicted)")
