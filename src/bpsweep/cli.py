@@ -1,4 +1,4 @@
-"""Command line: ``bpsweep train`` (one run, the lesson's walk-through)."""
+"""Command line: ``bpsweep train`` (one run, the lesson's walk-through), ``bpsweep bench``."""
 
 from __future__ import annotations
 
@@ -100,12 +100,19 @@ def _int(text: str, option: str) -> int:
     return value
 
 
+def _add_bench(sub) -> None:
+    from .bench import add_bench
+
+    add_bench(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpsweep",
         description="Gradient descent on the StatQuest backpropagation network, swept.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_bench(sub)
     return parser
 
 
