@@ -1,4 +1,5 @@
-"""Command line: ``bpsweep train`` (one run, the lesson walk-through), ``bpsweep run`` (sweeps)."""
+"""Command line: ``bpsweep train`` (one run, the lesson's walk-through), ``run`` (sweeps),
+``analyse`` and ``trace`` (results), ``bench`` (throughput)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,12 @@ def _add_run(sub) -> None:
     add_run_parser(sub)
 
 
+def _add_bench(sub) -> None:
+    from .bench import add_bench
+
+    add_bench(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpsweep",
@@ -117,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_analyse(sub)
     _add_trace(sub)
+    _add_bench(sub)
     return parser
 
 

@@ -15,6 +15,7 @@ Parameter vector ``p`` (length 3H + 1) for H hidden nodes::
 
 import math
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -24,6 +25,35 @@ from .model import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_STEPS
 # ---------------------------------------------------------------- activations
 
 
+@njit(inline="always")
+def softplus(z):
+    """softplus(z) = log(1 + e^z) and its slope sigmoid(z), around t = e^-|z| (never overflows)."""
+    t = math.exp(-abs(z))
+    if z > 0.0:
+        return z + math.log1p(t), 1.0 / (1.0 + t)
+    return math.log1p(t), t / (1.0 + t)
+
+
+@njit(inline="always")
+def relu(z):
+    if z > 0.0:
+        return z, 1.0
+    return 0.0, 0.0
+
+
+@njit(inline="always")
+def sigmoid(z):
+    t = math.exp(-abs(z))
+    s = 1.0 / (1.0 + t) if z >= 0.0 else t / (1.0 + t)
+    return s, s * (1.0 - s)
+
+
+@njit(inline="always")
+def tanh(z):
+    y = math.tanh(z)
+    return y, 1.0 - y * y
+
+
 @njit
 def activate(z, act):
     """Activation and its derivative at z: returns (y, dy/dz). ``act`` is an ACTIVATIONS code.
@@ -31,22 +61,13 @@ def activate(z, act):
     softplus and sigmoid are written around t = e^-|z|, which never overflows, so both stay
     finite and accurate for any finite z (|z| up to 1e300 and beyond).
     """
-    if act == 0:  # softplus(z) = log(1 + e^z); its slope is sigmoid(z)
-        t = math.exp(-abs(z))
-        if z > 0.0:
-            return z + math.log1p(t), 1.0 / (1.0 + t)
-        return math.log1p(t), t / (1.0 + t)
-    if act == 1:  # relu
-        if z > 0.0:
-            return z, 1.0
-        return 0.0, 0.0
-    if act == 2:  # sigmoid
-        t = math.exp(-abs(z))
-        s = 1.0 / (1.0 + t) if z >= 0.0 else t / (1.0 + t)
-        return s, s * (1.0 - s)
-    # tanh
-    y = math.tanh(z)
-    return y, 1.0 - y * y
+    if act == 0:
+        return softplus(z)
+    if act == 1:
+        return relu(z)
+    if act == 2:
+        return sigmoid(z)
+    return tanh(z)
 
 
 # ---------------------------------------------------------------- forward and backward
@@ -232,19 +253,275 @@ def train_one(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, p,
             return MAX_STEPS, steps, initial_ssr, ssr
 
 
-@njit(parallel=True)
+GROUP = 16  # runs per work item of train_batch's prange (load balance between threads)
+
+# ---------------------------------------------------------------- H = 2 fast path
+#
+# The lessons' network (H = 2) is what sweeps train most, so train_batch sends it here. The float
+# operations of each run are exactly those of train_one (update, then ssr_and_slopes, then the
+# stopping checks, in the same order), so the bits are the same; tests/test_kernels_batch.py
+# checks that. What differs is only how the work is laid out for the CPU:
+#
+# - a run's parameters, slopes and optimizer state live in local variables (7-tuples), not in
+#   small arrays, so they stay in registers;
+# - two runs are trained in lockstep per thread: a step of one run is a long chain of dependent
+#   exp/log1p calls, and interleaving two independent runs lets the core overlap them;
+# - the activations of a step are computed in a first pass over the data (with the activation
+#   dispatch hoisted out of that loop), then the SSR and slopes in a second pass;
+# - a finished run's lane is refilled with the next run at once, so runs that stop early free
+#   their share of the core.
+
+_RUNNING = -1
+
+
+@njit(inline="always")
+def _activate_pass(x, w, b, act, buf, col):
+    """buf[i, col], buf[i, col + 1] = activation and slope at w * x[i] + b, for every i."""
+    if act == 0:
+        for i in range(x.shape[0]):
+            buf[i, col], buf[i, col + 1] = softplus(w * x[i] + b)
+    elif act == 1:
+        for i in range(x.shape[0]):
+            buf[i, col], buf[i, col + 1] = relu(w * x[i] + b)
+    elif act == 2:
+        for i in range(x.shape[0]):
+            buf[i, col], buf[i, col + 1] = sigmoid(w * x[i] + b)
+    else:
+        for i in range(x.shape[0]):
+            buf[i, col], buf[i, col + 1] = tanh(w * x[i] + b)
+
+
+@njit(inline="always")
+def _h2_ssr_and_slopes(x, y, act, p, buf):
+    """ssr_and_slopes for H = 2 with p = (w1, b1, w2, b2, w3, w4, b3): returns (SSR, slopes).
+
+    ``buf`` (n, 4) is scratch space for the activations and their slopes.
+    """
+    w1, b1, w2, b2, w3, w4, b3 = p
+    _activate_pass(x, w1, b1, act, buf, 0)
+    _activate_pass(x, w2, b2, act, buf, 2)
+    g_w1 = g_b1 = g_w2 = g_b2 = g_w3 = g_w4 = g_b3 = 0.0
+    ssr = 0.0
+    for i in range(x.shape[0]):
+        a1, d1, a2, d2 = buf[i, 0], buf[i, 1], buf[i, 2], buf[i, 3]
+        pred = 0.0
+        pred += w3 * a1
+        pred += w4 * a2
+        pred += b3
+        residual = y[i] - pred
+        ssr += residual * residual
+        d_pred = -2.0 * residual
+        g_w3 += d_pred * a1
+        d_z = d_pred * w3 * d1
+        g_w1 += d_z * x[i]
+        g_b1 += d_z
+        g_w4 += d_pred * a2
+        d_z = d_pred * w4 * d2
+        g_w2 += d_z * x[i]
+        g_b2 += d_z
+        g_b3 += d_pred
+    return ssr, (g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3)
+
+
+@njit(inline="always")
+def _update_param(p, g, trainable, opt, hyper, lr, c1, c2, m, v):
+    """update for one parameter: returns (new p, step size, m, v)."""
+    if not trainable:
+        return p, 0.0, m, v
+    if opt == 0:
+        step = lr * g
+    elif opt == 1:
+        step = hyper[0] * m + lr * g
+        m = step
+    else:
+        beta1 = hyper[0]
+        beta2 = hyper[1]
+        m = beta1 * m + (1.0 - beta1) * g
+        v = beta2 * v + (1.0 - beta2) * g * g
+        step = lr * (m / c1) / (math.sqrt(v / c2) + hyper[2])
+    return p - step, step, m, v
+
+
+@njit(inline="always")
+def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g, m, v):
+    """Step t (1-based) of one H = 2 run, as in train_one. State p, g (slopes), m, v: 7-tuples.
+
+    Returns (status or _RUNNING, SSR, p, g, m, v).
+    """
+    c1 = c2 = 1.0
+    if opt == 2:
+        c1 = 1.0 - hyper[0]**t
+        c2 = 1.0 - hyper[1]**t
+    p0, s0, m0, v0 = _update_param(p[0], g[0], tr[0], opt, hyper, lr, c1, c2, m[0], v[0])
+    p1, s1, m1, v1 = _update_param(p[1], g[1], tr[1], opt, hyper, lr, c1, c2, m[1], v[1])
+    p2, s2, m2, v2 = _update_param(p[2], g[2], tr[2], opt, hyper, lr, c1, c2, m[2], v[2])
+    p3, s3, m3, v3 = _update_param(p[3], g[3], tr[3], opt, hyper, lr, c1, c2, m[3], v[3])
+    p4, s4, m4, v4 = _update_param(p[4], g[4], tr[4], opt, hyper, lr, c1, c2, m[4], v[4])
+    p5, s5, m5, v5 = _update_param(p[5], g[5], tr[5], opt, hyper, lr, c1, c2, m[5], v[5])
+    p6, s6, m6, v6 = _update_param(p[6], g[6], tr[6], opt, hyper, lr, c1, c2, m[6], v[6])
+    p = (p0, p1, p2, p3, p4, p5, p6)
+    m = (m0, m1, m2, m3, m4, m5, m6)
+    v = (v0, v1, v2, v3, v4, v5, v6)
+    ssr, g = _h2_ssr_and_slopes(x, y, act, p, buf)
+    finite = (math.isfinite(ssr) and ssr <= limit
+              and math.isfinite(p0) and math.isfinite(p1) and math.isfinite(p2)
+              and math.isfinite(p3) and math.isfinite(p4) and math.isfinite(p5)
+              and math.isfinite(p6))
+    small = ((abs(s0) < tol or not tr[0]) and (abs(s1) < tol or not tr[1])
+             and (abs(s2) < tol or not tr[2]) and (abs(s3) < tol or not tr[3])
+             and (abs(s4) < tol or not tr[4]) and (abs(s5) < tol or not tr[5])
+             and (abs(s6) < tol or not tr[6]))
+    if not finite:
+        status = DIVERGED
+    elif small:
+        status = CONVERGED
+    elif t >= max_steps:
+        status = MAX_STEPS
+    else:
+        status = _RUNNING
+    return status, ssr, p, g, m, v
+
+
+@njit(inline="always")
+def _row7(a, r):
+    return (a[r, 0], a[r, 1], a[r, 2], a[r, 3], a[r, 4], a[r, 5], a[r, 6])
+
+
+@njit
+def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, first, last,
+                    final, status, steps, initial_ssr, final_ssr):
+    """train_batch's work for runs first..last-1 of an H = 2 batch, two lanes in lockstep.
+
+    A lane holds one run; both lanes step together until either run stops, then the stopped
+    run's outcome is written and its lane takes the next run. The last run trains alone.
+    """
+    zeros = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    slopes = np.empty(7)
+    act_out = np.empty(2)
+    act_slope = np.empty(2)
+    buf_a = np.empty((x.shape[0], 4))
+    buf_b = np.empty((x.shape[0], 4))
+    # lane state: run index (-1: empty), step count, divergence limit, p, g, m, v
+    run = [-1, -1]
+    t = [0, 0]
+    limit = [0.0, 0.0]
+    p = [zeros, zeros]
+    g = [zeros, zeros]
+    m = [zeros, zeros]
+    v = [zeros, zeros]
+    next_run = first
+    while True:
+        for k in range(2):
+            if run[k] < 0 and next_run < last:  # start the next run in the empty lane
+                r = next_run
+                next_run += 1
+                start = init[r].copy()
+                ssr0 = ssr_and_slopes(x, y, start, 2, act[r], act_out, act_slope, slopes)
+                initial_ssr[r] = ssr0
+                run[k], t[k], limit[k] = r, 0, DIVERGENCE_FACTOR * ssr0
+                p[k], g[k], m[k], v[k] = _row7(init, r), _row7_1d(slopes), zeros, zeros
+        if run[0] >= 0 and run[1] >= 0:
+            a, b = run[0], run[1]
+            tr_a, tr_b = _row7(trainable, a), _row7(trainable, b)
+            hyper_a, hyper_b = hyper[a], hyper[b]
+            act_a, opt_a, lr_a, tol_a, max_a = act[a], opt[a], lr[a], tol[a], max_steps[a]
+            act_b, opt_b, lr_b, tol_b, max_b = act[b], opt[b], lr[b], tol[b], max_steps[b]
+            pa, ga, ma, va, ta = p[0], g[0], m[0], v[0], t[0]
+            pb, gb, mb, vb, tb = p[1], g[1], m[1], v[1], t[1]
+            while True:
+                ta += 1
+                tb += 1
+                sa, ssr_a, pa, ga, ma, va = _h2_step(
+                    x, y, buf_a, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[0], max_a,
+                    tr_a, pa, ga, ma, va)
+                sb, ssr_b, pb, gb, mb, vb = _h2_step(
+                    x, y, buf_b, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit[1], max_b,
+                    tr_b, pb, gb, mb, vb)
+                if sa != _RUNNING or sb != _RUNNING:
+                    break
+            p[0], g[0], m[0], v[0], t[0] = pa, ga, ma, va, ta
+            p[1], g[1], m[1], v[1], t[1] = pb, gb, mb, vb, tb
+            if sa != _RUNNING:
+                _h2_finish(a, sa, ta, ssr_a, pa, final, status, steps, final_ssr)
+                run[0] = -1
+            if sb != _RUNNING:
+                _h2_finish(b, sb, tb, ssr_b, pb, final, status, steps, final_ssr)
+                run[1] = -1
+        elif run[0] >= 0 or run[1] >= 0:  # one run left: train it to the end alone
+            k = 0 if run[0] >= 0 else 1
+            a = run[k]
+            tr_a, hyper_a = _row7(trainable, a), hyper[a]
+            act_a, opt_a, lr_a, tol_a, max_a = act[a], opt[a], lr[a], tol[a], max_steps[a]
+            pa, ga, ma, va, ta = p[k], g[k], m[k], v[k], t[k]
+            while True:
+                ta += 1
+                sa, ssr_a, pa, ga, ma, va = _h2_step(
+                    x, y, buf_a, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[k], max_a,
+                    tr_a, pa, ga, ma, va)
+                if sa != _RUNNING:
+                    break
+            _h2_finish(a, sa, ta, ssr_a, pa, final, status, steps, final_ssr)
+            run[k] = -1
+        else:
+            return
+
+
+@njit(inline="always")
+def _row7_1d(a):
+    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6])
+
+
+@njit(inline="always")
+def _h2_finish(r, s, k, ssr, p, final, status, steps, final_ssr):
+    for j in range(7):
+        final[r, j] = p[j]
+    status[r] = s
+    steps[r] = k
+    final_ssr[r] = ssr
+
+
 def train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
                 final, status, steps, initial_ssr, final_ssr):
-    """Train many runs on one data set and hidden size, in compiled code, one run per iteration.
+    """Train many runs on one data set and hidden size, in compiled code, spread over threads.
 
     Per-run inputs, R runs and P = 3H + 1 parameters: act, opt (R,) int codes; hyper (R, 3);
     lr, tol (R,) float; max_steps (R,) int; trainable (R, P) bool; init (R, P) float.
     Outputs, filled in place: final (R, P), status (R,) int, steps (R,) int,
-    initial_ssr and final_ssr (R,). Runs are spread over numba's threads (``prange``).
+    initial_ssr and final_ssr (R,). Each run gives the bits :func:`train_one` gives.
+
+    Runs are handed to numba's threads in groups of GROUP runs, one group at a time
+    (parallel chunk size 1), so a thread whose runs stop early takes more groups and wall
+    time falls with the mean step count. H = 2 goes through the fast path above.
     """
+    with numba.parallel_chunksize(1):
+        _train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
+                     final, status, steps, initial_ssr, final_ssr)
+
+
+@njit(parallel=True)
+def _train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
+                 final, status, steps, initial_ssr, final_ssr):
+    """train_batch's compiled body: one prange iteration per group of GROUP runs."""
+    n_runs = init.shape[0]
+    n_groups = (n_runs + GROUP - 1) // GROUP
+    for grp in prange(n_groups):
+        first = grp * GROUP
+        last = min(n_runs, first + GROUP)
+        if hidden == 2:
+            _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init,
+                            first, last, final, status, steps, initial_ssr, final_ssr)
+        else:
+            _train_one_range(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable,
+                             init, first, last, final, status, steps, initial_ssr, final_ssr)
+
+
+@njit
+def _train_one_range(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
+                     first, last, final, status, steps, initial_ssr, final_ssr):
+    """train_batch's work for runs first..last-1, one run at a time with train_one."""
     no_trace = np.empty((0, init.shape[1]))
     no_ssr = np.empty(0)
-    for r in prange(init.shape[0]):
+    for r in range(first, last):
         p = init[r].copy()
         s, k, ssr0, ssr = train_one(x, y, hidden, act[r], opt[r], hyper[r], lr[r], tol[r],
                                     max_steps[r], trainable[r], p,

@@ -1,0 +1,125 @@
+"""train_batch must give, run for run, the bits of train_one (the single-run trainer's kernel).
+
+train_batch trains H = 2 through a fast path (two runs in lockstep, state in local variables)
+and other H through train_one; every run must end with the same status, steps, final
+parameters (NaN positions included) and SSRs as train_one run alone. Both sides do the same
+float operations in the same order, so the comparison is bit-exact even for chaotic runs
+(lr up to 3, diverging ones included). train_one itself is checked against its plain-Python
+form (train_one.py_func) on a few short runs.
+"""
+
+import numba
+import numpy as np
+import pytest
+
+from bpsweep import kernels
+from bpsweep.init import draw_batch
+from bpsweep.model import DIVERGED, n_params
+
+X = np.array([0.0, 0.5, 1.0])
+Y = np.array([0.0, 1.0, 0.0])
+NO_TRACE = np.empty((0, 0))
+
+
+def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
+    """n_runs runs with mixed activations, optimizers, lr, tol, max_steps, trainable subsets."""
+    rng = np.random.default_rng(seed)
+    n_p = n_params(hidden)
+    init = np.empty((n_runs, n_p))
+    draw_batch(np.arange(n_runs, dtype=np.uint64) + 1000 * hidden, hidden,
+               np.zeros(n_runs, np.int64), rng.choice([0.5, 1.0, 3.0], n_runs),
+               rng.random(n_runs) < 0.5, init)
+    opt = rng.integers(0, 3, n_runs)
+    hyper = np.tile([0.9, 0.999, 1e-8], (n_runs, 1))
+    hyper[opt == 1, 0] = rng.choice([0.5, 0.9], (opt == 1).sum())
+    trainable = np.ones((n_runs, n_p), bool)
+    some = rng.random(n_runs) < 0.3
+    trainable[some] = rng.random((some.sum(), n_p)) < 0.5
+    return dict(
+        act=rng.integers(0, 4, n_runs), opt=opt, hyper=hyper,
+        lr=rng.choice([0.001, 0.01, 0.1, 0.3, 1.0, 3.0], n_runs),
+        tol=rng.choice([1e-3, 0.0, 1e-2], n_runs),
+        max_steps=rng.choice(max_steps, n_runs).astype(np.int64),
+        trainable=trainable, init=init)
+
+
+def batch(x, y, hidden, runs):
+    n, n_p = runs["init"].shape
+    out = dict(final=np.empty((n, n_p)), status=np.empty(n, np.int64),
+               steps=np.empty(n, np.int64), initial_ssr=np.empty(n), final_ssr=np.empty(n))
+    kernels.train_batch(x, y, hidden, runs["act"], runs["opt"], runs["hyper"], runs["lr"],
+                        runs["tol"], runs["max_steps"], runs["trainable"], runs["init"],
+                        out["final"], out["status"], out["steps"], out["initial_ssr"],
+                        out["final_ssr"])
+    return out
+
+
+def one_by_one(x, y, hidden, runs, fn):
+    n, n_p = runs["init"].shape
+    out = dict(final=np.empty((n, n_p)), status=np.empty(n, np.int64),
+               steps=np.empty(n, np.int64), initial_ssr=np.empty(n), final_ssr=np.empty(n))
+    no_trace = np.empty((0, n_p))
+    for r in range(n):
+        p = runs["init"][r].copy()
+        s, k, ssr0, ssr = fn(x, y, hidden, runs["act"][r], runs["opt"][r], runs["hyper"][r],
+                             runs["lr"][r], runs["tol"][r], runs["max_steps"][r],
+                             runs["trainable"][r], p, no_trace, no_trace, no_trace,
+                             np.empty(0))
+        out["final"][r] = p
+        out["status"][r], out["steps"][r] = s, k
+        out["initial_ssr"][r], out["final_ssr"][r] = ssr0, ssr
+    return out
+
+
+def assert_same_bits(got, want):
+    for key in want:
+        assert np.array_equal(got[key], want[key], equal_nan=True), key
+    # equal_nan aside, floats must match bit for bit (this also tells -0.0 from 0.0)
+    for key in ("final", "initial_ssr", "final_ssr"):
+        g, w = got[key], want[key]
+        both = ~(np.isnan(g) & np.isnan(w))
+        assert np.array_equal(g.view(np.int64)[both], w.view(np.int64)[both]), key
+
+
+@pytest.mark.parametrize("hidden", [1, 2, 5])
+def test_batch_matches_train_one(hidden):
+    runs = varied_runs(hidden, 300, seed=hidden)
+    got = batch(X, Y, hidden, runs)
+    want = one_by_one(X, Y, hidden, runs, kernels.train_one)
+    assert_same_bits(got, want)
+    # the set is varied enough to mean something: every outcome occurs
+    assert set(np.unique(got["status"])) == {0, 1, 2}
+    assert (got["status"] == DIVERGED).sum() > 5
+
+
+def test_batch_matches_on_other_data_and_thread_counts():
+    """A longer data set, odd run counts (a lone last run), one thread and all threads."""
+    rng = np.random.default_rng(7)
+    x = np.sort(rng.uniform(-2, 2, 11))
+    y = np.sin(2 * x)
+    runs = varied_runs(2, 37, seed=11, max_steps=(3, 50, 400))
+    want = one_by_one(x, y, 2, runs, kernels.train_one)
+    before = numba.get_num_threads()
+    try:
+        for threads in {1, before}:
+            numba.set_num_threads(threads)
+            assert_same_bits(batch(x, y, 2, runs), want)
+            assert_same_bits(batch(x, y, 2, {k: v[:1] for k, v in runs.items()}),
+                             {k: v[:1] for k, v in want.items()})
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_batch_with_no_runs():
+    runs = {k: v[:0] for k, v in varied_runs(2, 3, seed=0).items()}
+    out = batch(X, Y, 2, runs)
+    assert out["final"].shape == (0, 7)
+
+
+@pytest.mark.parametrize("hidden", [1, 2, 3])
+def test_train_one_matches_its_python_form(hidden):
+    """The compiled train_one against the very same code run by the Python interpreter."""
+    runs = varied_runs(hidden, 12, seed=20 + hidden, max_steps=(1, 4, 25))
+    compiled = one_by_one(X, Y, hidden, runs, kernels.train_one)
+    python = one_by_one(X, Y, hidden, runs, kernels.train_one.py_func)
+    assert_same_bits(compiled, python)
