@@ -350,8 +350,8 @@ def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g,
     """
     c1 = c2 = 1.0
     if opt == 2:
-        c1 = 1.0 - hyper[0]**t
-        c2 = 1.0 - hyper[1]**t
+        c1 = 1.0 - hyper[0] ** float(t)  # libm pow, as in update
+        c2 = 1.0 - hyper[1] ** float(t)
     p0, s0, m0, v0 = _update_param(p[0], g[0], tr[0], opt, hyper, lr, c1, c2, m[0], v[0])
     p1, s1, m1, v1 = _update_param(p[1], g[1], tr[1], opt, hyper, lr, c1, c2, m[1], v[1])
     p2, s2, m2, v2 = _update_param(p[2], g[2], tr[2], opt, hyper, lr, c1, c2, m[2], v[2])
