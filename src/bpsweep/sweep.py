@@ -705,7 +705,8 @@ def add_run_parser(sub) -> None:
 def cmd_run(args) -> int:
     config = load_config(args.config, overrides=args.overrides)
     if args.dry_run:
-        print(describe(config, args.jobs, args.chunk_size))
+        print(describe(config, args.jobs, args.chunk_size, args.backend, args.device,
+                       args.scheduler))
         return 0
     try:
         outcome = execute(config, jobs=args.jobs, chunk_size=args.chunk_size, out_dir=args.out,
@@ -717,11 +718,16 @@ def cmd_run(args) -> int:
     return 0
 
 
-def describe(config: SweepConfig, jobs=None, chunk_size=None) -> str:
+def describe(config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu",
+             scheduler=None) -> str:
     """The --dry-run text: runs, what varies and how the work would be split."""
     n = config.n_runs
-    workers = default_workers(n, _check_int("jobs", jobs))
-    k = _check_int("chunk_size", chunk_size) or default_chunk_size(n, workers)
+    jobs = _check_int("jobs", jobs)
+    workers = (jobs or default_jobs()) if backend == "dask" else default_workers(n, jobs)
+    if device == "cuda":
+        workers = 1
+    k = _check_int("chunk_size", chunk_size) or (
+        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers))
     mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}" \
         if config.mode == "random" else "grid"
     lines = [f"{config.name}: {n:,} runs ({mode})"]
@@ -737,6 +743,11 @@ def describe(config: SweepConfig, jobs=None, chunk_size=None) -> str:
     chunks = math.ceil(n / k)
     w = min(workers, chunks)
     where = f"{w} worker processes" if w > 1 else "in this process on numba's threads"
+    if device == "cuda":
+        where = "in this process on the GPU"
+    elif backend == "dask":
+        where = (f"on the dask cluster at {scheduler}" if scheduler else
+                 f"on a local dask cluster of {jobs or default_jobs()} worker processes")
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
     lines.append("dry run: nothing written")
     return "\n".join(lines)
