@@ -258,3 +258,84 @@ def test_bench_table_counts_every_step():
     assert list(table["runs"]) == [5, 40]
     assert list(table["run_steps"]) == [15, 120]
     assert (table["run_steps_per_s"] > 0).all() and (table["kernel_run_steps_per_s"] > 0).all()
+
+
+# ---------------------------------------------------------------- bpsweep run --device cuda
+
+# A tiny sweep with well-conditioned runs (lr <= 0.05), two hidden sizes (so the CSV has empty
+# cells) and two optimizers: under the simulator the GPU kernel does the CPU's float ops in the
+# CPU's order, so the CSVs must be equal byte for byte (on a real GPU only the documented
+# tolerance is owed, so there the runs are compared as numbers).
+CUDA_SWEEP = {
+    "name": "tiny-gpu",
+    "train": {"max_steps": 60},
+    "sweep": {"seed": {"start": 0, "count": 3}, "lr": [0.01, 0.05], "hidden": [1, 2],
+              "optimizer": ["gd", "adam"]},
+}
+
+
+def test_run_sweep_on_cuda_writes_the_cpu_csv(tmp_path):
+    from bpsweep.sweep import execute, read_results
+
+    gpu = execute(CUDA_SWEEP, out_dir=tmp_path / "gpu", device="cuda", chunk_size=10)
+    cpu = execute(CUDA_SWEEP, out_dir=tmp_path / "cpu", jobs=1)
+    assert gpu.n_runs == 24 and gpu.metadata["device"] == "cuda"
+    if REAL_GPU:
+        g, c = read_results(gpu.csv_path), read_results(cpu.csv_path)
+        assert (g["status"] == c["status"]).all()
+        assert ((g["steps"] - c["steps"]).abs() <= 1).all()
+        np.testing.assert_allclose(g["final_ssr"], c["final_ssr"], rtol=1e-9)
+    else:
+        assert gpu.csv_path.read_bytes() == cpu.csv_path.read_bytes()
+    assert not (tmp_path / "gpu" / "tiny-gpu.parts").exists()
+
+
+def test_run_sweep_on_cuda_resumes_from_cpu_parts(tmp_path):
+    """Parts are device-blind: a sweep started on the CPU and finished on the (simulated) GPU
+    gives the same CSV."""
+    from bpsweep.sweep import CHUNK_TRAINERS, execute
+
+    if REAL_GPU:
+        pytest.skip("bit-exact only under the simulator")
+    out = tmp_path / "mixed"
+    cpu_train = CHUNK_TRAINERS["cpu"]
+
+    def stop_after_first_chunk(runs, data_dir, cache):
+        if runs["run_id"].iloc[0] >= 8:
+            raise KeyboardInterrupt
+        return cpu_train(runs, data_dir, cache)
+
+    CHUNK_TRAINERS["cpu"] = stop_after_first_chunk
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            execute(CUDA_SWEEP, out_dir=out, jobs=1, chunk_size=8)
+    finally:
+        CHUNK_TRAINERS["cpu"] = cpu_train
+    resumed = execute(CUDA_SWEEP, out_dir=out, device="cuda", chunk_size=8)
+    assert resumed.computed == 16
+    clean = execute(CUDA_SWEEP, out_dir=tmp_path / "clean", jobs=1)
+    assert resumed.csv_path.read_bytes() == clean.csv_path.read_bytes()
+
+
+def test_device_cuda_refuses_jobs_and_dask(tmp_path):
+    from bpsweep.sweep import execute
+
+    for kwargs in ({"jobs": 2}, {"backend": "dask"}):
+        with pytest.raises(ValueError, match="trains in this process on one GPU"):
+            execute(CUDA_SWEEP, out_dir=tmp_path / "x", device="cuda", **kwargs)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_device_cuda_without_gpu_is_one_line_and_writes_nothing(tmp_path):
+    """`bpsweep run --device cuda` in a fresh interpreter without the simulator."""
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text('name = "tiny"\n[sweep]\nseed = { start = 0, count = 4 }\n')
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-m", "bpsweep", "run", str(cfg), "--device", "cuda",
+                           "--out", str(tmp_path / "out")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("this machine has a CUDA GPU")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"bpsweep run: error: {bc.NO_GPU_HINT}"
+    assert not (tmp_path / "out").exists()

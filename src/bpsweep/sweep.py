@@ -60,9 +60,19 @@ def _train_cpu(runs: pd.DataFrame, data_dir, data_cache: dict) -> pd.DataFrame:
     return train_runs(runs, data_dir=data_dir, data_cache=data_cache)
 
 
-#: device name -> chunk trainer ``(runs, data_dir, data_cache) -> outcomes``; a GPU back end
-#: registers itself here.
-CHUNK_TRAINERS = {"cpu": _train_cpu}
+def _train_cuda(runs: pd.DataFrame, data_dir, data_cache: dict) -> pd.DataFrame:
+    """Outcome columns for a chunk of runs, on the GPU (:mod:`bpsweep.cuda`, imported here so
+    that the CPU path never needs numba-cuda)."""
+    from .cuda import train_runs_cuda
+
+    return train_runs_cuda(runs, data_dir=data_dir, data_cache=data_cache)
+
+
+#: device name -> chunk trainer ``(runs, data_dir, data_cache) -> outcomes``.
+CHUNK_TRAINERS = {"cpu": _train_cpu, "cuda": _train_cuda}
+#: Largest default chunk on the GPU: one chunk is one set of kernel launches, and a GPU needs
+#: hundreds of thousands of runs in flight to be busy (the chunk's table must fit host memory).
+GPU_MAX_CHUNK = 500_000
 _DATA_CACHE: dict = {}
 
 
@@ -73,13 +83,19 @@ class ChunkResult:
     steps: np.ndarray  #: (stop - start,) int64
     status: np.ndarray  #: (stop - start,) int8 codes into STATUSES
     seconds: float
+    #: the part's CSV text (header and rows) when the worker did not write it (dask workers,
+    #: which may run on other machines), else None
+    text: str | None = None
 
 
 def train_chunk(config: SweepConfig, start: int, stop: int, parts_dir, threads: int | None,
-                device: str = "cpu") -> ChunkResult:
+                device: str = "cpu", data_cache: dict | None = None) -> ChunkResult:
     """Expand, train and save runs ``[start, stop)`` as one part file; runs in a worker.
 
     ``threads``: numba threads for this process (1 in parallel workers), None to leave as is.
+    ``parts_dir`` None: write nothing and return the part's text in ``ChunkResult.text`` (the
+    caller writes it). ``data_cache``: data sets already loaded (dataset -> (x, y)), else this
+    process's cache (loaded from ``config.base_dir`` on first use).
     """
     t0 = time.perf_counter()
     if threads is not None:
@@ -87,21 +103,39 @@ def train_chunk(config: SweepConfig, start: int, stop: int, parts_dir, threads: 
 
         numba.set_num_threads(threads)
     runs = expand(config, start, stop)
-    outcome = CHUNK_TRAINERS[device](runs, config.base_dir, _DATA_CACHE)
+    cache = _DATA_CACHE if data_cache is None else data_cache
+    outcome = CHUNK_TRAINERS[device](runs, config.base_dir, cache)
+    blocks = _part_blocks(runs, outcome, config)
+    text = None
+    if parts_dir is None:
+        text = "".join(blocks)
+    else:
+        write_part(parts_dir, start, stop, blocks)
+    codes = pd.Categorical(outcome["status"], categories=STATUSES).codes.astype(np.int8)
+    return ChunkResult(start, stop, outcome["steps"].to_numpy(np.int64), codes,
+                       time.perf_counter() - t0, text)
+
+
+def _part_blocks(runs: pd.DataFrame, outcome: pd.DataFrame, config: SweepConfig):
+    """A part's CSV text in pieces: the header, then FORMAT_BLOCK rows at a time."""
+    columns = result_columns(config)
+    yield ",".join(columns) + "\n"
+    for a in range(0, len(runs), FORMAT_BLOCK):
+        b = min(a + FORMAT_BLOCK, len(runs))
+        yield format_rows(runs.iloc[a:b], outcome.iloc[a:b], columns, config)
+
+
+def write_part(parts_dir, start: int, stop: int, blocks) -> None:
+    """Write a part file from its text pieces: to a temporary name, synced, then renamed, so a
+    part is either whole or absent."""
     part = Path(parts_dir) / part_name(start, stop)
     tmp = part.with_name(f".tmp-{os.getpid()}-{part.name}")
     with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        columns = result_columns(config)
-        fh.write(",".join(columns) + "\n")
-        for a in range(0, len(runs), FORMAT_BLOCK):
-            b = min(a + FORMAT_BLOCK, len(runs))
-            fh.write(format_rows(runs.iloc[a:b], outcome.iloc[a:b], columns, config))
+        for block in blocks:
+            fh.write(block)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, part)
-    codes = pd.Categorical(outcome["status"], categories=STATUSES).codes.astype(np.int8)
-    return ChunkResult(start, stop, outcome["steps"].to_numpy(np.int64), codes,
-                       time.perf_counter() - t0)
 
 
 def part_name(start: int, stop: int) -> str:
@@ -326,7 +360,8 @@ def _check_int(name: str, value, minimum: int = 1):
 
 def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None = None,
             out_dir=None, fresh: bool = False, quiet: bool = True, overrides=None,
-            backend: str = "loky", device: str = "cpu") -> SweepOutcome:
+            backend: str = "loky", device: str = "cpu",
+            scheduler: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep and write its CSV and JSON; returns a :class:`SweepOutcome`.
 
     Holds at most a few chunks of rows in memory (plus 9 bytes per run for the summary).
@@ -337,9 +372,17 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
     chunk_size = _check_int("chunk_size", chunk_size)
     if device not in CHUNK_TRAINERS:
         raise ValueError(f"unknown device {device!r}; expected one of {', '.join(CHUNK_TRAINERS)}")
+    if scheduler is not None and backend != "dask":
+        raise ValueError("a scheduler address needs backend 'dask' (--backend dask)")
     n = config.n_runs
     workers = default_workers(n, jobs)
-    chunk_size = chunk_size or default_chunk_size(n, workers)
+    if device == "cuda":
+        workers = _check_cuda(config, jobs, backend)
+    session = None
+    if backend == "dask":
+        from .cluster import DaskSession
+
+        session = DaskSession(scheduler, jobs)  # checks dask is installed; starts nothing yet
     out = Path("results" if out_dir is None else out_dir)
     csv_path, json_path = out / f"{config.name}.csv", out / f"{config.name}.json"
     parts_dir = out / f"{config.name}.parts"
@@ -358,25 +401,40 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
             f"run with --fresh to replace them, or give the sweep another name")
     out.mkdir(parents=True, exist_ok=True)
     _open_parts(parts_dir, config, fingerprint, n)
-
     parts = existing_parts(parts_dir, n)
-    chunks = plan_chunks(missing_ranges(parts, n), chunk_size)
+    gaps = missing_ranges(parts, n)
     steps = np.zeros(n, dtype=np.int64)
     status = np.full(n, -1, dtype=np.int8)
     for start, stop, path in parts:
         old = pd.read_csv(path, usecols=["steps", "status"])
         steps[start:stop] = old["steps"].to_numpy(np.int64)
         status[start:stop] = pd.Categorical(old["status"], categories=STATUSES).codes
-    computed = sum(b - a for a, b in chunks)
-    progress = Progress(n, n - computed, enabled=not quiet)
-    n_workers = min(workers, len(chunks))
+    if session is not None and gaps:
+        workers = session.start()  # connect or start the cluster; its worker count
     try:
-        for res in _dispatch(config, chunks, parts_dir, n_workers, backend, device):
-            steps[res.start:res.stop] = res.steps
-            status[res.start:res.stop] = res.status
-            progress.advance(res.stop - res.start)
+        if not chunk_size:
+            chunk_size = default_chunk_size(n, workers)
+            if device == "cuda":
+                chunk_size = max(1, min(n, GPU_MAX_CHUNK))
+        chunks = plan_chunks(gaps, chunk_size)
+        computed = sum(b - a for a, b in chunks)
+        progress = Progress(n, n - computed, enabled=not quiet)
+        n_workers = min(workers, len(chunks))
+        try:
+            results = (session.dispatch(config, chunks, parts_dir, device)
+                       if session is not None
+                       else _dispatch(config, chunks, parts_dir, n_workers, backend, device))
+            for res in results:
+                if res.text is not None:  # a dask worker's part: written here, by the client
+                    write_part(parts_dir, res.start, res.stop, [res.text])
+                steps[res.start:res.stop] = res.steps
+                status[res.start:res.stop] = res.status
+                progress.advance(res.stop - res.start)
+        finally:
+            progress.close()
     finally:
-        progress.close()
+        if session is not None:
+            session.close()
 
     _assemble(parts_dir, n, csv_path, result_columns(config))
     wall = time.perf_counter() - t0
@@ -397,8 +455,11 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
         "wall_seconds": wall, "run_steps": run_steps,
         "run_steps_per_second": run_steps / wall if wall > 0 else None,
         "status_counts": counts, "median_steps": median,
-        "jobs": jobs if jobs is not None else "default", "workers": max(n_workers, 1),
-        "chunk_size": chunk_size, "backend": backend if n_workers > 1 else "in-process",
+        "jobs": jobs if jobs is not None else "default",
+        "workers": workers if session is not None else max(n_workers, 1),
+        "chunk_size": chunk_size,
+        "backend": "dask" if session is not None else backend if n_workers > 1 else "in-process",
+        "scheduler": session.address if session is not None else None,
         "device": device, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
         "versions": versions(), "csv": str(csv_path),
     }
@@ -406,6 +467,20 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
     _remove_parts(parts_dir)
     return SweepOutcome(config, csv_path, json_path, n, computed, wall, run_steps, counts,
                         median, metadata=metadata)
+
+
+def _check_cuda(config: SweepConfig, jobs, backend) -> int:
+    """Checks for ``device="cuda"`` made before anything is written; returns the worker count
+    (1: the GPU path trains in this process, chunk after chunk)."""
+    if (jobs or 1) > 1 or backend == "dask":
+        raise ValueError("--device cuda trains in this process on one GPU; leave out --jobs "
+                         "(or use --jobs 1) and --backend dask")
+    from .cuda import check_hidden_cuda, require_cuda
+
+    require_cuda()
+    for h in config.hiddens:
+        check_hidden_cuda(h)
+    return 1
 
 
 def _dispatch(config, chunks, parts_dir, n_workers, backend, device):
@@ -566,7 +641,8 @@ def read_results(path) -> pd.DataFrame:
 
 def run_sweep(config_or_path, *, jobs: int | None = None, chunk_size: int | None = None,
               out_dir=None, fresh: bool = False, quiet: bool = True, overrides=None,
-              backend: str = "loky", device: str = "cpu") -> pd.DataFrame:
+              backend: str = "loky", device: str = "cpu",
+              scheduler: str | None = None) -> pd.DataFrame:
     """Run a sweep (or resume it, or read it back when already complete); returns its table.
 
     config_or_path: a TOML path, a config dict (the parsed TOML; relative data paths are taken
@@ -577,13 +653,17 @@ def run_sweep(config_or_path, *, jobs: int | None = None, chunk_size: int | None
     out_dir: folder of ``<name>.csv``, ``<name>.json`` and ``<name>.parts/`` (default
     ``results`` in the current folder). fresh: discard earlier parts or results of this name.
     quiet: no progress bar. overrides: ``["key=value", ...]`` as ``--set``.
-    backend: joblib backend for the workers. device: chunk trainer (see CHUNK_TRAINERS).
+    backend: joblib backend for the workers; ``"dask"`` sends the chunks to a dask.distributed
+    cluster (docs/cluster.md): the one at ``scheduler`` (``"tcp://host:8786"``), or, without
+    it, a local cluster of ``jobs`` (default: every core) single-threaded worker processes
+    started for this sweep. device: ``"cpu"``, or ``"cuda"`` to train on the GPU in this
+    process (docs/gpu.md; jobs must be 1).
 
     Returns one row per run (see docs/sweeps.md for the columns), as read back from the CSV.
     """
     outcome = execute(config_or_path, jobs=jobs, chunk_size=chunk_size, out_dir=out_dir,
                       fresh=fresh, quiet=quiet, overrides=overrides, backend=backend,
-                      device=device)
+                      device=device, scheduler=scheduler)
     return read_results(outcome.csv_path)
 
 
@@ -612,28 +692,42 @@ def add_run_parser(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
                    "--set 'sweep.lr=[0.1, 0.2]' (repeatable)")
+    p.add_argument("--backend", default="loky", help="where worker processes run: 'loky' "
+                   "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="with --backend dask: the "
+                   "address of a running dask scheduler (default: start a local cluster of "
+                   "--jobs workers for this sweep)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="train on the "
+                   "CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)")
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
     config = load_config(args.config, overrides=args.overrides)
     if args.dry_run:
-        print(describe(config, args.jobs, args.chunk_size))
+        print(describe(config, args.jobs, args.chunk_size, args.backend, args.device,
+                       args.scheduler))
         return 0
     try:
         outcome = execute(config, jobs=args.jobs, chunk_size=args.chunk_size, out_dir=args.out,
-                          fresh=args.fresh, quiet=args.quiet)
+                          fresh=args.fresh, quiet=args.quiet, backend=args.backend,
+                          device=args.device, scheduler=args.scheduler)
     except SweepError as exc:
         raise ValueError(str(exc)) from None
     print(outcome.summary())
     return 0
 
 
-def describe(config: SweepConfig, jobs=None, chunk_size=None) -> str:
+def describe(config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu",
+             scheduler=None) -> str:
     """The --dry-run text: runs, what varies and how the work would be split."""
     n = config.n_runs
-    workers = default_workers(n, _check_int("jobs", jobs))
-    k = _check_int("chunk_size", chunk_size) or default_chunk_size(n, workers)
+    jobs = _check_int("jobs", jobs)
+    workers = (jobs or default_jobs()) if backend == "dask" else default_workers(n, jobs)
+    if device == "cuda":
+        workers = 1
+    k = _check_int("chunk_size", chunk_size) or (
+        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers))
     mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}" \
         if config.mode == "random" else "grid"
     lines = [f"{config.name}: {n:,} runs ({mode})"]
@@ -649,6 +743,11 @@ def describe(config: SweepConfig, jobs=None, chunk_size=None) -> str:
     chunks = math.ceil(n / k)
     w = min(workers, chunks)
     where = f"{w} worker processes" if w > 1 else "in this process on numba's threads"
+    if device == "cuda":
+        where = "in this process on the GPU"
+    elif backend == "dask":
+        where = (f"on the dask cluster at {scheduler}" if scheduler else
+                 f"on a local dask cluster of {jobs or default_jobs()} worker processes")
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
     lines.append("dry run: nothing written")
     return "\n".join(lines)
