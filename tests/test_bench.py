@@ -1,6 +1,7 @@
 """bench's accounting (not its timings): run-steps counted are the steps the runs took."""
 
 import numpy as np
+import pytest
 
 from bpsweep import bench, kernels
 from bpsweep.cli import main
@@ -32,3 +33,14 @@ def test_cli_prints_table(capsys):
 def test_cli_rejects_bad_sizes(capsys):
     assert main(["bench", "--runs", "0"]) == 2
     assert "--runs must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_cuda_without_a_gpu_says_why(capsys):
+    """No GPU here: a clear one-line error (under the simulator: that timings need a GPU)."""
+    from bpsweep.cuda import cuda_available, simulator_enabled
+
+    if cuda_available() and not simulator_enabled():
+        pytest.skip("a real GPU is present: bench --device cuda would run")
+    assert main(["bench", "--device", "cuda", "--sizes", "10", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bpsweep bench: error:") and "GPU" in err and "Traceback" not in err
