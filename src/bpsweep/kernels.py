@@ -392,12 +392,38 @@ def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g,
 
 
 @njit(inline="always")
-def _h2_point(xi, yi, act, p, g, ssr):
-    """One data point's share of ssr_and_slopes for an H = 2 run: returns (ssr, g) updated."""
+def _softplus_from(z, t, log1p_t):
+    """softplus(z) given t = exp(-|z|) and log1p(t): the float operations of softplus."""
+    if z > 0.0:
+        return z + log1p_t, 1.0 / (1.0 + t)
+    return log1p_t, t / (1.0 + t)
+
+
+@njit(inline="always")
+def _softplus4(z1, z2, z3, z4):
+    """softplus of four independent inputs, with the operations of :func:`softplus`.
+
+    The four exp calls come first, then the four log1p calls: written softplus by softplus,
+    each log1p would wait for the exp just before it, and the core could overlap little.
+    """
+    t1 = math.exp(-abs(z1))
+    t2 = math.exp(-abs(z2))
+    t3 = math.exp(-abs(z3))
+    t4 = math.exp(-abs(z4))
+    l1 = math.log1p(t1)
+    l2 = math.log1p(t2)
+    l3 = math.log1p(t3)
+    l4 = math.log1p(t4)
+    return (_softplus_from(z1, t1, l1), _softplus_from(z2, t2, l2),
+            _softplus_from(z3, t3, l3), _softplus_from(z4, t4, l4))
+
+
+@njit(inline="always")
+def _h2_point(xi, yi, p, g, ssr, a1, d1, a2, d2):
+    """One data point's share of ssr_and_slopes for an H = 2 run, given the activations
+    (a1, a2) and their slopes (d1, d2) of its two hidden nodes: returns (ssr, g) updated."""
     w1, b1, w2, b2, w3, w4, b3 = p
     g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3 = g
-    a1, d1 = activate(w1 * xi + b1, act)
-    a2, d2 = activate(w2 * xi + b2, act)
     pred = 0.0
     pred += w3 * a1
     pred += w4 * a2
@@ -431,8 +457,20 @@ def _h2_pair_step(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, 
     ga = gb = zeros
     ssr_a = ssr_b = 0.0
     for i in range(x.shape[0]):
-        ssr_a, ga = _h2_point(x[i], y[i], act_a, pa, ga, ssr_a)
-        ssr_b, gb = _h2_point(x[i], y[i], act_b, pb, gb, ssr_b)
+        xi, yi = x[i], y[i]
+        za1 = pa[0] * xi + pa[1]
+        za2 = pa[2] * xi + pa[3]
+        zb1 = pb[0] * xi + pb[1]
+        zb2 = pb[2] * xi + pb[3]
+        if act_a == 0 and act_b == 0:
+            (a1, d1), (a2, d2), (b1, e1), (b2, e2) = _softplus4(za1, za2, zb1, zb2)
+        else:
+            a1, d1 = activate(za1, act_a)
+            a2, d2 = activate(za2, act_a)
+            b1, e1 = activate(zb1, act_b)
+            b2, e2 = activate(zb2, act_b)
+        ssr_a, ga = _h2_point(xi, yi, pa, ga, ssr_a, a1, d1, a2, d2)
+        ssr_b, gb = _h2_point(xi, yi, pb, gb, ssr_b, b1, e1, b2, e2)
     st_a = _h2_status(ta, ssr_a, limit_a, max_a, tol_a, tr_a, pa, sa)
     st_b = _h2_status(tb, ssr_b, limit_b, max_b, tol_b, tr_b, pb, sb)
     return st_a, ssr_a, pa, ga, ma, va, st_b, ssr_b, pb, gb, mb, vb
@@ -474,8 +512,7 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
     slopes = np.empty(7)
     act_out = np.empty(2)
     act_slope = np.empty(2)
-    buf_a = np.empty((x.shape[0], 4))
-    buf_b = np.empty((x.shape[0], 4))
+    buf = np.empty((x.shape[0], 4))  # scratch of _h2_step (the lone last run)
     # lane state: run index (-1: empty), step count, divergence limit, p, g, m, v
     run = [-1, -1]
     t = [0, 0]
@@ -531,7 +568,7 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
             while True:
                 ta += 1
                 sa, ssr_a, pa, ga, ma, va = _h2_step(
-                    x, y, buf_a, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[k], max_a,
+                    x, y, buf, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[k], max_a,
                     tr_a, pa, ga, ma, va)
                 if sa != _RUNNING:
                     break
