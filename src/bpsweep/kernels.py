@@ -266,8 +266,13 @@ GROUP = 16  # runs per work item of train_batch's prange (load balance between t
 #   small arrays, so they stay in registers;
 # - two runs are trained in lockstep per thread: a step of one run is a long chain of dependent
 #   exp/log1p calls, and interleaving two independent runs lets the core overlap them;
-# - the activations of a step are computed in a first pass over the data (with the activation
-#   dispatch hoisted out of that loop), then the SSR and slopes in a second pass;
+# - the two runs share one loop over the data, and for softplus the four exp calls of a data
+#   point (2 runs x 2 nodes) are issued before its four log1p calls, so up to four independent
+#   libm calls are in flight (written softplus by softplus, each log1p waits for its exp);
+# - the common case, softplus and gd in both lanes, runs a copy of the lockstep loop compiled
+#   with literal activation/optimizer codes, without the other activations' and optimizers' code;
+# - a lone run (the last of a group) steps alone: activations in a first pass over the data,
+#   then the SSR and slopes in a second pass;
 # - a finished run's lane is refilled with the next run at once, so runs that stop early free
 #   their share of the core.
 
