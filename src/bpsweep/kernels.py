@@ -266,8 +266,13 @@ GROUP = 16  # runs per work item of train_batch's prange (load balance between t
 #   small arrays, so they stay in registers;
 # - two runs are trained in lockstep per thread: a step of one run is a long chain of dependent
 #   exp/log1p calls, and interleaving two independent runs lets the core overlap them;
-# - the activations of a step are computed in a first pass over the data (with the activation
-#   dispatch hoisted out of that loop), then the SSR and slopes in a second pass;
+# - the two runs share one loop over the data, and for softplus the four exp calls of a data
+#   point (2 runs x 2 nodes) are issued before its four log1p calls, so up to four independent
+#   libm calls are in flight (written softplus by softplus, each log1p waits for its exp);
+# - the common case, softplus and gd in both lanes, runs a copy of the lockstep loop compiled
+#   with literal activation/optimizer codes, without the other activations' and optimizers' code;
+# - a lone run (the last of a group) steps alone: activations in a first pass over the data,
+#   then the SSR and slopes in a second pass;
 # - a finished run's lane is refilled with the next run at once, so runs that stop early free
 #   their share of the core.
 
@@ -343,11 +348,8 @@ def _update_param(p, g, trainable, opt, hyper, lr, c1, c2, m, v):
 
 
 @njit(inline="always")
-def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g, m, v):
-    """Step t (1-based) of one H = 2 run, as in train_one. State p, g (slopes), m, v: 7-tuples.
-
-    Returns (status or _RUNNING, SSR, p, g, m, v).
-    """
+def _h2_update(t, opt, hyper, lr, tr, p, g, m, v):
+    """update for one H = 2 run at step t (1-based). Returns (p, step sizes, m, v): 7-tuples."""
     c1 = c2 = 1.0
     if opt == 2:
         c1 = 1.0 - hyper[0] ** float(t)  # libm pow, as in update
@@ -359,27 +361,143 @@ def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g,
     p4, s4, m4, v4 = _update_param(p[4], g[4], tr[4], opt, hyper, lr, c1, c2, m[4], v[4])
     p5, s5, m5, v5 = _update_param(p[5], g[5], tr[5], opt, hyper, lr, c1, c2, m[5], v[5])
     p6, s6, m6, v6 = _update_param(p[6], g[6], tr[6], opt, hyper, lr, c1, c2, m[6], v[6])
-    p = (p0, p1, p2, p3, p4, p5, p6)
-    m = (m0, m1, m2, m3, m4, m5, m6)
-    v = (v0, v1, v2, v3, v4, v5, v6)
-    ssr, g = _h2_ssr_and_slopes(x, y, act, p, buf)
+    return ((p0, p1, p2, p3, p4, p5, p6), (s0, s1, s2, s3, s4, s5, s6),
+            (m0, m1, m2, m3, m4, m5, m6), (v0, v1, v2, v3, v4, v5, v6))
+
+
+@njit(inline="always")
+def _h2_status(t, ssr, limit, max_steps, tol, tr, p, s):
+    """train_one's stopping checks after step t: the status (or _RUNNING)."""
     finite = (math.isfinite(ssr) and ssr <= limit
-              and math.isfinite(p0) and math.isfinite(p1) and math.isfinite(p2)
-              and math.isfinite(p3) and math.isfinite(p4) and math.isfinite(p5)
-              and math.isfinite(p6))
-    small = ((abs(s0) < tol or not tr[0]) and (abs(s1) < tol or not tr[1])
-             and (abs(s2) < tol or not tr[2]) and (abs(s3) < tol or not tr[3])
-             and (abs(s4) < tol or not tr[4]) and (abs(s5) < tol or not tr[5])
-             and (abs(s6) < tol or not tr[6]))
+              and math.isfinite(p[0]) and math.isfinite(p[1]) and math.isfinite(p[2])
+              and math.isfinite(p[3]) and math.isfinite(p[4]) and math.isfinite(p[5])
+              and math.isfinite(p[6]))
     if not finite:
-        status = DIVERGED
-    elif small:
-        status = CONVERGED
-    elif t >= max_steps:
-        status = MAX_STEPS
-    else:
-        status = _RUNNING
-    return status, ssr, p, g, m, v
+        return DIVERGED
+    small = ((abs(s[0]) < tol or not tr[0]) and (abs(s[1]) < tol or not tr[1])
+             and (abs(s[2]) < tol or not tr[2]) and (abs(s[3]) < tol or not tr[3])
+             and (abs(s[4]) < tol or not tr[4]) and (abs(s[5]) < tol or not tr[5])
+             and (abs(s[6]) < tol or not tr[6]))
+    if small:
+        return CONVERGED
+    if t >= max_steps:
+        return MAX_STEPS
+    return _RUNNING
+
+
+@njit(inline="always")
+def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g, m, v):
+    """Step t (1-based) of one H = 2 run, as in train_one. State p, g (slopes), m, v: 7-tuples.
+
+    Returns (status or _RUNNING, SSR, p, g, m, v).
+    """
+    p, s, m, v = _h2_update(t, opt, hyper, lr, tr, p, g, m, v)
+    ssr, g = _h2_ssr_and_slopes(x, y, act, p, buf)
+    return _h2_status(t, ssr, limit, max_steps, tol, tr, p, s), ssr, p, g, m, v
+
+
+@njit(inline="always")
+def _softplus_from(z, t, log1p_t):
+    """softplus(z) given t = exp(-|z|) and log1p(t): the float operations of softplus."""
+    if z > 0.0:
+        return z + log1p_t, 1.0 / (1.0 + t)
+    return log1p_t, t / (1.0 + t)
+
+
+@njit(inline="always")
+def _softplus4(z1, z2, z3, z4):
+    """softplus of four independent inputs, with the operations of :func:`softplus`.
+
+    The four exp calls come first, then the four log1p calls: written softplus by softplus,
+    each log1p would wait for the exp just before it, and the core could overlap little.
+    """
+    t1 = math.exp(-abs(z1))
+    t2 = math.exp(-abs(z2))
+    t3 = math.exp(-abs(z3))
+    t4 = math.exp(-abs(z4))
+    l1 = math.log1p(t1)
+    l2 = math.log1p(t2)
+    l3 = math.log1p(t3)
+    l4 = math.log1p(t4)
+    return (_softplus_from(z1, t1, l1), _softplus_from(z2, t2, l2),
+            _softplus_from(z3, t3, l3), _softplus_from(z4, t4, l4))
+
+
+@njit(inline="always")
+def _h2_point(xi, yi, p, g, ssr, a1, d1, a2, d2):
+    """One data point's share of ssr_and_slopes for an H = 2 run, given the activations
+    (a1, a2) and their slopes (d1, d2) of its two hidden nodes: returns (ssr, g) updated."""
+    w1, b1, w2, b2, w3, w4, b3 = p
+    g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3 = g
+    pred = 0.0
+    pred += w3 * a1
+    pred += w4 * a2
+    pred += b3
+    residual = yi - pred
+    ssr += residual * residual
+    d_pred = -2.0 * residual
+    g_w3 += d_pred * a1
+    d_z = d_pred * w3 * d1
+    g_w1 += d_z * xi
+    g_b1 += d_z
+    g_w4 += d_pred * a2
+    d_z = d_pred * w4 * d2
+    g_w2 += d_z * xi
+    g_b2 += d_z
+    g_b3 += d_pred
+    return ssr, (g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3)
+
+
+@njit(inline="always")
+def _h2_pair_step(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, tr_a,
+                  pa, ga, ma, va, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit_b, max_b, tr_b,
+                  pb, gb, mb, vb):
+    """_h2_step for two runs a and b at once: one loop over the data computes both runs'
+    activations, so each data point has four independent exp/log1p chains for the core to
+    overlap. Each run's own float operations and their order are those of _h2_step.
+    """
+    pa, sa, ma, va = _h2_update(ta, opt_a, hyper_a, lr_a, tr_a, pa, ga, ma, va)
+    pb, sb, mb, vb = _h2_update(tb, opt_b, hyper_b, lr_b, tr_b, pb, gb, mb, vb)
+    zeros = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    ga = gb = zeros
+    ssr_a = ssr_b = 0.0
+    for i in range(x.shape[0]):
+        xi, yi = x[i], y[i]
+        za1 = pa[0] * xi + pa[1]
+        za2 = pa[2] * xi + pa[3]
+        zb1 = pb[0] * xi + pb[1]
+        zb2 = pb[2] * xi + pb[3]
+        if act_a == 0 and act_b == 0:
+            (a1, d1), (a2, d2), (b1, e1), (b2, e2) = _softplus4(za1, za2, zb1, zb2)
+        else:
+            a1, d1 = activate(za1, act_a)
+            a2, d2 = activate(za2, act_a)
+            b1, e1 = activate(zb1, act_b)
+            b2, e2 = activate(zb2, act_b)
+        ssr_a, ga = _h2_point(xi, yi, pa, ga, ssr_a, a1, d1, a2, d2)
+        ssr_b, gb = _h2_point(xi, yi, pb, gb, ssr_b, b1, e1, b2, e2)
+    st_a = _h2_status(ta, ssr_a, limit_a, max_a, tol_a, tr_a, pa, sa)
+    st_b = _h2_status(tb, ssr_b, limit_b, max_b, tol_b, tr_b, pb, sb)
+    return st_a, ssr_a, pa, ga, ma, va, st_b, ssr_b, pb, gb, mb, vb
+
+
+@njit(inline="always")
+def _h2_pair_run(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, tr_a,
+                 pa, ga, ma, va, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit_b, max_b, tr_b,
+                 pb, gb, mb, vb):
+    """Step runs a and b in lockstep from steps ta, tb until either stops.
+
+    Returns (ta, status, SSR, p, g, m, v) of a, then the same of b.
+    """
+    while True:
+        ta += 1
+        tb += 1
+        sa, ssr_a, pa, ga, ma, va, sb, ssr_b, pb, gb, mb, vb = _h2_pair_step(
+            x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, tr_a,
+            pa, ga, ma, va, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit_b, max_b, tr_b,
+            pb, gb, mb, vb)
+        if sa != _RUNNING or sb != _RUNNING:
+            return ta, sa, ssr_a, pa, ga, ma, va, tb, sb, ssr_b, pb, gb, mb, vb
 
 
 @njit(inline="always")
@@ -399,8 +517,7 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
     slopes = np.empty(7)
     act_out = np.empty(2)
     act_slope = np.empty(2)
-    buf_a = np.empty((x.shape[0], 4))
-    buf_b = np.empty((x.shape[0], 4))
+    buf = np.empty((x.shape[0], 4))  # scratch of _h2_step (the lone last run)
     # lane state: run index (-1: empty), step count, divergence limit, p, g, m, v
     run = [-1, -1]
     t = [0, 0]
@@ -426,19 +543,19 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
             hyper_a, hyper_b = hyper[a], hyper[b]
             act_a, opt_a, lr_a, tol_a, max_a = act[a], opt[a], lr[a], tol[a], max_steps[a]
             act_b, opt_b, lr_b, tol_b, max_b = act[b], opt[b], lr[b], tol[b], max_steps[b]
-            pa, ga, ma, va, ta = p[0], g[0], m[0], v[0], t[0]
-            pb, gb, mb, vb, tb = p[1], g[1], m[1], v[1], t[1]
-            while True:
-                ta += 1
-                tb += 1
-                sa, ssr_a, pa, ga, ma, va = _h2_step(
-                    x, y, buf_a, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[0], max_a,
-                    tr_a, pa, ga, ma, va)
-                sb, ssr_b, pb, gb, mb, vb = _h2_step(
-                    x, y, buf_b, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit[1], max_b,
-                    tr_b, pb, gb, mb, vb)
-                if sa != _RUNNING or sb != _RUNNING:
-                    break
+            if act_a == 0 and act_b == 0 and opt_a == 0 and opt_b == 0:
+                # softplus and gd, the common case: literal codes let the compiler drop the
+                # other activations and optimizers from this copy of the loop
+                out = _h2_pair_run(
+                    x, y, t[0], 0, 0, hyper_a, lr_a, tol_a, limit[0], max_a, tr_a,
+                    p[0], g[0], m[0], v[0], t[1], 0, 0, hyper_b, lr_b, tol_b, limit[1],
+                    max_b, tr_b, p[1], g[1], m[1], v[1])
+            else:
+                out = _h2_pair_run(
+                    x, y, t[0], act_a, opt_a, hyper_a, lr_a, tol_a, limit[0], max_a, tr_a,
+                    p[0], g[0], m[0], v[0], t[1], act_b, opt_b, hyper_b, lr_b, tol_b,
+                    limit[1], max_b, tr_b, p[1], g[1], m[1], v[1])
+            ta, sa, ssr_a, pa, ga, ma, va, tb, sb, ssr_b, pb, gb, mb, vb = out
             p[0], g[0], m[0], v[0], t[0] = pa, ga, ma, va, ta
             p[1], g[1], m[1], v[1], t[1] = pb, gb, mb, vb, tb
             if sa != _RUNNING:
@@ -456,7 +573,7 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
             while True:
                 ta += 1
                 sa, ssr_a, pa, ga, ma, va = _h2_step(
-                    x, y, buf_a, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[k], max_a,
+                    x, y, buf, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[k], max_a,
                     tr_a, pa, ga, ma, va)
                 if sa != _RUNNING:
                     break
