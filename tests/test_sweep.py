@@ -90,6 +90,26 @@ def test_csv_is_byte_identical_whatever_jobs_and_chunk_size(tmp_path):
     assert len(lines) == 321 and lines[0].startswith("run_id,dataset,hidden,")
 
 
+def test_lacking_parameters_are_empty_cells_whatever_the_chunk_size(tmp_path):
+    """hidden varies slowest, so with 4-run chunks every chunk holds a single hidden size: its
+    rows must still leave the parameters their network lacks empty (not nan)."""
+    cfg = write(tmp_path / "h.toml", 'name = "h"\n[train]\nmax_steps = 5\n[sweep]\n'
+                'hidden = [1, 2]\nseed = { start = 0, count = 4 }\n')
+    outs = []
+    for k, chunk in enumerate([None, 4, 3]):
+        execute(cfg, jobs=1, chunk_size=chunk, out_dir=tmp_path / f"out{k}")
+        outs.append((tmp_path / f"out{k}" / "h.csv").read_bytes())
+    assert outs[1] == outs[0] and outs[2] == outs[0]
+    header, *rows = outs[0].decode().splitlines()
+    columns = header.split(",")
+    for row in rows:
+        cells = dict(zip(columns, row.split(",")))
+        lacking = {"w3", "w4", "b3"} if cells["hidden"] == "1" else set()
+        for p in ("w1", "b1", "w2", "b2", "w3", "w4", "b3"):
+            for kind in ("init", "final"):
+                assert (cells[f"{kind}_{p}"] == "") == (p in lacking), (row, p)
+
+
 def test_json_sidecar_and_already_complete(tmp_path):
     cfg = write(tmp_path / "small.toml", SMALL)
     first = execute(cfg, jobs=1, chunk_size=100, out_dir=tmp_path)

@@ -173,6 +173,7 @@ def format_rows(runs: pd.DataFrame, outcome: pd.DataFrame, columns: list[str],
     if len(runs) == 0:
         return ""
     hidden = runs["hidden"].to_numpy()
+    # the hidden sizes of these rows, not of the sweep: a block may hold a single one
     hiddens = np.unique(hidden)
     params = set(config.param_union())
     cells = []
@@ -181,7 +182,7 @@ def format_rows(runs: pd.DataFrame, outcome: pd.DataFrame, columns: list[str],
         values = source[col].to_numpy() if col in source.columns else np.full(len(runs), np.nan)
         text = _format_column(values, column_kind(col))
         kind, _, p = col.partition("_")
-        if len(hiddens) > 1 and kind in ("init", "final") and p in params:
+        if kind in ("init", "final") and p in params:
             lacking = [h for h in hiddens if p not in param_names(int(h))]
             if lacking:
                 text[np.isin(hidden, lacking)] = ""
