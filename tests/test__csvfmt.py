@@ -1,15 +1,22 @@
 """The compiled CSV formatter (bpsweep._csvfmt) against Python: repr per float over special,
 boundary and random values (random bit patterns cover every exponent, subnormals and NaN
-payloads)."""
+payloads), str per int, and whole blocks of rows with quoted strings and empty cells."""
 
 import math
 import struct
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
+import pytest
 
+import naive
 from bpsweep import _csvfmt
-from bpsweep._csvfmt import format_floats
+from bpsweep._csvfmt import format_block, format_floats
+from bpsweep.batch import train_runs
+from bpsweep.config import config_from_dict
+from bpsweep.expand import column_kind, expand, result_columns
+from bpsweep.sweep import _part_blocks, format_rows
 
 MAX = 1.7976931348623157e308
 
@@ -116,3 +123,58 @@ def test_mul_128():
     for a, b in pairs:
         hi, lo = _csvfmt._mul_128(np.uint64(a), np.uint64(b))
         assert (int(hi) << 64) | int(lo) == a * b
+
+
+def test_block_of_rows_against_python():
+    """Floats as repr, ints as str, strings quoted, blank cells empty, repeated values (the
+    kernel copies a cell equal to the one above) and a missing string (str(None))."""
+    rng = np.random.default_rng(4)
+    n = 500
+    floats = rng.standard_normal(n)
+    floats[::7] = floats[0]  # repeats, some in consecutive rows
+    floats[1:4] = floats[0]
+    floats[10:14] = [math.nan, math.inf, -math.inf, -0.0]
+    ints = rng.integers(-10**12, 10**12, n)
+    ints[:3] = [np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0]
+    words = np.array(['plain', 'a,b', 'say "hi"', 'two\nlines', 'über', '', None],
+                     dtype=object)[rng.integers(0, 7, n)]
+    blank = rng.random(n) < 0.3
+    const = np.full(n, 0.999)
+    block = format_block([("int", ints, None), ("float", floats, blank), ("str", words, None),
+                          ("float", const, None), ("float", floats, None)])
+
+    def quote(s):
+        return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n\r') else s
+
+    expected = "".join(
+        f"{int(i)},{'' if b else repr(float(f))},{quote(str(w))},0.999,{float(f)!r}\n"
+        for i, f, w, b in zip(ints, floats, words, blank))
+    assert block.decode("utf-8") == expected
+
+
+@pytest.mark.parametrize("values, text", [([], b""), ([2.5], b"2.5\n")])
+def test_block_edge_sizes(values, text):
+    assert format_block([("float", np.array(values), None)]) == text
+
+
+def test_format_rows_equals_the_plain_python_csv():
+    """A sweep's rows, mixed hidden sizes (empty cells), a quoted trainable, diverged runs
+    and planted nan, inf, -inf, -0.0 and subnormal values, against tests/naive.py."""
+    cfg = config_from_dict({"name": "r", "train": {"max_steps": 50}, "sweep": {
+        "hidden": [1, 2, 3], "seed": {"start": 0, "count": 5}, "lr": [0.1, 30.0],
+        "trainable": ["all", ["w1", "b1"]]}})
+    runs = expand(cfg)
+    outcome = train_runs(runs)
+    assert outcome["status"].eq("diverged").any()
+    outcome.loc[0, "final_w1"], outcome.loc[1, "final_b1"] = math.inf, -math.inf
+    outcome.loc[2, "final_w2"], outcome.loc[3, "final_ssr"] = -0.0, 5e-324
+    outcome.loc[4, "final_b2"] = math.nan
+    columns = result_columns(cfg)
+    table = pd.concat([runs, outcome], axis=1)
+    expected = naive.csv_rows(table.to_dict("records"), columns,
+                              {c: column_kind(c) for c in columns})
+    assert '"w1,b1"' in expected and ",,," in expected
+    assert all(f",{t}," in expected for t in ("nan", "inf", "-inf", "-0.0", "5e-324"))
+    assert format_rows(runs, outcome, columns, cfg).decode("utf-8") == expected
+    blocks = b"".join(_part_blocks(runs, outcome, cfg)).decode("utf-8")
+    assert blocks == ",".join(columns) + "\n" + expected

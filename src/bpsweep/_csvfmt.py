@@ -1,4 +1,4 @@
-"""CSV cells in compiled code: Python's ``repr`` of a float64 (and ``str`` of an int64).
+"""CSV rows in compiled code: Python's ``repr`` of a float64, and blocks of rows as bytes.
 
 A sweep writes tens of floats per run; formatting them with ``repr`` one at a time in Python
 cost about a third of the training time. This module does the same in numba and gives the
@@ -10,6 +10,8 @@ very same bytes:
    A. Bolz's C++ version (drachennest, schubfach_64); 64x64 -> 128-bit products are made of
    32-bit halves, as numba has no 128-bit integers.
 2. :func:`_put_float`: those digits laid out as ``repr`` lays them out.
+3. :func:`_join_rows`: a block of CSV rows from per-column arrays (floats, ints, or codes into
+   a table of pre-encoded texts), and :func:`format_block`, its Python front.
 
 numba types a uint64 mixed with an int64 as float64, so the integer arithmetic below keeps
 every operand of an unsigned expression a uint64 (the ``_U*`` constants) and casts explicitly.
@@ -18,6 +20,7 @@ every operand of an unsigned expression a uint64 (the ``_U*`` constants) and cas
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._numba import njit
 
@@ -152,7 +155,7 @@ def _shortest_digits(fraction, biased_exp):
 # ---------------------------------------------------------------- laid out as repr does
 
 _DIGIT0, _DOT, _MINUS, _PLUS = ord("0"), ord("."), ord("-"), ord("+")
-_NEWLINE = ord("\n")
+_COMMA, _NEWLINE = ord(","), ord("\n")
 FLOAT_WIDTH = 24  # the longest repr of a float64, e.g. -2.2250738585072014e-308
 INT_WIDTH = 20  # the longest str of an int64, -9223372036854775808
 
@@ -300,3 +303,103 @@ def format_floats(values) -> list[str]:
     buf = np.empty(bits.size * (FLOAT_WIDTH + 1), dtype=np.uint8)
     end = _format_floats(bits, buf)
     return buf[:end].tobytes().decode("ascii").split("\n")[:-1]
+
+
+# ---------------------------------------------------------------- blocks of CSV rows
+
+#: how _join_rows reads a column's int64 values: a float64's bits, an int64, or a code into
+#: the table of texts
+_FLOAT, _INT, _TEXT = 0, 1, 2
+
+
+@njit
+def _join_rows(kinds, values, blank, texts, text_starts, out):
+    """Write CSV rows at out[0:]: row i holds, per column c, the text of values[c, i] as
+    kinds[c] says (text code t: texts[text_starts[t]:text_starts[t + 1]]), or nothing where
+    blank[c, i]; cells joined by ',', each row ended by '\\n'. Returns the length written."""
+    n_cols, n_rows = values.shape
+    # where each column's cell of the row above lies in out: a cell whose value equals the one
+    # above is copied from there rather than formatted again (a setting swept slowly, a start
+    # shared by the runs of a seed, a constant column)
+    above = np.zeros(n_cols, dtype=np.int64)
+    above_len = np.zeros(n_cols, dtype=np.int64)
+    pos = 0
+    for i in range(n_rows):
+        for c in range(n_cols):
+            if c > 0:
+                out[pos] = _COMMA
+                pos += 1
+            start = pos
+            v = values[c, i]
+            if blank[c, i]:
+                pass
+            elif i > 0 and v == values[c, i - 1] and not blank[c, i - 1]:
+                for j in range(above_len[c]):
+                    out[pos + j] = out[above[c] + j]
+                pos += above_len[c]
+            elif kinds[c] == _FLOAT:
+                pos = _put_float(out, pos, v)
+            elif kinds[c] == _INT:
+                pos = _put_int(out, pos, v)
+            else:
+                for j in range(text_starts[v], text_starts[v + 1]):
+                    out[pos] = texts[j]
+                    pos += 1
+            above[c] = start
+            above_len[c] = pos - start
+        out[pos] = _NEWLINE
+        pos += 1
+    return pos
+
+
+def _quote(text: str) -> str:
+    """A CSV cell for this text: quoted (inner quotes doubled) if it holds , " or a newline."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def format_block(columns) -> bytes:
+    """CSV rows (UTF-8, each ``\\n``-terminated, no header) of equally long columns.
+
+    ``columns``: ``(kind, values, blank)`` per column, left to right: kind ``"float"`` (each
+    value written as ``repr(float(v))``), ``"int"`` (``str(int(v))``) or ``"str"``
+    (``_quote(str(v))``); blank None, or a bool array, True where the cell stays empty.
+    """
+    n_rows = len(columns[0][1]) if columns else 0
+    if n_rows == 0:
+        return b""
+    kinds = np.empty(len(columns), dtype=np.int8)
+    values = np.empty((len(columns), n_rows), dtype=np.int64)
+    blank = np.zeros((len(columns), n_rows), dtype=np.bool_)
+    texts: list[bytes] = []  # the texts of every "str" column, each distinct value once
+    width = len(columns)  # bytes a row may take: the commas and the newline, then the cells
+    for c, (kind, column, column_blank) in enumerate(columns):
+        if kind == "float":
+            kinds[c] = _FLOAT
+            values[c] = np.asarray(column, dtype=np.float64).view(np.int64)
+            width += FLOAT_WIDTH
+        elif kind == "int":
+            kinds[c] = _INT
+            values[c] = np.asarray(column, dtype=np.int64)
+            width += INT_WIDTH
+        else:  # a few distinct strings: each is quoted and encoded once, in Python
+            kinds[c] = _TEXT
+            column = np.asarray(column, dtype=object)
+            codes, uniques = pd.factorize(column)
+            if codes.min() < 0:  # factorize leaves out None and NaN: by their str() instead
+                index = {}
+                codes = np.array([index.setdefault(str(v), len(index)) for v in column])
+                uniques = list(index)
+            encoded = [_quote(str(u)).encode("utf-8") for u in uniques]
+            values[c] = codes + len(texts)
+            texts += encoded
+            width += max(len(t) for t in encoded)
+        if column_blank is not None:
+            blank[c] = column_blank
+    text_starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=text_starts[1:])
+    table = np.frombuffer(bytearray(b"".join(texts)), dtype=np.uint8)  # writable: one type
+    out = np.empty(n_rows * width, dtype=np.uint8)
+    end = _join_rows(kinds, values, blank, table, text_starts, out)
+    return out[:end].tobytes()
