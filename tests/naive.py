@@ -170,3 +170,35 @@ def draw(hidden, scheme, scale, biases, seed):
         values[f"b{i + 1}"] = one(2 * hidden + i, hid) if biases == "drawn" else 0.0
     values[f"b{hidden + 1}"] = one(3 * hidden, out) if biases == "drawn" else 0.0
     return [values[n] for n in param_names(hidden)]
+
+
+# ------------------------------------------------------------------ CSV rows
+
+
+def csv_quote(text):
+    """A CSV cell for a string: in quotes, inner quotes doubled, if it holds , " or a newline."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_rows(rows, columns, kinds):
+    """The results CSV's lines (no header) for ``rows`` (dicts column -> value) as
+    docs/sweeps.md describes them: floats as repr, ints as str, strings quoted where needed,
+    and the init_/final_ parameters a run's network lacks as empty cells."""
+    lines = []
+    for row in rows:
+        names = param_names(int(row["hidden"]))
+        cells = []
+        for col in columns:
+            kind, _, p = col.partition("_")
+            if kind in ("init", "final") and p != "ssr" and p not in names:
+                cells.append("")
+            elif kinds[col] == "float":
+                cells.append(repr(float(row[col])))
+            elif kinds[col] == "int":
+                cells.append(str(int(row[col])))
+            else:
+                cells.append(csv_quote(str(row[col])))
+        lines.append(",".join(cells) + "\n")
+    return "".join(lines)
