@@ -169,7 +169,10 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_cli_run_prints_summary_and_paths(tmp_path, capsys):
+def test_cli_run_prints_summary_and_paths(tmp_path, capsys, monkeypatch):
+    from bpsweep import sweep
+
+    monkeypatch.setattr(sweep, "_kernels_cached", lambda: True)  # no first-run notice
     cfg = write(tmp_path / "small.toml", SMALL)
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out), "--jobs", "1", "--set", "lr=0.1"]) == 0
@@ -181,6 +184,22 @@ def test_cli_run_prints_summary_and_paths(tmp_path, capsys):
     assert main(["run", str(cfg), "--out", str(out), "--set", "max_steps=0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "max_steps" in err and "expected" in err
+
+
+def test_cli_run_says_when_numba_compiles_on_first_run(tmp_path, capsys, monkeypatch):
+    """Once a sweep has run, numba's cache holds the kernels and _kernels_cached finds its
+    index; with the index gone (monkeypatched) the run says on stderr that it is compiling,
+    and --quiet silences that."""
+    from bpsweep import sweep
+
+    cfg = write(tmp_path / "small.toml", SMALL)
+    execute(cfg, jobs=1, out_dir=tmp_path / "warm", overrides=["max_steps=2"])
+    assert sweep._kernels_cached() is True
+    monkeypatch.setattr(sweep, "_kernels_cached", lambda: False)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--jobs", "1"]) == 0
+    assert "first run: numba is compiling the kernels" in capsys.readouterr().err
+    assert main(["run", str(cfg), "--out", str(tmp_path / "b"), "--jobs", "1", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_lesson_b3_converges_below_one_third_and_diverges_above(tmp_path):

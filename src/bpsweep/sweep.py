@@ -407,6 +407,9 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
                 chunk_size = max(1, min(n, GPU_MAX_CHUNK))
         chunks = plan_chunks(gaps, chunk_size)
         computed = sum(b - a for a, b in chunks)
+        if chunks and not quiet and device == "cpu" and not _kernels_cached():
+            print("bpsweep: first run: numba is compiling the kernels (about a minute, once; "
+                  "later runs load them from its cache)", file=sys.stderr, flush=True)
         progress = Progress(n, n - computed, enabled=not quiet)
         n_workers = min(workers, len(chunks))
         try:
@@ -727,6 +730,18 @@ def cmd_run(args) -> int:
         raise ValueError(str(exc)) from None
     print(outcome.summary())
     return 0
+
+
+def _kernels_cached() -> bool:
+    """Whether numba's cache holds the batched H = 2 kernel, the slowest to compile (numba's
+    own cache object knows where its index lives, NUMBA_CACHE_DIR included); True when that
+    cannot be told, so that the first-run notice is never wrong twice."""
+    try:
+        from .kernels import _train_h2_range
+
+        return os.path.exists(_train_h2_range._cache._cache_file._index_path)
+    except Exception:  # numba's private layout changed: say nothing
+        return True
 
 
 def describe(config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu",
