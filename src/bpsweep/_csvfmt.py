@@ -403,3 +403,11 @@ def format_block(columns) -> bytes:
     out = np.empty(n_rows * width, dtype=np.uint8)
     end = _join_rows(kinds, values, blank, table, text_starts, out)
     return out[:end].tobytes()
+
+
+def read_csv_exact(path, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` that reads every float written above back to the very same float64
+    (pandas before 3 needs its round-trip parser for that; its default may miss the last bit)."""
+    if int(pd.__version__.split(".")[0]) < 3:
+        kwargs.setdefault("float_precision", "round_trip")
+    return pd.read_csv(path, **kwargs)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._csvfmt import read_csv_exact
 from .data import BUILTIN, load_data
 from .model import STATUSES, param_names
 
@@ -65,7 +66,7 @@ def load_results(path, *, check: bool = True) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise AnalysisError(f"results file {path}: the file is empty; expected a results CSV")
     try:
-        df = pd.read_csv(path, low_memory=False)
+        df = read_csv_exact(path, low_memory=False)  # bit-exact starts: re-runs match
     except pd.errors.EmptyDataError:
         raise AnalysisError(f"results file {path}: the file is empty (no header); "
                             f"expected a results CSV") from None
