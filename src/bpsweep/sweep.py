@@ -21,6 +21,7 @@ process and numba's ``prange`` spreads each chunk over every core.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._csvfmt import format_block
+from ._csvfmt import format_block, read_csv_exact
 from .batch import train_runs
 from .config import ConfigError, SweepConfig, config_from_dict, load_config
 from .expand import column_kind, expand, result_columns
@@ -129,14 +130,9 @@ def _part_blocks(runs: pd.DataFrame, outcome: pd.DataFrame, config: SweepConfig)
 def write_part(parts_dir, start: int, stop: int, blocks) -> None:
     """Write a part file from its text pieces (bytes): to a temporary name, synced, then
     renamed, so a part is either whole or absent."""
-    part = Path(parts_dir) / part_name(start, stop)
-    tmp = part.with_name(f".tmp-{os.getpid()}-{part.name}")
-    with open(tmp, "wb") as fh:
+    with _atomic_file(Path(parts_dir) / part_name(start, stop)) as fh:
         for block in blocks:
             fh.write(block)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, part)
 
 
 def part_name(start: int, stop: int) -> str:
@@ -569,17 +565,13 @@ def _assemble(parts_dir: Path, n: int, csv_path: Path, columns: list[str]) -> No
     if gaps:
         raise SweepError(f"{parts_dir}: runs {gaps[0][0]}..{gaps[0][1] - 1} have no part")
     header = _header(columns)
-    tmp = csv_path.with_name(f".tmp-{os.getpid()}-{csv_path.name}")
-    with open(tmp, "wb") as out:
+    with _atomic_file(csv_path) as out:
         out.write(header)
         for _, _, path in parts:
             with open(path, "rb") as part:
                 if part.readline() != header:
                     raise SweepError(f"{path}: unexpected header; run with --fresh")
                 _copy_rest(part, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, csv_path)
 
 
 def _copy_rest(part, out) -> None:
@@ -603,10 +595,25 @@ def _copy_rest(part, out) -> None:
         shutil.copyfileobj(part, out, 1 << 20)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+@contextlib.contextmanager
+def _atomic_file(path: Path):
+    """A binary file that appears at ``path`` whole or not at all: written under a temporary
+    name beside it, synced, then renamed over ``path``; removed if the writing fails."""
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    with _atomic_file(path) as fh:
+        fh.write(text.encode("utf-8"))
 
 
 def _read_json(path: Path) -> dict:
@@ -647,10 +654,7 @@ def versions() -> dict:
 
 def read_results(path) -> pd.DataFrame:
     """Read a results CSV back; floats come back bit-exact."""
-    kwargs = {}
-    if int(pd.__version__.split(".")[0]) < 3:
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(path, **kwargs)
+    return read_csv_exact(path)
 
 
 def run_sweep(config_or_path, *, jobs: int | None = None, chunk_size: int | None = None,
