@@ -19,7 +19,7 @@ import pytest
 
 from bpsweep import cluster
 from bpsweep.cli import main
-from bpsweep.sweep import CHUNK_TRAINERS, SweepError, execute
+from bpsweep.sweep import SweepError, execute
 
 distributed = pytest.importorskip(
     "distributed", reason="dask is not installed (pip install -e '.[test]' installs it)")
@@ -68,21 +68,11 @@ def test_scheduler_address_gives_the_loky_csv(dask_cluster, loky_small, tmp_path
     assert not (tmp_path / "small.parts").exists()
 
 
-def test_resume_from_in_process_parts_on_the_cluster(dask_cluster, loky_small, tmp_path):
+def test_resume_from_in_process_parts_on_the_cluster(dask_cluster, loky_small, tmp_path,
+                                                     interrupt_sweep_at):
     """Parts from an interrupted in-process sweep are resumed by the cluster."""
-    cpu = CHUNK_TRAINERS["cpu"]
-
-    def interrupt_at_run_240(runs, data_dir, cache):
-        if runs["run_id"].iloc[0] >= 240:
-            raise KeyboardInterrupt
-        return cpu(runs, data_dir, cache)
-
-    CHUNK_TRAINERS["cpu"] = interrupt_at_run_240
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=80)
-    finally:
-        CHUNK_TRAINERS["cpu"] = cpu
+    with interrupt_sweep_at(240), pytest.raises(KeyboardInterrupt):
+        execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=80)
     assert len(list((tmp_path / "small.parts").glob("runs-*.csv"))) == 3
     res = execute(SMALL, out_dir=tmp_path, backend="dask",
                   scheduler=dask_cluster.scheduler_address, chunk_size=50)

@@ -290,27 +290,16 @@ def test_run_sweep_on_cuda_writes_the_cpu_csv(tmp_path):
     assert not (tmp_path / "gpu" / "tiny-gpu.parts").exists()
 
 
-def test_run_sweep_on_cuda_resumes_from_cpu_parts(tmp_path):
+def test_run_sweep_on_cuda_resumes_from_cpu_parts(tmp_path, interrupt_sweep_at):
     """Parts are device-blind: a sweep started on the CPU and finished on the (simulated) GPU
     gives the same CSV."""
-    from bpsweep.sweep import CHUNK_TRAINERS, execute
+    from bpsweep.sweep import execute
 
     if REAL_GPU:
         pytest.skip("bit-exact only under the simulator")
     out = tmp_path / "mixed"
-    cpu_train = CHUNK_TRAINERS["cpu"]
-
-    def stop_after_first_chunk(runs, data_dir, cache):
-        if runs["run_id"].iloc[0] >= 8:
-            raise KeyboardInterrupt
-        return cpu_train(runs, data_dir, cache)
-
-    CHUNK_TRAINERS["cpu"] = stop_after_first_chunk
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            execute(CUDA_SWEEP, out_dir=out, jobs=1, chunk_size=8)
-    finally:
-        CHUNK_TRAINERS["cpu"] = cpu_train
+    with interrupt_sweep_at(8), pytest.raises(KeyboardInterrupt):  # after the first chunk
+        execute(CUDA_SWEEP, out_dir=out, jobs=1, chunk_size=8)
     resumed = execute(CUDA_SWEEP, out_dir=out, device="cuda", chunk_size=8)
     assert resumed.computed == 16
     clean = execute(CUDA_SWEEP, out_dir=tmp_path / "clean", jobs=1)
