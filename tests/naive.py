@@ -34,8 +34,12 @@ def textbook_activation(z, act):
 
 def unpack(p, hidden):
     """(hidden weights, hidden biases, output weights, output bias) from the parameter list."""
-    return ([p[2 * h] for h in range(hidden)], [p[2 * h + 1] for h in range(hidden)],
-            [p[2 * hidden + h] for h in range(hidden)], p[3 * hidden])
+    return (
+        [p[2 * h] for h in range(hidden)],
+        [p[2 * h + 1] for h in range(hidden)],
+        [p[2 * hidden + h] for h in range(hidden)],
+        p[3 * hidden],
+    )
 
 
 def predict(x, p, hidden, act, activation=textbook_activation):
@@ -84,8 +88,20 @@ def slopes(x, y, p, hidden, act, activation=textbook_activation):
     return g
 
 
-def train(x, y, p, hidden, act=0, opt=0, hyper=(0.9, 0.999, 1e-8), lr=0.1, tol=1e-3,
-          max_steps=1000, trainable=None, activation=textbook_activation):
+def train(
+    x,
+    y,
+    p,
+    hidden,
+    act=0,
+    opt=0,
+    hyper=(0.9, 0.999, 1e-8),
+    lr=0.1,
+    tol=1e-3,
+    max_steps=1000,
+    trainable=None,
+    activation=textbook_activation,
+):
     """The stopping rule of statquest.md, step by step. Returns a dict with status, steps,
     initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr)."""
     p = list(p)
@@ -126,8 +142,14 @@ def train(x, y, p, hidden, act=0, opt=0, hyper=(0.9, 0.999, 1e-8), lr=0.1, tol=1
             status = "max_steps"
         else:
             continue
-        return {"status": status, "steps": steps, "initial_ssr": initial, "ssr": now,
-                "params": p, "history": history}
+        return {
+            "status": status,
+            "steps": steps,
+            "initial_ssr": initial,
+            "ssr": now,
+            "params": p,
+            "history": history,
+        }
 
 
 # ------------------------------------------------------------------ seeded draws
@@ -148,16 +170,21 @@ def uniform(seed, k):
 
 def normal(seed, k):
     return math.sqrt(-2.0 * math.log1p(-uniform(seed, 2 * k))) * math.cos(
-        2.0 * math.pi * uniform(seed, 2 * k + 1))
+        2.0 * math.pi * uniform(seed, 2 * k + 1)
+    )
 
 
 def draw(hidden, scheme, scale, biases, seed):
     """A run's start as bpsweep.init documents it: weights take draws 0..2H-1 in name order,
     biases draws 2H..3H; then scaled for their layer."""
+
     def std(fan_in, fan_out):
-        return {"normal": scale, "uniform": scale,
-                "xavier": scale * math.sqrt(2.0 / (fan_in + fan_out)),
-                "he": scale * math.sqrt(2.0 / fan_in)}[scheme]
+        return {
+            "normal": scale,
+            "uniform": scale,
+            "xavier": scale * math.sqrt(2.0 / (fan_in + fan_out)),
+            "he": scale * math.sqrt(2.0 / fan_in),
+        }[scheme]
 
     def one(k, s):
         return s * (2.0 * uniform(seed, k) - 1.0) if scheme == "uniform" else s * normal(seed, k)

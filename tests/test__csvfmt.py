@@ -33,26 +33,78 @@ def from_bits(b):
 
 
 def test_special_values():
-    nan_payloads = [from_bits(b) for b in (0x7FF8000000000000, 0xFFF8000000000000,
-                                           0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF)]
+    nan_payloads = [
+        from_bits(b)
+        for b in (0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF)
+    ]
     assert all(math.isnan(v) for v in nan_payloads)
-    assert_reprs([0.0, -0.0, math.nan, math.inf, -math.inf, *nan_payloads,
-                  5e-324, -5e-324, 1e-323, MAX, -MAX, 2.2250738585072014e-308,
-                  2.225073858507201e-308, 0.1, 0.2, 0.3, 1 / 3, 2 / 3, 0.1 + 0.2, math.pi,
-                  1.0, -1.0, 0.5, 123.0, 1e22, 1e23, 5e-310, 1.5, 9007199254740993.0])
-    assert format_floats([0.0, -0.0, math.nan, math.inf, -math.inf]) == \
-        ["0.0", "-0.0", "nan", "inf", "-inf"]
+    assert_reprs(
+        [
+            0.0,
+            -0.0,
+            math.nan,
+            math.inf,
+            -math.inf,
+            *nan_payloads,
+            5e-324,
+            -5e-324,
+            1e-323,
+            MAX,
+            -MAX,
+            2.2250738585072014e-308,
+            2.225073858507201e-308,
+            0.1,
+            0.2,
+            0.3,
+            1 / 3,
+            2 / 3,
+            0.1 + 0.2,
+            math.pi,
+            1.0,
+            -1.0,
+            0.5,
+            123.0,
+            1e22,
+            1e23,
+            5e-310,
+            1.5,
+            9007199254740993.0,
+        ]
+    )
+    assert format_floats([0.0, -0.0, math.nan, math.inf, -math.inf]) == [
+        "0.0",
+        "-0.0",
+        "nan",
+        "inf",
+        "-inf",
+    ]
 
 
 def test_notation_boundaries():
     """repr is positional for 1e-4 <= |x| < 1e16 and scientific outside (e-05, e+16)."""
     edges = [1e-4, 1e-5, 1e16, 1e15]
     near = [np.nextafter(e, d) for e in edges for d in (0.0, math.inf)]
-    values = [*edges, *near, 1.5e16, 1.5e-5, 0.00012345, 1234567890123456.0,
-              9999999999999998.0, 12345678901234567.0, 0.0001000000000000001]
+    values = [
+        *edges,
+        *near,
+        1.5e16,
+        1.5e-5,
+        0.00012345,
+        1234567890123456.0,
+        9999999999999998.0,
+        12345678901234567.0,
+        0.0001000000000000001,
+    ]
     assert_reprs(values + [-v for v in values])
-    assert format_floats([1e-05, 0.0001, 1e16, 1.5e16, 1234567890123456.0, 123.0, 5e-324]) == \
-        ["1e-05", "0.0001", "1e+16", "1.5e+16", "1234567890123456.0", "123.0", "5e-324"]
+    assert format_floats([1e-05, 0.0001, 1e16, 1.5e16, 1234567890123456.0, 123.0, 5e-324]) == [
+        "1e-05",
+        "0.0001",
+        "1e+16",
+        "1.5e+16",
+        "1234567890123456.0",
+        "123.0",
+        "5e-324",
+    ]
 
 
 def test_powers_of_ten_and_two_and_their_neighbours():
@@ -65,8 +117,25 @@ def test_powers_of_ten_and_two_and_their_neighbours():
 
 def test_integers():
     rng = np.random.default_rng(7)
-    ints = [0, 1, 7, 10, 100, 999, 1000, 12345, 2**52, 2**53, 2**53 + 2, 2**63, 10**15,
-            10**16, 10**17, 10**22, *rng.integers(-2**53, 2**53, 1000).tolist()]
+    ints = [
+        0,
+        1,
+        7,
+        10,
+        100,
+        999,
+        1000,
+        12345,
+        2**52,
+        2**53,
+        2**53 + 2,
+        2**63,
+        10**15,
+        10**16,
+        10**17,
+        10**22,
+        *rng.integers(-(2**53), 2**53, 1000).tolist(),
+    ]
     assert_reprs(ints + [-i for i in ints])
 
 
@@ -81,8 +150,13 @@ def test_random_bit_patterns():
 
 def test_random_values_typical_of_a_sweep():
     rng = np.random.default_rng(2)
-    values = np.concatenate([rng.standard_normal(200_000), rng.uniform(1e-3, 1e3, 200_000),
-                             10.0 ** rng.uniform(-12, 12, 50_000)])
+    values = np.concatenate(
+        [
+            rng.standard_normal(200_000),
+            rng.uniform(1e-3, 1e3, 200_000),
+            10.0 ** rng.uniform(-12, 12, 50_000),
+        ]
+    )
     assert_reprs(values.tolist())
 
 
@@ -118,8 +192,7 @@ def test_power_of_ten_table():
 def test_mul_128():
     rng = np.random.default_rng(3)
     pairs = [(2**64 - 1, 2**64 - 1), (0, 5), (2**32, 2**32)]
-    pairs += [tuple(int(x) for x in rng.integers(0, 2**64, 2, dtype=np.uint64))
-              for _ in range(200)]
+    pairs += [tuple(int(x) for x in rng.integers(0, 2**64, 2, dtype=np.uint64)) for _ in range(200)]
     for a, b in pairs:
         hi, lo = _csvfmt._mul_128(np.uint64(a), np.uint64(b))
         assert (int(hi) << 64) | int(lo) == a * b
@@ -134,21 +207,30 @@ def test_block_of_rows_against_python():
     floats[::7] = floats[0]  # repeats, some in consecutive rows
     floats[1:4] = floats[0]
     floats[10:14] = [math.nan, math.inf, -math.inf, -0.0]
-    ints = rng.integers(-10**12, 10**12, n)
+    ints = rng.integers(-(10**12), 10**12, n)
     ints[:3] = [np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0]
-    words = np.array(['plain', 'a,b', 'say "hi"', 'two\nlines', 'über', '', None],
-                     dtype=object)[rng.integers(0, 7, n)]
+    words = np.array(["plain", "a,b", 'say "hi"', "two\nlines", "über", "", None], dtype=object)[
+        rng.integers(0, 7, n)
+    ]
     blank = rng.random(n) < 0.3
     const = np.full(n, 0.999)
-    block = format_block([("int", ints, None), ("float", floats, blank), ("str", words, None),
-                          ("float", const, None), ("float", floats, None)])
+    block = format_block(
+        [
+            ("int", ints, None),
+            ("float", floats, blank),
+            ("str", words, None),
+            ("float", const, None),
+            ("float", floats, None),
+        ]
+    )
 
     def quote(s):
         return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n\r') else s
 
     expected = "".join(
         f"{int(i)},{'' if b else repr(float(f))},{quote(str(w))},0.999,{float(f)!r}\n"
-        for i, f, w, b in zip(ints, floats, words, blank))
+        for i, f, w, b in zip(ints, floats, words, blank)
+    )
     assert block.decode("utf-8") == expected
 
 
@@ -160,9 +242,18 @@ def test_block_edge_sizes(values, text):
 def test_format_rows_equals_the_plain_python_csv():
     """A sweep's rows, mixed hidden sizes (empty cells), a quoted trainable, diverged runs
     and planted nan, inf, -inf, -0.0 and subnormal values, against tests/naive.py."""
-    cfg = config_from_dict({"name": "r", "train": {"max_steps": 50}, "sweep": {
-        "hidden": [1, 2, 3], "seed": {"start": 0, "count": 5}, "lr": [0.1, 30.0],
-        "trainable": ["all", ["w1", "b1"]]}})
+    cfg = config_from_dict(
+        {
+            "name": "r",
+            "train": {"max_steps": 50},
+            "sweep": {
+                "hidden": [1, 2, 3],
+                "seed": {"start": 0, "count": 5},
+                "lr": [0.1, 30.0],
+                "trainable": ["all", ["w1", "b1"]],
+            },
+        }
+    )
     runs = expand(cfg)
     outcome = train_runs(runs)
     assert outcome["status"].eq("diverged").any()
@@ -171,8 +262,9 @@ def test_format_rows_equals_the_plain_python_csv():
     outcome.loc[4, "final_b2"] = math.nan
     columns = result_columns(cfg)
     table = pd.concat([runs, outcome], axis=1)
-    expected = naive.csv_rows(table.to_dict("records"), columns,
-                              {c: column_kind(c) for c in columns})
+    expected = naive.csv_rows(
+        table.to_dict("records"), columns, {c: column_kind(c) for c in columns}
+    )
     assert '"w1,b1"' in expected and ",,," in expected
     assert all(f",{t}," in expected for t in ("nan", "inf", "-inf", "-0.0", "5e-324"))
     assert format_rows(runs, outcome, columns, cfg).decode("utf-8") == expected

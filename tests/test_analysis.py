@@ -42,20 +42,23 @@ def _reference_outcomes(df, key, fit):
         conv = [r for r in part if r["status"] == "converged"]
         alive = [r["final_ssr"] for r in part if r["status"] != "diverged"]
         steps = [r["steps"] for r in conv]
-        rows.append({
-            key: value, "runs": len(part),
-            "converged": len(conv) / len(part),
-            "max_steps": sum(r["status"] == "max_steps" for r in part) / len(part),
-            "diverged": sum(r["status"] == "diverged" for r in part) / len(part),
-            "good_fit": sum(r["final_ssr"] < fit for r in part) / len(part),
-            "false_conv": sum(r["final_ssr"] >= fit for r in conv) / len(part),
-            "steps_p10": np.percentile(steps, 10) if steps else np.nan,
-            "steps_median": np.percentile(steps, 50) if steps else np.nan,
-            "steps_p90": np.percentile(steps, 90) if steps else np.nan,
-            "ssr_min": min(alive) if alive else np.nan,
-            "ssr_median": np.percentile(alive, 50) if alive else np.nan,
-            "ssr_p90": np.percentile(alive, 90) if alive else np.nan,
-        })
+        rows.append(
+            {
+                key: value,
+                "runs": len(part),
+                "converged": len(conv) / len(part),
+                "max_steps": sum(r["status"] == "max_steps" for r in part) / len(part),
+                "diverged": sum(r["status"] == "diverged" for r in part) / len(part),
+                "good_fit": sum(r["final_ssr"] < fit for r in part) / len(part),
+                "false_conv": sum(r["final_ssr"] >= fit for r in conv) / len(part),
+                "steps_p10": np.percentile(steps, 10) if steps else np.nan,
+                "steps_median": np.percentile(steps, 50) if steps else np.nan,
+                "steps_p90": np.percentile(steps, 90) if steps else np.nan,
+                "ssr_min": min(alive) if alive else np.nan,
+                "ssr_median": np.percentile(alive, 50) if alive else np.nan,
+                "ssr_p90": np.percentile(alive, 90) if alive else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -76,8 +79,7 @@ def test_outcome_table_by_column_and_threshold(grid):
 
 def test_all_converge():
     # b3 alone from the fitted values converges for every lr below 1/3 (lesson 000)
-    df = make_results(lrs=(0.05, 0.1, 0.2), seeds=range(3), init="statquest-fitted",
-                      trainable="b3")
+    df = make_results(lrs=(0.05, 0.1, 0.2), seeds=range(3), init="statquest-fitted", trainable="b3")
     table = A.outcome_table(df)
     assert (table["converged"] == 1).all() and (table["good_fit"] == 1).all()
     assert (table["runs"] == 3).all() and (table["false_conv"] == 0).all()
@@ -142,7 +144,8 @@ def test_spearman_matches_reference():
     y = np.round(x + rng.normal(size=200), 1)  # ties
     assert A.spearman(x, y) == pytest.approx(_spearman_ref(x, y), abs=1e-12)
     assert A.spearman(x, (x > 0).astype(float)) == pytest.approx(
-        _spearman_ref(x, (x > 0).astype(float)), abs=1e-12)
+        _spearman_ref(x, (x > 0).astype(float)), abs=1e-12
+    )
     assert math.isnan(A.spearman(x, np.ones(200)))
 
 
@@ -168,7 +171,8 @@ def test_sensitivity_finds_the_parameter_that_matters():
         assert top["fit_q1"] == 0 and top["fit_q5"] == 1 and top["spread"] == 1
         sub = df[df["lr"] == lr]
         assert top["rho_fit"] == pytest.approx(
-            _spearman_ref(sub["init_w1"], sub["final_ssr"] < 0.01), abs=1e-12)
+            _spearman_ref(sub["init_w1"], sub["final_ssr"] < 0.01), abs=1e-12
+        )
         w2 = part[part["param"] == "w2"].iloc[0]
         assert w2["rho_steps"] == pytest.approx(1.0)
         assert w2["rho_steps"] == pytest.approx(_spearman_ref(sub["init_w2"], sub["steps"]))
@@ -322,8 +326,7 @@ def test_load_reads_sidecar_and_keeps_extra_columns(grid, tmp_path):
 def test_load_minimal_hand_written_table(tmp_path):
     # only the needed columns: settings default, no run_id (row numbers are the ids)
     df = make_results(lrs=(0.1,), seeds=range(3))
-    cols = ["status", "steps", "final_ssr"] + [f"{k}_{p}" for k in ("init", "final")
-                                               for p in NAMES]
+    cols = ["status", "steps", "final_ssr"] + [f"{k}_{p}" for k in ("init", "final") for p in NAMES]
     path = tmp_path / "min.csv"
     write_results(df[cols], path)
     loaded = A.load_results(path)
@@ -333,14 +336,17 @@ def test_load_minimal_hand_written_table(tmp_path):
     assert check["reproduced"].all()
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    (b"", "the file is empty"),
-    (b"\n\n", "empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00", "not a readable CSV|missing column"),
-    (b"a,b\n1,2\n3,4,5,6,7\n", "not a readable CSV"),
-    (b"hello world\n", "missing column"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        (b"", "the file is empty"),
+        (b"\n\n", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00", "not a readable CSV|missing column"),
+        (b"a,b\n1,2\n3,4,5,6,7\n", "not a readable CSV"),
+        (b"hello world\n", "missing column"),
+    ],
+)
 def test_bad_files(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     if content is not None:
@@ -376,8 +382,9 @@ def test_header_only_and_bad_values(grid, tmp_path):
     bad = grid.copy().astype({"steps": object})
     bad.loc[4, "steps"] = "many"
     write_results(bad, path)
-    with pytest.raises(A.AnalysisError, match="column steps has a non-numeric value 'many' "
-                                              "in row 5"):
+    with pytest.raises(
+        A.AnalysisError, match="column steps has a non-numeric value 'many' in row 5"
+    ):
         A.load_results(path)
 
 
@@ -405,8 +412,21 @@ def test_cli_analyse_formats(grid_csv, grid, capsys):
     assert main(["analyse", str(grid_csv), "--format", "csv", "--by", "lr", "seed"]) == 0
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
     assert len(table) == len(grid) and (table["runs"] == 1).all()
-    assert main(["analyse", str(grid_csv), "--format", "markdown", "--table", "outcome",
-                 "--chaos-sample", "10"]) == 0
+    assert (
+        main(
+            [
+                "analyse",
+                str(grid_csv),
+                "--format",
+                "markdown",
+                "--table",
+                "outcome",
+                "--chaos-sample",
+                "10",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| lr | runs |" in out and "---:" in out
     assert main(["analyse", str(grid_csv), "--table", "chaos", "--chaos"]) == 0

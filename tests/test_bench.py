@@ -24,8 +24,10 @@ def test_early_stopping_counts_the_steps_taken():
 
 
 def test_cli_prints_table(capsys):
-    assert main(["bench", "--runs", "4", "--steps", "5", "--jobs", "1", "--repeat", "1",
-                 "--no-sweep"]) == 0
+    assert (
+        main(["bench", "--runs", "4", "--steps", "5", "--jobs", "1", "--repeat", "1", "--no-sweep"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fixed 5 steps" in out and "early stop" in out
 

@@ -25,8 +25,15 @@ def test_train_walkthrough_lesson_000(capsys):
 
 def test_trace_csv_round_trips(tmp_path, capsys):
     f = tmp_path / "trace.csv"
-    args = ["train", "--init", "w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0", "--lr", "0.1",
-            "--trace-csv", str(f)]
+    args = [
+        "train",
+        "--init",
+        "w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0",
+        "--lr",
+        "0.1",
+        "--trace-csv",
+        str(f),
+    ]
     assert main(args) == 0
     assert "converged after 472 steps" in capsys.readouterr().out
     got = pd.read_csv(f)
@@ -36,12 +43,15 @@ def test_trace_csv_round_trips(tmp_path, capsys):
     pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--lr", "-1"], "lr must be a finite number > 0, got -1.0"),
-    (["--data", "missing.csv"], "no file at missing.csv"),
-    (["--init", "w1=x"], "initial w1 must be a number"),
-    (["--show", "zero"], "--show must be a number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lr", "-1"], "lr must be a finite number > 0, got -1.0"),
+        (["--data", "missing.csv"], "no file at missing.csv"),
+        (["--init", "w1=x"], "initial w1 must be a number"),
+        (["--show", "zero"], "--show must be a number"),
+    ],
+)
 def test_errors_are_one_line(capsys, args, message):
     assert main(["train", *args]) == 2
     err = capsys.readouterr().err
@@ -49,6 +59,10 @@ def test_errors_are_one_line(capsys, args, message):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "bpsweep", "train", "--init", "statquest-start",
-                          "--lr", "0.5"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "bpsweep", "train", "--init", "statquest-start", "--lr", "0.5"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.splitlines()[-1].startswith("diverged after")

@@ -22,7 +22,8 @@ from bpsweep.cli import main
 from bpsweep.sweep import SweepError, execute
 
 distributed = pytest.importorskip(
-    "distributed", reason="dask is not installed (pip install -e '.[test]' installs it)")
+    "distributed", reason="dask is not installed (pip install -e '.[test]' installs it)"
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
     "name": "small",
     "train": {"max_steps": 300},
-    "sweep": {"seed": {"start": 0, "count": 50}, "lr": [0.01, 0.1, 0.5, 1.0],
-              "hidden": [1, 2]},
+    "sweep": {"seed": {"start": 0, "count": 50}, "lr": [0.01, 0.1, 0.5, 1.0], "hidden": [1, 2]},
 }
 # Slow chunks for the kill test: every run takes all its 20,000 steps (about 0.25 s a chunk
 # of 20 on one core), 20 chunks, so a kill after the first part lands mid-sweep.
@@ -46,9 +46,14 @@ SLOW = {
 @pytest.fixture(scope="module")
 def dask_cluster():
     """Scheduler and two worker processes (one thread each) on 127.0.0.1."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=40) as lc:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    ) as lc:
         yield lc
 
 
@@ -59,8 +64,13 @@ def loky_small(tmp_path_factory):
 
 
 def test_scheduler_address_gives_the_loky_csv(dask_cluster, loky_small, tmp_path):
-    res = execute(SMALL, out_dir=tmp_path, backend="dask",
-                  scheduler=dask_cluster.scheduler_address, chunk_size=45)
+    res = execute(
+        SMALL,
+        out_dir=tmp_path,
+        backend="dask",
+        scheduler=dask_cluster.scheduler_address,
+        chunk_size=45,
+    )
     assert res.csv_path.read_bytes() == loky_small
     assert res.metadata["backend"] == "dask"
     assert res.metadata["scheduler"] == dask_cluster.scheduler_address
@@ -68,14 +78,20 @@ def test_scheduler_address_gives_the_loky_csv(dask_cluster, loky_small, tmp_path
     assert not (tmp_path / "small.parts").exists()
 
 
-def test_resume_from_in_process_parts_on_the_cluster(dask_cluster, loky_small, tmp_path,
-                                                     interrupt_sweep_at):
+def test_resume_from_in_process_parts_on_the_cluster(
+    dask_cluster, loky_small, tmp_path, interrupt_sweep_at
+):
     """Parts from an interrupted in-process sweep are resumed by the cluster."""
     with interrupt_sweep_at(240), pytest.raises(KeyboardInterrupt):
         execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=80)
     assert len(list((tmp_path / "small.parts").glob("runs-*.csv"))) == 3
-    res = execute(SMALL, out_dir=tmp_path, backend="dask",
-                  scheduler=dask_cluster.scheduler_address, chunk_size=50)
+    res = execute(
+        SMALL,
+        out_dir=tmp_path,
+        backend="dask",
+        scheduler=dask_cluster.scheduler_address,
+        chunk_size=50,
+    )
     assert res.computed == 400 - 240
     assert res.csv_path.read_bytes() == loky_small
 
@@ -85,14 +101,35 @@ def test_cli_local_cluster_via_python_m(loky_small, tmp_path):
     processes need the __main__ guard) and closes its own cluster (of one worker here, to
     keep the test short; two workers are compared above)."""
     cfg = tmp_path / "small.toml"
-    cfg.write_text('name = "small"\n[train]\nmax_steps = 300\n[sweep]\n'
-                   'seed = { start = 0, count = 50 }\nlr = [0.01, 0.1, 0.5, 1.0]\n'
-                   'hidden = [1, 2]\n')
+    cfg.write_text(
+        'name = "small"\n[train]\nmax_steps = 300\n[sweep]\n'
+        "seed = { start = 0, count = 50 }\nlr = [0.01, 0.1, 0.5, 1.0]\n"
+        "hidden = [1, 2]\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-m", "bpsweep", "run", str(cfg), "--backend",
-                           "dask", "--jobs", "1", "--chunk-size", "70", "--quiet", "--out",
-                           str(tmp_path / "out")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bpsweep",
+            "run",
+            str(cfg),
+            "--backend",
+            "dask",
+            "--jobs",
+            "1",
+            "--chunk-size",
+            "70",
+            "--quiet",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "400 runs (400 computed)" in proc.stdout
     assert (tmp_path / "out" / "small.csv").read_bytes() == loky_small
@@ -121,12 +158,22 @@ def test_killed_worker_mid_sweep_finishes_or_resumes_to_the_same_csv(dask_cluste
     killer = threading.Thread(target=kill_after_first_part, daemon=True)
     killer.start()
     try:
-        res = execute(SLOW, out_dir=tmp_path / "out", backend="dask",
-                      scheduler=dask_cluster.scheduler_address, chunk_size=20)
+        res = execute(
+            SLOW,
+            out_dir=tmp_path / "out",
+            backend="dask",
+            scheduler=dask_cluster.scheduler_address,
+            chunk_size=20,
+        )
     except SweepError as exc:  # allowed: a clear error, then a rerun resumes
         assert "again to resume" in str(exc)
-        res = execute(SLOW, out_dir=tmp_path / "out", backend="dask",
-                      scheduler=dask_cluster.scheduler_address, chunk_size=20)
+        res = execute(
+            SLOW,
+            out_dir=tmp_path / "out",
+            backend="dask",
+            scheduler=dask_cluster.scheduler_address,
+            chunk_size=20,
+        )
         assert res.computed < 400
     killer.join()
     assert killed.is_set(), "the sweep ended before any part appeared"
@@ -162,6 +209,9 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch, tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(SweepError, match=rf"cannot reach the dask scheduler at "
-                       rf"tcp://127.0.0.1:{port}"):
+    with pytest.raises(
+        SweepError,
+        match=rf"cannot reach the dask scheduler at "
+        rf"tcp://127.0.0.1:{port}",
+    ):
         execute(SMALL, out_dir=tmp_path, backend="dask", scheduler=f"tcp://127.0.0.1:{port}")

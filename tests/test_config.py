@@ -21,16 +21,30 @@ def test_empty_config_takes_every_default(tmp_path):
     cfg = load_config(write(tmp_path, "", "my-sweep.toml"))
     assert cfg.name == "my-sweep"
     assert cfg.n_runs == 1 and cfg.axes == []
-    expected = {"dataset": "dosage", "hidden": 2, "activation": "softplus", "scheme": "normal",
-                "scale": 1.0, "biases": "zeros", "seed": 0, "optimizer": "gd",
-                "lr": DEFAULT_LR, "tol": DEFAULT_TOL, "max_steps": DEFAULT_MAX_STEPS,
-                "trainable": "all", **HYPER_DEFAULTS}
+    expected = {
+        "dataset": "dosage",
+        "hidden": 2,
+        "activation": "softplus",
+        "scheme": "normal",
+        "scale": 1.0,
+        "biases": "zeros",
+        "seed": 0,
+        "optimizer": "gd",
+        "lr": DEFAULT_LR,
+        "tol": DEFAULT_TOL,
+        "max_steps": DEFAULT_MAX_STEPS,
+        "trainable": "all",
+        **HYPER_DEFAULTS,
+    }
     assert cfg.fixed == expected
     assert bpsweep.load_config is load_config
 
 
 def test_sketch_of_the_issue_loads(tmp_path):
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 name = "seed-lr-grid"
 [data]
 dataset = "dosage"
@@ -50,7 +64,9 @@ trainable = "all"
 mode = "grid"
 seed = { start = 0, count = 1000 }
 lr = [0.01, 0.03, 0.1, 0.3, 0.5, 1.0]
-"""))
+""",
+        )
+    )
     assert cfg.n_runs == 6000
     assert [a.name for a in cfg.varying()] == ["seed", "lr"]
     assert cfg.axes[0].values == list(range(1000))
@@ -75,38 +91,60 @@ BAD = [
     ("[sweep]\nlr = []", "[sweep] lr", "a non-empty list", "[]"),
     ("[sweep]\nseed = { start = 0, count = 0 }", "[sweep] seed", "count = n", "'count': 0"),
     ('[data]\ndataset = "missing.csv"', "[data] dataset", "a CSV file", "'missing.csv'"),
-    ("[sweep]\nlr = { linspace = [0.1, 1] }", "[sweep] lr", "linspace = [start, stop, count]",
-     "[0.1, 1]"),
-    ("[sweep]\nlr = { linspace = [0.1, 1, 2.5] }", "[sweep] lr", "count a whole number",
-     "2.5"),
-    ("[sweep]\nlr = { lnspace = [0.1, 1, 3] }", "[sweep] lr", "did you mean 'linspace'",
-     "'lnspace'"),
-    ("[sweep]\nlr = { linspace = [0.0, 1, 3] }", "[sweep] lr[0]", "a finite number > 0",
-     "0.0"),
-    ("[sweep]\nmax_steps = { linspace = [1, 10, 3] }", "[sweep] max_steps", "whole numbers",
-     "5.5"),
+    (
+        "[sweep]\nlr = { linspace = [0.1, 1] }",
+        "[sweep] lr",
+        "linspace = [start, stop, count]",
+        "[0.1, 1]",
+    ),
+    ("[sweep]\nlr = { linspace = [0.1, 1, 2.5] }", "[sweep] lr", "count a whole number", "2.5"),
+    (
+        "[sweep]\nlr = { lnspace = [0.1, 1, 3] }",
+        "[sweep] lr",
+        "did you mean 'linspace'",
+        "'lnspace'",
+    ),
+    ("[sweep]\nlr = { linspace = [0.0, 1, 3] }", "[sweep] lr[0]", "a finite number > 0", "0.0"),
+    ("[sweep]\nmax_steps = { linspace = [1, 10, 3] }", "[sweep] max_steps", "whole numbers", "5.5"),
     ("[sweep]\nlr = { uniform = [0.1, 1] }", "[sweep] lr", "mode = 'random'", "uniform"),
-    ('[sweep]\nmode = "random"\nsamples = 5\nlr = { loguniform = [0, 1] }', "[sweep] lr",
-     "0 < low <= high", "[0, 1]"),
-    ('[sweep]\nmode = "random"\nsamples = 5\nlr = { uniform = [1, 0.5] }', "[sweep] lr",
-     "low <= high", "[1, 0.5]"),
-    ('[sweep]\nmode = "random"\nsamples = 5\nlr = { uniform = [-1, 1] }', "[sweep] lr",
-     "a finite number > 0", "-1.0"),
-    ('[sweep]\nmode = "random"\nlr = [0.1]', "[sweep] samples", "a whole number >= 1",
-     "nothing"),
-    ('[sweep]\nmode = "random"\nsamples = 0\nlr = [0.1]', "[sweep] samples", "whole number",
-     "0 (integer)"),
+    (
+        '[sweep]\nmode = "random"\nsamples = 5\nlr = { loguniform = [0, 1] }',
+        "[sweep] lr",
+        "0 < low <= high",
+        "[0, 1]",
+    ),
+    (
+        '[sweep]\nmode = "random"\nsamples = 5\nlr = { uniform = [1, 0.5] }',
+        "[sweep] lr",
+        "low <= high",
+        "[1, 0.5]",
+    ),
+    (
+        '[sweep]\nmode = "random"\nsamples = 5\nlr = { uniform = [-1, 1] }',
+        "[sweep] lr",
+        "a finite number > 0",
+        "-1.0",
+    ),
+    ('[sweep]\nmode = "random"\nlr = [0.1]', "[sweep] samples", "a whole number >= 1", "nothing"),
+    (
+        '[sweep]\nmode = "random"\nsamples = 0\nlr = [0.1]',
+        "[sweep] samples",
+        "whole number",
+        "0 (integer)",
+    ),
     ("[sweep]\nsamples = 10\nlr = [0.1]", "[sweep] samples", "mode = 'random'", "10"),
     ('[sweep]\nmode = "grdi"', "[sweep] mode", "one of grid, random", "'grdi'"),
     ("[train]\nlr = 0.1\n[sweep]\nlr = [0.1, 0.2]", "[sweep] lr", "one place", "both"),
     ("[init]\ninit_w5 = 1.0", "[init] init_w5", "a parameter of the network", "'w5'"),
     ("[sweep]\ninit_w1 = [1.0, 1e999]", "[sweep] init_w1[1]", "a finite number", "inf"),
-    ('[train]\ntrainable = "b3,w9"', "[train] trainable", "names of the parameters",
-     "'b3,w9'"),
-    ('[train]\ntrainable = "b3,b3"', "[train] trainable", "'all', a parameter name",
-     "'b3,b3'"),
-    ('[model]\nhidden = 3\n[init]\npreset = "statquest-fitted"', "[init] scheme",
-     "a random scheme when hidden is not 2", "3"),
+    ('[train]\ntrainable = "b3,w9"', "[train] trainable", "names of the parameters", "'b3,w9'"),
+    ('[train]\ntrainable = "b3,b3"', "[train] trainable", "'all', a parameter name", "'b3,b3'"),
+    (
+        '[model]\nhidden = 3\n[init]\npreset = "statquest-fitted"',
+        "[init] scheme",
+        "a random scheme when hidden is not 2",
+        "3",
+    ),
     ('[init]\npreset = "statquest"', "[init] preset", "statquest-fitted", "'statquest'"),
     ('[init]\nscheme = "he"\npreset = "statquest-fitted"', "[init] preset", "either", "both"),
     ("[train]\nhidden = 3", "[train] hidden", "hidden in [model]", "found it in [train]"),
@@ -151,13 +189,18 @@ def test_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
 
 
 def test_ranges_linspace_logspace_start_count(tmp_path):
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [sweep]
 lr = { logspace = [-3, 0, 4] }
 scale = { linspace = [0.5, 2, 4] }
 seed = { start = 10, count = 3, step = 5 }
 max_steps = { linspace = [100, 400, 4] }
-"""))
+""",
+        )
+    )
     values = {a.name: a.values for a in cfg.axes}
     assert values["lr"] == list(np.logspace(-3, 0, 4))
     assert values["scale"] == [0.5, 1.0, 1.5, 2.0]
@@ -168,13 +211,18 @@ max_steps = { linspace = [100, 400, 4] }
 
 
 def test_trainable_list_and_preset_alias(tmp_path):
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [init]
 preset = "statquest-fitted"
 init_b3 = 1.5
 [sweep]
 trainable = ["all", ["b3"]]
-"""))
+""",
+        )
+    )
     assert cfg.fixed["scheme"] == "statquest-fitted" and cfg.fixed["init_b3"] == 1.5
     assert cfg.axes[0].values == ["all", "b3"]
     cfg = load_config(write(tmp_path, '[train]\ntrainable = ["w3", "w4", "b3"]'))
@@ -182,8 +230,10 @@ trainable = ["all", ["b3"]]
 
 
 def test_set_overrides(tmp_path):
-    path = write(tmp_path, "[train]\nmax_steps = 50\n[sweep]\nlr = [0.1, 0.2, 0.3]\n"
-                 "seed = { start = 0, count = 4 }")
+    path = write(
+        tmp_path,
+        "[train]\nmax_steps = 50\n[sweep]\nlr = [0.1, 0.2, 0.3]\nseed = { start = 0, count = 4 }",
+    )
     assert load_config(path).n_runs == 12
     cfg = load_config(path, overrides=["lr=0.25", "train.max_steps=7", "name=other"])
     assert cfg.n_runs == 4 and cfg.fixed["lr"] == 0.25 and cfg.fixed["max_steps"] == 7
@@ -205,7 +255,10 @@ def test_set_overrides(tmp_path):
 
 
 def test_random_mode_specs(tmp_path):
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [sweep]
 mode = "random"
 samples = 100
@@ -215,11 +268,18 @@ scale = { uniform = [0.5, 2] }
 scheme = { choice = ["normal", "he"] }
 seed = { start = 0, count = 1000 }
 max_steps = { uniform = [10.5, 20] }
-"""))
+""",
+        )
+    )
     assert cfg.n_runs == 100 and cfg.sweep_seed == 7
     kinds = {a.name: a.kind for a in cfg.axes}
-    assert kinds == {"lr": "loguniform", "scale": "uniform", "scheme": "values",
-                     "seed": "values", "max_steps": "uniform"}
+    assert kinds == {
+        "lr": "loguniform",
+        "scale": "uniform",
+        "scheme": "values",
+        "seed": "values",
+        "max_steps": "uniform",
+    }
     max_steps = next(a for a in cfg.axes if a.name == "max_steps")
     assert (max_steps.low, max_steps.high) == (11, 20)
 
@@ -247,5 +307,4 @@ def test_shipped_experiments_load():
     b3 = load_config(root / "lesson-b3.toml")
     lrs = b3.values_of("lr")
     assert any(0.32 < lr < 1 / 3 for lr in lrs) and any(1 / 3 < lr < 0.34 for lr in lrs)
-    assert min(lrs) <= 0.01 and max(lrs) >= 0.6 and not any(math.isclose(lr, 1 / 3)
-                                                             for lr in lrs)
+    assert min(lrs) <= 0.01 and max(lrs) >= 0.6 and not any(math.isclose(lr, 1 / 3) for lr in lrs)

@@ -43,8 +43,10 @@ from bpsweep.init import PRESETS  # noqa: E402
 from bpsweep.model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names  # noqa: E402
 
 if not REAL_GPU and not bc.simulator_enabled():
-    raise RuntimeError("numba.cuda was imported before tests/test_cuda.py could switch on the "
-                       "CUDA simulator; run this file in its own pytest process")
+    raise RuntimeError(
+        "numba.cuda was imported before tests/test_cuda.py could switch on the "
+        "CUDA simulator; run this file in its own pytest process"
+    )
 
 X = np.array([0.0, 0.5, 1.0])
 Y = np.array([0.0, 1.0, 0.0])
@@ -54,8 +56,18 @@ DIVERGED = STATUSES.index("diverged")
 # ---------------------------------------------------------------- helpers
 
 
-def make_batch(rng, n_runs, hidden, opt, acts=(0, 1, 2, 3), lrs=(0.01, 0.05), max_steps=150,
-               tol=1e-3, init=None, trainable=None):
+def make_batch(
+    rng,
+    n_runs,
+    hidden,
+    opt,
+    acts=(0, 1, 2, 3),
+    lrs=(0.01, 0.05),
+    max_steps=150,
+    tol=1e-3,
+    init=None,
+    trainable=None,
+):
     """Per-run kernel arrays: random normal starts, activations and lrs cycled over runs."""
     n_p = 3 * hidden + 1
     hyper = np.tile([0.9, 0.0, 0.0] if opt == 1 else [0.9, 0.999, 1e-8], (n_runs, 1))
@@ -74,10 +86,28 @@ def make_batch(rng, n_runs, hidden, opt, acts=(0, 1, 2, 3), lrs=(0.01, 0.05), ma
 def run(train, hidden, b, **kwargs):
     """Outputs (final, status, steps, initial_ssr, final_ssr) of one batch trainer."""
     n_runs, n_p = b["init"].shape
-    out = (np.full((n_runs, n_p), -1.0), np.full(n_runs, -1, np.int64),
-           np.full(n_runs, -1, np.int64), np.full(n_runs, -1.0), np.full(n_runs, -1.0))
-    train(X, Y, hidden, b["act"], b["opt"], b["hyper"], b["lr"], b["tol"], b["max_steps"],
-          b["trainable"], b["init"].copy(), *out, **kwargs)
+    out = (
+        np.full((n_runs, n_p), -1.0),
+        np.full(n_runs, -1, np.int64),
+        np.full(n_runs, -1, np.int64),
+        np.full(n_runs, -1.0),
+        np.full(n_runs, -1.0),
+    )
+    train(
+        X,
+        Y,
+        hidden,
+        b["act"],
+        b["opt"],
+        b["hyper"],
+        b["lr"],
+        b["tol"],
+        b["max_steps"],
+        b["trainable"],
+        b["init"].copy(),
+        *out,
+        **kwargs,
+    )
     return out
 
 
@@ -124,8 +154,16 @@ def test_all_activations_converge_and_stop_alike():
 
 def test_divergence_statquest_start_lr_half():
     start = np.array([PRESETS["statquest-start"][n] for n in param_names(2)])
-    b = make_batch(np.random.default_rng(0), 1, 2, 0, acts=(0,), lrs=(0.5,),
-                   max_steps=1000, init=start[None, :])
+    b = make_batch(
+        np.random.default_rng(0),
+        1,
+        2,
+        0,
+        acts=(0,),
+        lrs=(0.5,),
+        max_steps=1000,
+        init=start[None, :],
+    )
     cpu = run(kernels.train_batch, 2, b)
     gpu = run(bc.train_batch_cuda, 2, b)
     assert cpu[1][0] == DIVERGED  # the lesson's start diverges at lr 0.5
@@ -166,9 +204,14 @@ def test_train_runs_cuda_matches_train_runs():
     rows = []
     for k in range(14):
         hidden = 1 + k % 2
-        row = {"hidden": hidden, "activation": list(ACTIVATIONS)[k % 4],
-               "optimizer": list(OPTIMIZERS)[k % 3], "lr": 0.02, "max_steps": 80,
-               "trainable": "all" if k % 5 else ("b2" if hidden == 1 else "w3,w4,b3")}
+        row = {
+            "hidden": hidden,
+            "activation": list(ACTIVATIONS)[k % 4],
+            "optimizer": list(OPTIMIZERS)[k % 3],
+            "lr": 0.02,
+            "max_steps": 80,
+            "trainable": "all" if k % 5 else ("b2" if hidden == 1 else "w3,w4,b3"),
+        }
         row.update({f"init_{n}": rng.normal() for n in param_names(hidden)})
         rows.append(row)
     runs = pd.DataFrame(rows, index=rng.permutation(100)[:14])
@@ -189,8 +232,7 @@ def test_hidden_above_max_is_a_clear_error():
     b = make_batch(np.random.default_rng(0), 2, hidden, 0)
     with pytest.raises(ValueError, match=f"hidden up to {bc.MAX_HIDDEN}.*hidden={hidden}"):
         run(bc.train_batch_cuda, hidden, b)
-    runs = pd.DataFrame([{"hidden": hidden,
-                          **{f"init_{n}": 0.1 for n in param_names(hidden)}}])
+    runs = pd.DataFrame([{"hidden": hidden, **{f"init_{n}": 0.1 for n in param_names(hidden)}}])
     with pytest.raises(ValueError, match=f"hidden up to {bc.MAX_HIDDEN}"):
         bc.train_runs_cuda(runs)
 
@@ -212,8 +254,13 @@ def test_bench_refuses_the_simulator():
 def _python(code: str) -> subprocess.CompletedProcess:
     """Run code in a fresh interpreter without the simulator variable."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_no_gpu_gives_the_clear_message_and_import_stays_lazy():
@@ -269,8 +316,12 @@ def test_bench_table_counts_every_step():
 CUDA_SWEEP = {
     "name": "tiny-gpu",
     "train": {"max_steps": 60},
-    "sweep": {"seed": {"start": 0, "count": 3}, "lr": [0.01, 0.05], "hidden": [1, 2],
-              "optimizer": ["gd", "adam"]},
+    "sweep": {
+        "seed": {"start": 0, "count": 3},
+        "lr": [0.01, 0.05],
+        "hidden": [1, 2],
+        "optimizer": ["gd", "adam"],
+    },
 }
 
 
@@ -320,9 +371,23 @@ def test_cli_device_cuda_without_gpu_is_one_line_and_writes_nothing(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text('name = "tiny"\n[sweep]\nseed = { start = 0, count = 4 }\n')
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    proc = subprocess.run([sys.executable, "-m", "bpsweep", "run", str(cfg), "--device", "cuda",
-                           "--out", str(tmp_path / "out")], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bpsweep",
+            "run",
+            str(cfg),
+            "--device",
+            "cuda",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode == 0:
         pytest.skip("this machine has a CUDA GPU")
     assert proc.returncode == 2, proc.stderr

@@ -26,16 +26,19 @@ def test_relative_path_from_base_dir(tmp_path):
     assert load_data("d.csv", base_dir=tmp_path)[0].tolist() == [1.0]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "the file is empty"),
-    ("x,z\n1,2\n", "missing column(s) y"),
-    ("a,b\n1,2\n", "missing column(s) x, y"),
-    ("x,y\n", "no data rows"),
-    ("x,y\n1,2\nfoo,3\n", "column x has a non-numeric value 'foo' in data row 2"),
-    ("x,y\n1,nan\n", "column y has a missing, NaN or infinite value"),
-    ("x,y\n1,\n", "column y has a missing, NaN or infinite value"),
-    ("x,y\ninf,1\n", "column x has a missing, NaN or infinite value"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("x,z\n1,2\n", "missing column(s) y"),
+        ("a,b\n1,2\n", "missing column(s) x, y"),
+        ("x,y\n", "no data rows"),
+        ("x,y\n1,2\nfoo,3\n", "column x has a non-numeric value 'foo' in data row 2"),
+        ("x,y\n1,nan\n", "column y has a missing, NaN or infinite value"),
+        ("x,y\n1,\n", "column y has a missing, NaN or infinite value"),
+        ("x,y\ninf,1\n", "column x has a missing, NaN or infinite value"),
+    ],
+)
 def test_bad_csv(tmp_path, text, message):
     f = tmp_path / "bad.csv"
     f.write_text(text)

@@ -33,27 +33,38 @@ def test_no_sweep_is_one_run_and_column_order():
     cfg = config_from_dict({})
     runs = expand(cfg)
     assert len(runs) == 1
-    assert list(runs.columns) == ["run_id", *SETTING_COLUMNS,
-                                  *(f"init_{p}" for p in param_names(2))]
+    assert list(runs.columns) == [
+        "run_id",
+        *SETTING_COLUMNS,
+        *(f"init_{p}" for p in param_names(2)),
+    ]
     assert result_columns(cfg)[-4:] == ["initial_ssr", "final_ssr", "steps", "status"]
 
 
 def test_starts_are_each_runs_own_draw():
-    cfg = grid(seed={"start": 0, "count": 5}, scheme=["normal", "uniform", "xavier", "he"],
-               scale=[0.5, 2.0], biases=["zeros", "drawn"])
+    cfg = grid(
+        seed={"start": 0, "count": 5},
+        scheme=["normal", "uniform", "xavier", "he"],
+        scale=[0.5, 2.0],
+        biases=["zeros", "drawn"],
+    )
     runs = expand(cfg)
     names = param_names(2)
     for row in runs.itertuples():
-        expected = initial_params(row.scheme, hidden=2, scale=row.scale, biases=row.biases,
-                                  seed=row.seed)
+        expected = initial_params(
+            row.scheme, hidden=2, scale=row.scale, biases=row.biases, seed=row.seed
+        )
         got = np.array([getattr(row, f"init_{p}") for p in names])
         assert np.array_equal(got, expected)
 
 
 def test_presets_and_init_overrides_fixed_and_swept():
-    cfg = config_from_dict({"init": {"preset": "statquest-fitted", "init_w3": -1.0},
-                            "sweep": {"init_b3": {"linspace": [-1, 1, 5]},
-                                      "lr": {"logspace": [-2, 0, 3]}}})
+    cfg = config_from_dict(
+        {
+            "init": {"preset": "statquest-fitted", "init_w3": -1.0},
+            "sweep": {"init_b3": {"linspace": [-1, 1, 5]}, "lr": {"logspace": [-2, 0, 3]}},
+        }
+    )
     runs = expand(cfg)
     assert len(runs) == 15
     fitted = PRESETS["statquest-fitted"]
@@ -65,8 +76,7 @@ def test_presets_and_init_overrides_fixed_and_swept():
 
 
 def test_override_replaces_a_random_draw_only_for_its_parameter():
-    cfg = config_from_dict({"sweep": {"seed": {"start": 0, "count": 4},
-                                      "init_w1": [-3.0, 3.0]}})
+    cfg = config_from_dict({"sweep": {"seed": {"start": 0, "count": 4}, "init_w1": [-3.0, 3.0]}})
     runs = expand(cfg)
     for row in runs.itertuples():
         start = initial_params("normal", seed=row.seed)
@@ -88,27 +98,41 @@ def test_hidden_sweep_leaves_missing_parameters_empty():
 
 @pytest.mark.parametrize("mode", ["grid", "random"])
 def test_any_chunk_equals_the_same_rows_of_the_whole_table(mode):
-    sweep = {"seed": {"start": 0, "count": 50}, "lr": [0.1, 0.2, 0.3],
-             "scheme": ["normal", "he"], "hidden": [1, 2]}
+    sweep = {
+        "seed": {"start": 0, "count": 50},
+        "lr": [0.1, 0.2, 0.3],
+        "scheme": ["normal", "he"],
+        "hidden": [1, 2],
+    }
     if mode == "random":
-        sweep = {**sweep, "mode": "random", "samples": 300,
-                 "scale": {"loguniform": [0.1, 10.0]}}
+        sweep = {**sweep, "mode": "random", "samples": 300, "scale": {"loguniform": [0.1, 10.0]}}
     cfg = config_from_dict({"sweep": sweep})
     whole = expand(cfg)
     rng = np.random.default_rng(0)
     for _ in range(10):
         a, b = sorted(rng.integers(0, cfg.n_runs + 1, 2))
         part = expand(cfg, a, b)
-        pd.testing.assert_frame_equal(part.reset_index(drop=True),
-                                      whole.iloc[a:b].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            part.reset_index(drop=True), whole.iloc[a:b].reset_index(drop=True)
+        )
 
 
 def random_cfg(seed=0, samples=4000):
-    return config_from_dict({"sweep": {
-        "mode": "random", "samples": samples, "sweep_seed": seed,
-        "lr": {"loguniform": [1e-3, 1.0]}, "scale": {"uniform": [0.5, 2.0]},
-        "scheme": {"choice": ["normal", "he", "xavier"]}, "max_steps": {"uniform": [10, 20]},
-        "seed": {"start": 100, "count": 5}, "init_w1": {"uniform": [-3, 3]}}})
+    return config_from_dict(
+        {
+            "sweep": {
+                "mode": "random",
+                "samples": samples,
+                "sweep_seed": seed,
+                "lr": {"loguniform": [1e-3, 1.0]},
+                "scale": {"uniform": [0.5, 2.0]},
+                "scheme": {"choice": ["normal", "he", "xavier"]},
+                "max_steps": {"uniform": [10, 20]},
+                "seed": {"start": 100, "count": 5},
+                "init_w1": {"uniform": [-3, 3]},
+            }
+        }
+    )
 
 
 def test_random_mode_counts_bounds_and_reproducibility():

@@ -10,8 +10,15 @@ from bpsweep.model import param_names
 
 
 def test_presets_are_the_lessons_values():
-    assert initial_params("statquest-fitted").tolist() == [3.34, -1.43, -3.53, 0.57, -1.22, -2.30,
-                                                           0.0]
+    assert initial_params("statquest-fitted").tolist() == [
+        3.34,
+        -1.43,
+        -3.53,
+        0.57,
+        -1.22,
+        -2.30,
+        0.0,
+    ]
     assert initial_params("statquest-start").tolist() == [2.74, 0.0, -1.13, 0.0, 0.36, 0.63, 0.0]
     assert list(PRESETS["statquest-start"]) == list(param_names(2))
 
@@ -61,8 +68,12 @@ def test_scheme_distributions():
     for scheme, code in SCHEMES.items():
         draw_batch(seeds, 2, np.full(n, code), np.full(n, 2.0), np.ones(n, bool), out)
         hidden_w, out_w = out[:, [0, 2]].ravel(), out[:, [4, 5]].ravel()
-        want = {"normal": (2.0, 2.0), "uniform": (2 / 3**0.5, 2 / 3**0.5),
-                "xavier": (2 * (2 / 3) ** 0.5, 2 * (2 / 3) ** 0.5), "he": (2 * 2**0.5, 2.0)}
+        want = {
+            "normal": (2.0, 2.0),
+            "uniform": (2 / 3**0.5, 2 / 3**0.5),
+            "xavier": (2 * (2 / 3) ** 0.5, 2 * (2 / 3) ** 0.5),
+            "he": (2 * 2**0.5, 2.0),
+        }
         assert abs(hidden_w.mean()) < 0.05 and abs(out_w.mean()) < 0.05
         assert hidden_w.std() == pytest.approx(want[scheme][0], rel=0.02)
         assert out_w.std() == pytest.approx(want[scheme][1], rel=0.02)

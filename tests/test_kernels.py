@@ -21,7 +21,7 @@ def _random_point(rng, hidden, act, x):
     """Parameters drawn N(0, 1.5^2), kept away from relu's kink, where slopes jump."""
     while True:
         p = rng.normal(0.0, 1.5, 3 * hidden + 1)
-        z = np.outer(x, p[0:2 * hidden:2]) + p[1:2 * hidden:2]
+        z = np.outer(x, p[0 : 2 * hidden : 2]) + p[1 : 2 * hidden : 2]
         if act != ACTIVATIONS["relu"] or np.abs(z).min() > 1e-3:
             return p
 
@@ -38,8 +38,9 @@ def test_activation_matches_textbook_formula(act):
         assert got[1] == pytest.approx(want[1], rel=1e-12, abs=1e-300)
 
 
-@pytest.mark.parametrize("act", [ACTIVATIONS["softplus"], ACTIVATIONS["sigmoid"]],
-                         ids=["softplus", "sigmoid"])
+@pytest.mark.parametrize(
+    "act", [ACTIVATIONS["softplus"], ACTIVATIONS["sigmoid"]], ids=["softplus", "sigmoid"]
+)
 def test_softplus_and_sigmoid_finite_and_accurate_for_huge_inputs(act):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -72,8 +73,10 @@ def test_slopes_match_central_finite_differences(hidden, act):
             up, down = p.copy(), p.copy()
             up[j] += h
             down[j] -= h
-            fd = (kernels.forward(x, y, up, hidden, act, pred, a, da)
-                  - kernels.forward(x, y, down, hidden, act, pred, a, da)) / (2 * h)
+            fd = (
+                kernels.forward(x, y, up, hidden, act, pred, a, da)
+                - kernels.forward(x, y, down, hidden, act, pred, a, da)
+            ) / (2 * h)
             assert g[j] == pytest.approx(fd, rel=1e-5, abs=1e-5), (j, p)
 
 
@@ -90,8 +93,9 @@ def test_forward_backward_and_fused_pass_match_naive(hidden, act):
         p = rng.normal(0.0, 2.0, 3 * hidden + 1)
         ssr = kernels.forward(x, y, p, hidden, act, pred, a, da)
         kernels.backward(x, y, p, hidden, pred, a, da, g)
-        fused_ssr = kernels.ssr_and_slopes(x, y, p, hidden, act, np.empty(hidden),
-                                           np.empty(hidden), fused)
+        fused_ssr = kernels.ssr_and_slopes(
+            x, y, p, hidden, act, np.empty(hidden), np.empty(hidden), fused
+        )
         twin = kernels.activate.py_func
         assert ssr == naive.ssr(x, y, p, hidden, act, twin) == fused_ssr
         assert pred.tolist() == naive.predict(x, p, hidden, act, twin)
@@ -100,14 +104,26 @@ def test_forward_backward_and_fused_pass_match_naive(hidden, act):
         assert ssr == pytest.approx(naive.ssr(x, y, p, hidden, act), rel=1e-12)
 
 
-def _kernel_run(x, y, p, hidden, act, opt, lr, tol, max_steps, trainable, hyper=(0.9, .999, 1e-8)):
+def _kernel_run(x, y, p, hidden, act, opt, lr, tol, max_steps, trainable, hyper=(0.9, 0.999, 1e-8)):
     p = np.array(p, dtype=float)
     rows = max_steps + 1
     trace = [np.empty((rows, p.size)) for _ in range(3)]
     t_ssr = np.empty(rows)
     status, steps, ssr0, ssr = kernels.train_one(
-        x, y, hidden, act, opt, np.array(hyper), lr, tol, max_steps, np.array(trainable), p,
-        *trace, t_ssr)
+        x,
+        y,
+        hidden,
+        act,
+        opt,
+        np.array(hyper),
+        lr,
+        tol,
+        max_steps,
+        np.array(trainable),
+        p,
+        *trace,
+        t_ssr,
+    )
     return STATUSES[status], steps, ssr0, ssr, p, trace, t_ssr
 
 
@@ -138,11 +154,22 @@ def test_train_one_matches_naive_step_by_step(case):
         trainable = [j >= 2 * hidden for j in range(len(names))]
     x, y = DOSAGE
     start = naive.draw(hidden, "normal", 1.0, "zeros", seed=hidden * 10 + act)
-    want = naive.train(x.tolist(), y.tolist(), start, hidden, act, opt, lr=lr, tol=tol,
-                       max_steps=max_steps, trainable=trainable,
-                       activation=kernels.activate.py_func)
+    want = naive.train(
+        x.tolist(),
+        y.tolist(),
+        start,
+        hidden,
+        act,
+        opt,
+        lr=lr,
+        tol=tol,
+        max_steps=max_steps,
+        trainable=trainable,
+        activation=kernels.activate.py_func,
+    )
     status, steps, ssr0, ssr, p, (tp, tg, ts), t_ssr = _kernel_run(
-        x, y, start, hidden, act, opt, lr, tol, max_steps, trainable)
+        x, y, start, hidden, act, opt, lr, tol, max_steps, trainable
+    )
     assert (status, steps) == (want["status"], want["steps"])
     assert ssr0 == want["initial_ssr"] and (ssr == want["ssr"] or math.isnan(ssr))
     assert np.array_equal(p, want["params"], equal_nan=True)
@@ -190,8 +217,24 @@ def test_train_batch_equals_train_one_per_run():
     trainable = np.ones((n, 7), bool)
     final, status, steps = np.empty((n, 7)), np.empty(n, np.int64), np.empty(n, np.int64)
     ssr0, ssr = np.empty(n), np.empty(n)
-    kernels.train_batch(x, y, 2, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                        final, status, steps, ssr0, ssr)
+    kernels.train_batch(
+        x,
+        y,
+        2,
+        act,
+        opt,
+        hyper,
+        lr,
+        tol,
+        max_steps,
+        trainable,
+        init,
+        final,
+        status,
+        steps,
+        ssr0,
+        ssr,
+    )
     for r in range(n):
         s, k, a, b, p, *_ = _kernel_run(x, y, init[r], 2, 0, 0, lr[r], 1e-3, 400, [True] * 7)
         assert (STATUSES[status[r]], steps[r]) == (s, k)

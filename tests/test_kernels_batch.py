@@ -26,9 +26,14 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     rng = np.random.default_rng(seed)
     n_p = n_params(hidden)
     init = np.empty((n_runs, n_p))
-    draw_batch(np.arange(n_runs, dtype=np.uint64) + 1000 * hidden, hidden,
-               np.zeros(n_runs, np.int64), rng.choice([0.5, 1.0, 3.0], n_runs),
-               rng.random(n_runs) < 0.5, init)
+    draw_batch(
+        np.arange(n_runs, dtype=np.uint64) + 1000 * hidden,
+        hidden,
+        np.zeros(n_runs, np.int64),
+        rng.choice([0.5, 1.0, 3.0], n_runs),
+        rng.random(n_runs) < 0.5,
+        init,
+    )
     opt = rng.integers(0, 3, n_runs)
     hyper = np.tile([0.9, 0.999, 1e-8], (n_runs, 1))
     hyper[opt == 1, 0] = rng.choice([0.5, 0.9], (opt == 1).sum())
@@ -36,35 +41,76 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     some = rng.random(n_runs) < 0.3
     trainable[some] = rng.random((some.sum(), n_p)) < 0.5
     return dict(
-        act=rng.integers(0, 4, n_runs), opt=opt, hyper=hyper,
+        act=rng.integers(0, 4, n_runs),
+        opt=opt,
+        hyper=hyper,
         lr=rng.choice([0.001, 0.01, 0.1, 0.3, 1.0, 3.0], n_runs),
         tol=rng.choice([1e-3, 0.0, 1e-2], n_runs),
         max_steps=rng.choice(max_steps, n_runs).astype(np.int64),
-        trainable=trainable, init=init)
+        trainable=trainable,
+        init=init,
+    )
 
 
 def batch(x, y, hidden, runs):
     n, n_p = runs["init"].shape
-    out = dict(final=np.empty((n, n_p)), status=np.empty(n, np.int64),
-               steps=np.empty(n, np.int64), initial_ssr=np.empty(n), final_ssr=np.empty(n))
-    kernels.train_batch(x, y, hidden, runs["act"], runs["opt"], runs["hyper"], runs["lr"],
-                        runs["tol"], runs["max_steps"], runs["trainable"], runs["init"],
-                        out["final"], out["status"], out["steps"], out["initial_ssr"],
-                        out["final_ssr"])
+    out = dict(
+        final=np.empty((n, n_p)),
+        status=np.empty(n, np.int64),
+        steps=np.empty(n, np.int64),
+        initial_ssr=np.empty(n),
+        final_ssr=np.empty(n),
+    )
+    kernels.train_batch(
+        x,
+        y,
+        hidden,
+        runs["act"],
+        runs["opt"],
+        runs["hyper"],
+        runs["lr"],
+        runs["tol"],
+        runs["max_steps"],
+        runs["trainable"],
+        runs["init"],
+        out["final"],
+        out["status"],
+        out["steps"],
+        out["initial_ssr"],
+        out["final_ssr"],
+    )
     return out
 
 
 def one_by_one(x, y, hidden, runs, fn):
     n, n_p = runs["init"].shape
-    out = dict(final=np.empty((n, n_p)), status=np.empty(n, np.int64),
-               steps=np.empty(n, np.int64), initial_ssr=np.empty(n), final_ssr=np.empty(n))
+    out = dict(
+        final=np.empty((n, n_p)),
+        status=np.empty(n, np.int64),
+        steps=np.empty(n, np.int64),
+        initial_ssr=np.empty(n),
+        final_ssr=np.empty(n),
+    )
     no_trace = np.empty((0, n_p))
     for r in range(n):
         p = runs["init"][r].copy()
-        s, k, ssr0, ssr = fn(x, y, hidden, runs["act"][r], runs["opt"][r], runs["hyper"][r],
-                             runs["lr"][r], runs["tol"][r], runs["max_steps"][r],
-                             runs["trainable"][r], p, no_trace, no_trace, no_trace,
-                             np.empty(0))
+        s, k, ssr0, ssr = fn(
+            x,
+            y,
+            hidden,
+            runs["act"][r],
+            runs["opt"][r],
+            runs["hyper"][r],
+            runs["lr"][r],
+            runs["tol"][r],
+            runs["max_steps"][r],
+            runs["trainable"][r],
+            p,
+            no_trace,
+            no_trace,
+            no_trace,
+            np.empty(0),
+        )
         out["final"][r] = p
         out["status"][r], out["steps"][r] = s, k
         out["initial_ssr"][r], out["final_ssr"][r] = ssr0, ssr
@@ -104,8 +150,10 @@ def test_batch_matches_on_other_data_and_thread_counts():
         for threads in {1, before}:
             numba.set_num_threads(threads)
             assert_same_bits(batch(x, y, 2, runs), want)
-            assert_same_bits(batch(x, y, 2, {k: v[:1] for k, v in runs.items()}),
-                             {k: v[:1] for k, v in want.items()})
+            assert_same_bits(
+                batch(x, y, 2, {k: v[:1] for k, v in runs.items()}),
+                {k: v[:1] for k, v in want.items()},
+            )
     finally:
         numba.set_num_threads(before)
 

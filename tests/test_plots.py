@@ -31,8 +31,7 @@ def sweep():
 def test_make_plots_writes_valid_pngs(sweep, tmp_path):
     tables = A.analyse(sweep, run_chaos=True, chaos_sample=20)
     made = P.make_plots(sweep, tmp_path, tables)
-    assert set(made) == {"outcome_map", "init_scatter", "ssr_histogram", "steps",
-                         "basin_curves"}
+    assert set(made) == {"outcome_map", "init_scatter", "ssr_histogram", "steps", "basin_curves"}
     for path in made.values():
         _check_png(path)
 
@@ -65,8 +64,9 @@ def test_trace_plot_and_cli(sweep, tmp_path, capsys):
     plots = tmp_path / "plots"
     assert main(["analyse", str(csv), "--plots", str(plots), "--chaos-sample", "5"]) == 0
     assert sorted(p.name for p in plots.iterdir()) == sorted(
-        f"{n}.png" for n in ("outcome_map", "init_scatter", "ssr_histogram", "steps",
-                             "basin_curves"))
+        f"{n}.png"
+        for n in ("outcome_map", "init_scatter", "ssr_histogram", "steps", "basin_curves")
+    )
 
 
 def test_predict_matches_numpy():

@@ -66,9 +66,14 @@ def test_runs_equal_single_runs_of_train(tmp_path):
         row = df.iloc[i]
         names = param_names(int(row["hidden"]))
         start = np.array([row[f"init_{p}"] for p in names])
-        res = bpsweep.train(hidden=int(row["hidden"]), init=start, lr=row["lr"],
-                            tol=row["tol"], max_steps=int(row["max_steps"]),
-                            trainable=row["trainable"])
+        res = bpsweep.train(
+            hidden=int(row["hidden"]),
+            init=start,
+            lr=row["lr"],
+            tol=row["tol"],
+            max_steps=int(row["max_steps"]),
+            trainable=row["trainable"],
+        )
         assert res.status == row["status"] and res.steps == row["steps"]
         assert res.initial_ssr == row["initial_ssr"]
         assert np.array_equal(res.final_ssr, row["final_ssr"], equal_nan=True)
@@ -94,8 +99,11 @@ def test_csv_is_byte_identical_whatever_jobs_and_chunk_size(tmp_path):
 def test_lacking_parameters_are_empty_cells_whatever_the_chunk_size(tmp_path):
     """hidden varies slowest, so with 4-run chunks every chunk holds a single hidden size: its
     rows must still leave the parameters their network lacks empty (not nan)."""
-    cfg = write(tmp_path / "h.toml", 'name = "h"\n[train]\nmax_steps = 5\n[sweep]\n'
-                'hidden = [1, 2]\nseed = { start = 0, count = 4 }\n')
+    cfg = write(
+        tmp_path / "h.toml",
+        'name = "h"\n[train]\nmax_steps = 5\n[sweep]\n'
+        "hidden = [1, 2]\nseed = { start = 0, count = 4 }\n",
+    )
     outs = []
     for k, chunk in enumerate([None, 4, 3]):
         execute(cfg, jobs=1, chunk_size=chunk, out_dir=tmp_path / f"out{k}")
@@ -127,16 +135,27 @@ def test_assembling_falls_back_to_a_buffer_where_copy_file_range_fails(tmp_path,
     monkeypatch.setattr(os, "copy_file_range", flaky, raising=False)
     execute(cfg, jobs=1, chunk_size=100, out_dir=tmp_path / "b")
     assert len(calls) == 8  # 4 parts: a 10-byte copy, then a failure
-    assert (tmp_path / "b" / "small.csv").read_bytes() == \
-        (tmp_path / "a" / "small.csv").read_bytes()
+    assert (tmp_path / "b" / "small.csv").read_bytes() == (
+        tmp_path / "a" / "small.csv"
+    ).read_bytes()
 
 
 def test_json_sidecar_and_already_complete(tmp_path):
     cfg = write(tmp_path / "small.toml", SMALL)
     first = execute(cfg, jobs=1, chunk_size=100, out_dir=tmp_path)
     meta = json.loads((tmp_path / "small.json").read_text())
-    for key in ("config", "versions", "start_time", "end_time", "wall_seconds",
-                "run_steps_per_second", "jobs", "chunk_size", "cpu", "fingerprint"):
+    for key in (
+        "config",
+        "versions",
+        "start_time",
+        "end_time",
+        "wall_seconds",
+        "run_steps_per_second",
+        "jobs",
+        "chunk_size",
+        "cpu",
+        "fingerprint",
+    ):
         assert key in meta
     assert set(meta["versions"]) == {"bpsweep", "numba", "numpy", "pandas", "joblib", "python"}
     assert meta["config"]["sweep"]["lr"] == [0.01, 0.1, 0.5, 1.0]
@@ -218,8 +237,11 @@ def test_lesson_b3_converges_below_one_third_and_diverges_above(tmp_path):
     def softplus(z):
         return math.log1p(math.exp(z))
 
-    a = [fit["w3"] * softplus(fit["w1"] * xi + fit["b1"])
-         + fit["w4"] * softplus(fit["w2"] * xi + fit["b2"]) for xi in x]
+    a = [
+        fit["w3"] * softplus(fit["w1"] * xi + fit["b1"])
+        + fit["w4"] * softplus(fit["w2"] * xi + fit["b2"])
+        for xi in x
+    ]
     b3_star = sum(yi - ai for yi, ai in zip(y, a)) / len(x)
     err = (below["final_b3"] - b3_star).abs()
     assert (err < below["tol"] / (6 * below["lr"])).all()
@@ -229,9 +251,15 @@ def test_lesson_b3_converges_below_one_third_and_diverges_above(tmp_path):
 
 def _start(args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.Popen([sys.executable, "-m", "bpsweep", "run", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bpsweep", "run", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for_part(parts: Path, proc, timeout=60):
@@ -247,8 +275,9 @@ def _wait_for_part(parts: Path, proc, timeout=60):
 def test_kill_9_mid_sweep_then_resume_gives_the_same_csv(tmp_path):
     cfg = write(tmp_path / "slow.toml", SLOW)
     out = tmp_path / "killed"
-    proc = _start([str(cfg), "--out", str(out), "--jobs", "1", "--chunk-size", "50",
-                   "--quiet"], tmp_path)
+    proc = _start(
+        [str(cfg), "--out", str(out), "--jobs", "1", "--chunk-size", "50", "--quiet"], tmp_path
+    )
     _wait_for_part(out / "slow.parts", proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
@@ -285,12 +314,16 @@ def _children(pid):
 def test_a_dead_worker_ends_the_sweep_with_a_clear_error_and_keeps_parts(tmp_path):
     cfg = write(tmp_path / "slow.toml", SLOW)
     out = tmp_path / "out"
-    proc = _start([str(cfg), "--out", str(out), "--jobs", "2", "--chunk-size", "50",
-                   "--quiet"], tmp_path)
+    proc = _start(
+        [str(cfg), "--out", str(out), "--jobs", "2", "--chunk-size", "50", "--quiet"], tmp_path
+    )
     try:
         _wait_for_part(out / "slow.parts", proc)
-        workers = [pid for pid, cmd in _children(proc.pid)
-                   if "loky" in cmd and "resource_tracker" not in cmd]
+        workers = [
+            pid
+            for pid, cmd in _children(proc.pid)
+            if "loky" in cmd and "resource_tracker" not in cmd
+        ]
         assert workers, _children(proc.pid)
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)

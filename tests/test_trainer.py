@@ -41,7 +41,8 @@ def test_lesson_000_predictions_and_ssr_curve():
         assert r.initial_ssr == pytest.approx(naive.ssr(x, y, p, 2, 0), rel=1e-14)
     assert [round(s, 3) for s in ssr] == [20.424, 7.768, 1.113, 0.458]
     assert [close(s, w, d) for s, w, d in zip(ssr, (20.4, 7.8, 1.11, 0.46), (1, 1, 2, 2))] == [
-        True] * 4
+        True
+    ] * 4
 
 
 def test_lesson_000_gradient_descent_on_b3():
@@ -59,7 +60,8 @@ def test_lesson_000_gradient_descent_on_b3():
     assert abs(t.step_b3.iloc[-1]) < 1e-3 <= abs(t.step_b3.iloc[-2])
     # only b3 moved
     assert {k: v for k, v in r.final_params.items() if k != "b3"} == {
-        k: v for k, v in r.initial_params.items() if k != "b3"}
+        k: v for k, v in r.initial_params.items() if k != "b3"
+    }
 
 
 def test_lesson_003_all_parameters():
@@ -97,57 +99,81 @@ def test_exact_fit_converges_in_one_step():
 def test_trace_rows_and_columns():
     r = train(init=START, trainable="w3,w4,b3", lr=0.1, max_steps=5, tol=1e-9, trace=True)
     t = r.trace
-    assert list(t.columns) == ["step", "w1", "b1", "w2", "b2", "w3", "w4", "b3",
-                               "slope_w3", "step_w3", "slope_w4", "step_w4", "slope_b3",
-                               "step_b3", "ssr"]
+    assert list(t.columns) == [
+        "step",
+        "w1",
+        "b1",
+        "w2",
+        "b2",
+        "w3",
+        "w4",
+        "b3",
+        "slope_w3",
+        "step_w3",
+        "slope_w4",
+        "step_w4",
+        "slope_b3",
+        "step_b3",
+        "ssr",
+    ]
     assert t.step.tolist() == list(range(6)) and r.steps == 5
     assert np.isnan(t.slope_w3[0]) and t.ssr[0] == r.initial_ssr and t.ssr.iloc[-1] == r.final_ssr
     # each row's new value = old value - step size; step size = lr * slope
     for name in ("w3", "w4", "b3"):
-        assert np.array_equal(t[name][1:].to_numpy(),
-                              (t[name][:-1].to_numpy() - t[f"step_{name}"][1:].to_numpy()))
+        assert np.array_equal(
+            t[name][1:].to_numpy(), (t[name][:-1].to_numpy() - t[f"step_{name}"][1:].to_numpy())
+        )
         assert np.array_equal(t[f"step_{name}"][1:], 0.1 * t[f"slope_{name}"][1:])
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_other_optimizers_fit_the_data(optimizer):
-    r = train(init=START, optimizer=optimizer, lr=0.01 if optimizer == "momentum" else 0.05,
-              tol=1e-5, max_steps=5000)
+    r = train(
+        init=START,
+        optimizer=optimizer,
+        lr=0.01 if optimizer == "momentum" else 0.05,
+        tol=1e-5,
+        max_steps=5000,
+    )
     assert r.status == "converged" and r.final_ssr < 1e-3
 
 
 def test_momentum_step_is_the_change_applied():
-    r = train(init=START, optimizer="momentum", momentum=0.5, lr=0.01, max_steps=3, tol=1e-12,
-              trace=True)
+    r = train(
+        init=START, optimizer="momentum", momentum=0.5, lr=0.01, max_steps=3, tol=1e-12, trace=True
+    )
     t = r.trace
     assert t.step_w1[1] == 0.01 * t.slope_w1[1]
     assert t.step_w1[2] == 0.5 * t.step_w1[1] + 0.01 * t.slope_w1[2]
     assert t.w1[2] == t.w1[1] - t.step_w1[2]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"lr": -0.1}, "lr must be a finite number > 0"),
-    ({"lr": 0}, "lr must be"),
-    ({"lr": float("nan")}, "lr must be"),
-    ({"tol": 0}, "tol must be"),
-    ({"max_steps": 0}, "max_steps must be a whole number >= 1"),
-    ({"max_steps": 2.5}, "max_steps must be a whole number"),
-    ({"activation": "gelu"}, "unknown activation 'gelu'"),
-    ({"optimizer": "sgd"}, "unknown optimizer 'sgd'"),
-    ({"trainable": "b9"}, "unknown trainable parameter(s) b9"),
-    ({"trainable": []}, "trainable is empty"),
-    ({"hidden": 0}, "hidden must be a whole number >= 1"),
-    ({"init": "w9=1"}, "unknown parameter(s) w9"),
-    ({"init": "w1=abc"}, "initial w1 must be a number"),
-    ({"init": "w1=inf"}, "initial w1 must be a finite number"),
-    ({"init": "gaussian"}, "init item 'gaussian' is neither a preset"),
-    ({"init": "statquest-start", "hidden": 3}, "preset 'statquest-start' is for"),
-    ({"seed": -1}, "seed must be a whole number from 0"),
-    ({"scale": 0.0}, "init scale must be a finite number > 0"),
-    ({"biases": "ones"}, "unknown biases mode 'ones'"),
-    ({"optimizer": "momentum", "momentum": 1.5}, "momentum setting momentum must be"),
-    ({"optimizer": "adam", "eps": 0.0}, "adam setting eps must be a number > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr": -0.1}, "lr must be a finite number > 0"),
+        ({"lr": 0}, "lr must be"),
+        ({"lr": float("nan")}, "lr must be"),
+        ({"tol": 0}, "tol must be"),
+        ({"max_steps": 0}, "max_steps must be a whole number >= 1"),
+        ({"max_steps": 2.5}, "max_steps must be a whole number"),
+        ({"activation": "gelu"}, "unknown activation 'gelu'"),
+        ({"optimizer": "sgd"}, "unknown optimizer 'sgd'"),
+        ({"trainable": "b9"}, "unknown trainable parameter(s) b9"),
+        ({"trainable": []}, "trainable is empty"),
+        ({"hidden": 0}, "hidden must be a whole number >= 1"),
+        ({"init": "w9=1"}, "unknown parameter(s) w9"),
+        ({"init": "w1=abc"}, "initial w1 must be a number"),
+        ({"init": "w1=inf"}, "initial w1 must be a finite number"),
+        ({"init": "gaussian"}, "init item 'gaussian' is neither a preset"),
+        ({"init": "statquest-start", "hidden": 3}, "preset 'statquest-start' is for"),
+        ({"seed": -1}, "seed must be a whole number from 0"),
+        ({"scale": 0.0}, "init scale must be a finite number > 0"),
+        ({"biases": "ones"}, "unknown biases mode 'ones'"),
+        ({"optimizer": "momentum", "momentum": 1.5}, "momentum setting momentum must be"),
+        ({"optimizer": "adam", "eps": 0.0}, "adam setting eps must be a number > 0"),
+    ],
+)
 def test_bad_settings_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError) as err:
         train(**kwargs)

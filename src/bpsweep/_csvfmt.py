@@ -32,8 +32,8 @@ _E_MIN, _E_MAX = -292, 326  # the decimal exponents -k the digit search can ask 
 def _floor_log2_pow10_exact(e: int) -> int:
     """floor(log2(10**e)), exactly (Python integers)."""
     if e >= 0:
-        return (10 ** e).bit_length() - 1
-    return -((10 ** -e).bit_length())  # 10**-e is not a power of two, so ceil = bit_length
+        return (10**e).bit_length() - 1
+    return -((10**-e).bit_length())  # 10**-e is not a power of two, so ceil = bit_length
 
 
 def _pow10_table() -> np.ndarray:
@@ -44,9 +44,9 @@ def _pow10_table() -> np.ndarray:
     for e in range(_E_MIN, _E_MAX + 1):
         r = _floor_log2_pow10_exact(e) - 127
         if e >= 0:
-            g = (10 ** e >> r if r >= 0 else 10 ** e << -r) + 1
+            g = (10**e >> r if r >= 0 else 10**e << -r) + 1
         else:
-            g = (1 << -r) // 10 ** -e + 1
+            g = (1 << -r) // 10**-e + 1
         table[e - _E_MIN] = (g >> 64, g & ((1 << 64) - 1))
     return table
 
@@ -169,10 +169,10 @@ def _put_ascii(buf, pos, text):
     return pos
 
 
-_POW10_U64 = np.array([10 ** i for i in range(20)], dtype=np.uint64)
+_POW10_U64 = np.array([10**i for i in range(20)], dtype=np.uint64)
 #: "00", "01", ..., "99": digits are written two at a time (half the divisions)
 _PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype=np.uint8)
-_U100, _U1E8 = np.uint64(100), np.uint64(10 ** 8)
+_U100, _U1E8 = np.uint64(100), np.uint64(10**8)
 
 
 @njit

@@ -33,8 +33,23 @@ from .data import BUILTIN, load_data
 from .model import STATUSES, param_names
 
 #: Setting columns of the contract (seed is the replicate axis, not a grouping key).
-SETTING_COLUMNS = ("dataset", "hidden", "activation", "optimizer", "momentum", "beta1", "beta2",
-                   "eps", "lr", "tol", "max_steps", "trainable", "scheme", "scale", "biases")
+SETTING_COLUMNS = (
+    "dataset",
+    "hidden",
+    "activation",
+    "optimizer",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "lr",
+    "tol",
+    "max_steps",
+    "trainable",
+    "scheme",
+    "scale",
+    "biases",
+)
 #: Columns every analysis needs; init_<p> and final_<p> of each hidden size are needed too.
 CORE_COLUMNS = ("status", "steps", "final_ssr")
 #: Outcome categories of one run, in display order.
@@ -68,8 +83,9 @@ def load_results(path, *, check: bool = True) -> pd.DataFrame:
     try:
         df = read_csv_exact(path, low_memory=False)  # bit-exact starts: re-runs match
     except pd.errors.EmptyDataError:
-        raise AnalysisError(f"results file {path}: the file is empty (no header); "
-                            f"expected a results CSV") from None
+        raise AnalysisError(
+            f"results file {path}: the file is empty (no header); expected a results CSV"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AnalysisError(f"results file {path}: not a readable CSV file ({first})") from None
@@ -90,8 +106,7 @@ def _read_sidecar(path: Path):
     except (OSError, ValueError) as exc:
         import warnings
 
-        warnings.warn(f"{meta_path}: ignoring the sidecar, not readable JSON ({exc})",
-                      stacklevel=3)
+        warnings.warn(f"{meta_path}: ignoring the sidecar, not readable JSON ({exc})", stacklevel=3)
         return None
 
 
@@ -116,26 +131,35 @@ def check_results(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
         bad = hidden.isna() | (hidden < 1) | (hidden != hidden.round())
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise AnalysisError(f"{source}: column hidden has a bad value "
-                                f"{df['hidden'].iloc[row]!r} in row {row + 1}; "
-                                f"expected a whole number >= 1")
+            raise AnalysisError(
+                f"{source}: column hidden has a bad value "
+                f"{df['hidden'].iloc[row]!r} in row {row + 1}; "
+                f"expected a whole number >= 1"
+            )
         df["hidden"] = hidden.astype(np.int64)
     sizes = hidden_sizes(df) if not missing or "hidden" in df.columns else [2]
     names = list(dict.fromkeys(n for h in sizes for n in param_names(h)))
-    missing += [f"{kind}_{n}" for kind in ("init", "final") for n in names
-                if f"{kind}_{n}" not in df.columns]
+    missing += [
+        f"{kind}_{n}"
+        for kind in ("init", "final")
+        for n in names
+        if f"{kind}_{n}" not in df.columns
+    ]
     if missing:
         raise AnalysisError(
             f"{source}: missing column(s) {', '.join(missing)}; expected a results table with "
             f"status, steps, final_ssr, init_<p> and final_<p> (found "
-            f"{', '.join(map(str, df.columns[:12]))}{' ...' if len(df.columns) > 12 else ''})")
+            f"{', '.join(map(str, df.columns[:12]))}{' ...' if len(df.columns) > 12 else ''})"
+        )
     if len(df) == 0:
         raise AnalysisError(f"{source}: no runs (the table has a header but no rows)")
     status = df["status"].astype(str).str.strip()
     unknown = sorted(set(pd.unique(status)) - set(STATUSES))
     if unknown:
-        raise AnalysisError(f"{source}: column status has unknown value(s) "
-                            f"{', '.join(map(repr, unknown[:5]))}; expected {', '.join(STATUSES)}")
+        raise AnalysisError(
+            f"{source}: column status has unknown value(s) "
+            f"{', '.join(map(repr, unknown[:5]))}; expected {', '.join(STATUSES)}"
+        )
     df["status"] = status
     numeric = ["steps", "final_ssr", "initial_ssr", "lr", "tol", "max_steps", "scale"]
     numeric += [c for c in df.columns if c.startswith(("init_", "final_"))]
@@ -146,8 +170,10 @@ def check_results(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
         bad = values.isna() & df[col].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise AnalysisError(f"{source}: column {col} has a non-numeric value "
-                                f"{df[col].iloc[row]!r} in row {row + 1}")
+            raise AnalysisError(
+                f"{source}: column {col} has a non-numeric value "
+                f"{df[col].iloc[row]!r} in row {row + 1}"
+            )
         df[col] = values
     return df
 
@@ -161,8 +187,10 @@ def _keys(df: pd.DataFrame, by) -> list[str]:
     keys = varying_settings(df) if by is None else [by] if isinstance(by, str) else list(by)
     missing = [k for k in keys if k not in df.columns]
     if missing:
-        raise AnalysisError(f"cannot group by {', '.join(missing)}: no such column(s); "
-                            f"columns are {', '.join(df.columns)}")
+        raise AnalysisError(
+            f"cannot group by {', '.join(missing)}: no such column(s); "
+            f"columns are {', '.join(df.columns)}"
+        )
     return keys
 
 
@@ -181,8 +209,9 @@ def outcomes(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR) -> pd.Series:
     ssr = df["final_ssr"].to_numpy(np.float64)
     status = df["status"].to_numpy()
     good = ssr < fit_ssr
-    cat = np.where(status == "diverged", 3,
-                   np.where(good, 0, np.where(status == "converged", 1, 2)))
+    cat = np.where(
+        status == "diverged", 3, np.where(good, 0, np.where(status == "converged", 1, 2))
+    )
     return pd.Series(pd.Categorical.from_codes(cat, OUTCOMES), index=df.index, name="outcome")
 
 
@@ -203,13 +232,19 @@ def outcome_table(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR) -
     conv = status == "converged"
     div = status == "diverged"
     good = ssr < fit_ssr
-    work = pd.DataFrame({
-        "runs": np.ones(len(df), dtype=np.int64),
-        "converged": conv, "max_steps": status == "max_steps", "diverged": div,
-        "good_fit": good, "false_conv": conv & ~good,
-        "steps": np.where(conv, df["steps"].to_numpy(np.float64), np.nan),
-        "ssr": np.where(div, np.nan, ssr),
-    }, index=df.index)
+    work = pd.DataFrame(
+        {
+            "runs": np.ones(len(df), dtype=np.int64),
+            "converged": conv,
+            "max_steps": status == "max_steps",
+            "diverged": div,
+            "good_fit": good,
+            "false_conv": conv & ~good,
+            "steps": np.where(conv, df["steps"].to_numpy(np.float64), np.nan),
+            "ssr": np.where(div, np.nan, ssr),
+        },
+        index=df.index,
+    )
     codes, frame = _group_codes(df, keys)
     g = work.groupby(codes, sort=True)
     shares = g[["converged", "max_steps", "diverged", "good_fit", "false_conv"]].mean()
@@ -294,8 +329,9 @@ def init_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in cols if df[c].nunique() > 1]
 
 
-def sensitivity(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
-                bins: int = 5) -> pd.DataFrame:
+def sensitivity(
+    df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR, bins: int = 5
+) -> pd.DataFrame:
     """How strongly each initial parameter predicts a good fit and the number of steps.
 
     Per group of ``by`` (default: the varying settings) and per varying ``init_<p>``:
@@ -339,8 +375,9 @@ def sensitivity(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
             # the sort order restricted to converged runs, renumbered to their positions
             conv_pos = np.cumsum(conv) - 1
             conv_order = conv_pos[order[conv[order]]]
-            r = _grouped_pearson(conv_codes, _ranks_from_order(conv_codes, x[conv], conv_order),
-                                 steps_rank, n_groups)
+            r = _grouped_pearson(
+                conv_codes, _ranks_from_order(conv_codes, x[conv], conv_order), steps_rank, n_groups
+            )
             rho_steps[: len(r)] = r
         first = _ranks_from_order(codes, x, order, method="first")
         qbin = np.minimum(((first - 1) * bins // counts[codes]).astype(np.int64), bins - 1)
@@ -359,22 +396,31 @@ def sensitivity(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
             part[f"fit_q{b + 1}"] = shares[:, b]
         part["spread"] = np.nanmax(shares, axis=1) - np.nanmin(shares, axis=1)
         rows.append(part)
-    columns = keys + ["param", "runs", "rho_fit", "rho_fit_abs", "rho_steps"] + [
-        f"fit_q{b + 1}" for b in range(bins)] + ["spread"]
+    columns = (
+        keys
+        + ["param", "runs", "rho_fit", "rho_fit_abs", "rho_steps"]
+        + [f"fit_q{b + 1}" for b in range(bins)]
+        + ["spread"]
+    )
     if not rows:
         return pd.DataFrame(columns=columns + ["rank"])
     table = pd.concat(rows, ignore_index=True)[columns]
     table["_abs"] = table["rho_fit"].abs().fillna(0)
-    table = table.sort_values(keys + ["spread", "_abs", "param"],
-                              ascending=[True] * len(keys) + [False, False, True],
-                              na_position="last", kind="mergesort").drop(columns="_abs")
-    table["rank"] = table.groupby(keys, dropna=False).cumcount() + 1 if keys else (
-        np.arange(len(table)) + 1)
+    table = table.sort_values(
+        keys + ["spread", "_abs", "param"],
+        ascending=[True] * len(keys) + [False, False, True],
+        na_position="last",
+        kind="mergesort",
+    ).drop(columns="_abs")
+    table["rank"] = (
+        table.groupby(keys, dropna=False).cumcount() + 1 if keys else (np.arange(len(table)) + 1)
+    )
     return table.reset_index(drop=True)
 
 
-def sensitivity_bins(df: pd.DataFrame, param: str, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
-                     bins: int = 5) -> pd.DataFrame:
+def sensitivity_bins(
+    df: pd.DataFrame, param: str, by=None, fit_ssr: float = DEFAULT_FIT_SSR, bins: int = 5
+) -> pd.DataFrame:
     """Long form of one parameter's quantile bins: keys, bin, lo, hi (value range), runs,
     good_fit (share), steps_median (converged runs). ``param`` like ``w1`` or ``init_w1``."""
     col = param if param.startswith("init_") else f"init_{param}"
@@ -386,14 +432,26 @@ def sensitivity_bins(df: pd.DataFrame, param: str, by=None, fit_ssr: float = DEF
     x = sub[col].to_numpy(np.float64)
     counts = np.bincount(codes)
     first = _grouped_rank(codes, x, method="first")
-    work = pd.DataFrame({"g": codes,
-                         "bin": np.minimum(((first - 1) * bins // counts[codes]).astype(int),
-                                           bins - 1) + 1,
-                         "x": x, "good": sub["final_ssr"].to_numpy() < fit_ssr,
-                         "steps": np.where(sub["status"] == "converged", sub["steps"], np.nan)})
-    out = work.groupby(["g", "bin"]).agg(lo=("x", "min"), hi=("x", "max"), runs=("x", "size"),
-                                         good_fit=("good", "mean"),
-                                         steps_median=("steps", "median")).reset_index()
+    work = pd.DataFrame(
+        {
+            "g": codes,
+            "bin": np.minimum(((first - 1) * bins // counts[codes]).astype(int), bins - 1) + 1,
+            "x": x,
+            "good": sub["final_ssr"].to_numpy() < fit_ssr,
+            "steps": np.where(sub["status"] == "converged", sub["steps"], np.nan),
+        }
+    )
+    out = (
+        work.groupby(["g", "bin"])
+        .agg(
+            lo=("x", "min"),
+            hi=("x", "max"),
+            runs=("x", "size"),
+            good_fit=("good", "mean"),
+            steps_median=("steps", "median"),
+        )
+        .reset_index()
+    )
     keyframe = frame.reset_index(drop=True)
     for k in keys:
         out.insert(len(keys) - 1 - keys[::-1].index(k), k, keyframe[k].to_numpy()[out["g"]])
@@ -412,13 +470,13 @@ def canonical_final(df: pd.DataFrame, hidden: int, prefix: str = "final_") -> np
     """
     names = param_names(hidden)
     p = df[[f"{prefix}{n}" for n in names]].to_numpy(np.float64)
-    w, b, wo = p[:, 0:2 * hidden:2], p[:, 1:2 * hidden:2], p[:, 2 * hidden:3 * hidden]
+    w, b, wo = p[:, 0 : 2 * hidden : 2], p[:, 1 : 2 * hidden : 2], p[:, 2 * hidden : 3 * hidden]
     order = np.lexsort((wo, b, w), axis=-1)
     take = np.take_along_axis
     out = np.empty_like(p)
-    out[:, 0:2 * hidden:2] = take(w, order, axis=1)
-    out[:, 1:2 * hidden:2] = take(b, order, axis=1)
-    out[:, 2 * hidden:3 * hidden] = take(wo, order, axis=1)
+    out[:, 0 : 2 * hidden : 2] = take(w, order, axis=1)
+    out[:, 1 : 2 * hidden : 2] = take(b, order, axis=1)
+    out[:, 2 * hidden : 3 * hidden] = take(wo, order, axis=1)
     out[:, 3 * hidden] = p[:, 3 * hidden]
     return out
 
@@ -446,7 +504,7 @@ def cluster_points(points: np.ndarray, tol: float, max_cells: int = 4000) -> np.
     src, dst = [], []
     chunk = max(1, 2_000_000 // max(1, len(top) * uniq.shape[1]))
     for i in range(0, len(top), chunk):
-        near = (np.abs(top_cells[i:i + chunk, None, :] - top_cells[None, :, :]).max(-1) <= 1)
+        near = np.abs(top_cells[i : i + chunk, None, :] - top_cells[None, :, :]).max(-1) <= 1
         a, b = np.nonzero(near)
         keep = a + i < b
         src.append(top[a[keep] + i])
@@ -463,7 +521,7 @@ def cluster_points(points: np.ndarray, tol: float, max_cells: int = 4000) -> np.
             break
     rest = order[max_cells:]
     for i in range(0, len(rest), 256):  # cells beyond the cap: join a touching top cell
-        part = rest[i:i + 256]
+        part = rest[i : i + 256]
         near = np.abs(uniq[part, None, :] - top_cells[None, :, :]).max(-1) <= 1
         has = near.any(axis=1)
         label[part[has]] = label[top[near[has].argmax(axis=1)]]
@@ -485,8 +543,9 @@ def _unique_rows(cells: np.ndarray):
     for j in range(cells.shape[1]):
         codes, values = pd.factorize(cells[:, j])
         if radix * max(1, len(values)) >= 2**62:
-            uniq, inverse, counts = np.unique(cells, axis=0, return_inverse=True,
-                                              return_counts=True)
+            uniq, inverse, counts = np.unique(
+                cells, axis=0, return_inverse=True, return_counts=True
+            )
             return uniq, inverse.reshape(-1), counts
         key += codes.astype(np.int64) * radix
         radix *= max(1, len(values))
@@ -554,15 +613,17 @@ def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: in
     return pd.concat(tables, ignore_index=True), labels
 
 
-def basin_labels(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR,
-                 tol: float = 0.25) -> pd.Series:
+def basin_labels(
+    df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25
+) -> pd.Series:
     """Each run's basin id (1 = largest), -1 for runs that are not good fits. See basins()."""
     good = df["final_ssr"].to_numpy(np.float64) < fit_ssr
     return _places(df, good, tol, lambda v: v, max(1, int(good.sum())))[1]
 
 
-def basins(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25,
-           with_labels: bool = False):
+def basins(
+    df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25, with_labels: bool = False
+):
     """The distinct solutions good fits (final SSR < fit_ssr) end in, largest first.
 
     Final vectors are brought to canonical order (canonical_final) and clustered per model
@@ -578,8 +639,9 @@ def basins(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25
     return (table, labels) if with_labels else table
 
 
-def stuck_points(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25,
-                 with_labels: bool = False):
+def stuck_points(
+    df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25, with_labels: bool = False
+):
     """The distinct places where runs stop with a poor fit (local minima or plateaus).
 
     Runs that did not diverge and end with final SSR >= fit_ssr, clustered like basins() but
@@ -600,8 +662,14 @@ def _data_dir(df: pd.DataFrame):
     return str(Path(path).parent) if path else None
 
 
-def chaos(df: pd.DataFrame, sample: int | None = None, rel: float = 1e-12,
-          fit_ssr: float = DEFAULT_FIT_SSR, seed: int = 0, data_dir=None) -> pd.DataFrame:
+def chaos(
+    df: pd.DataFrame,
+    sample: int | None = None,
+    rel: float = 1e-12,
+    fit_ssr: float = DEFAULT_FIT_SSR,
+    seed: int = 0,
+    data_dir=None,
+) -> pd.DataFrame:
     """Re-run runs from starts perturbed by +-``rel`` relative and compare outcomes.
 
     Each initial value v becomes v * (1 + s * rel), s = +-1 drawn per value from ``seed``
@@ -618,9 +686,13 @@ def chaos(df: pd.DataFrame, sample: int | None = None, rel: float = 1e-12,
         sub = df.iloc[idx]
     else:
         sub = df
-    runs = sub.drop(columns=[c for c in sub.columns
-                             if c.startswith("final_") or c in ("initial_ssr", "steps",
-                                                                "status")]).copy()
+    runs = sub.drop(
+        columns=[
+            c
+            for c in sub.columns
+            if c.startswith("final_") or c in ("initial_ssr", "steps", "status")
+        ]
+    ).copy()
     init_cols = [c for c in runs.columns if c.startswith("init_")]
     x = runs[init_cols].to_numpy(np.float64)
     signs = rng.choice(np.array([-1.0, 1.0]), size=x.shape)
@@ -632,10 +704,9 @@ def chaos(df: pd.DataFrame, sample: int | None = None, rel: float = 1e-12,
     out["steps_new"] = new["steps"]
     good_old = sub["final_ssr"].to_numpy(np.float64) < fit_ssr
     good_new = new["final_ssr"].to_numpy(np.float64) < fit_ssr
-    out["changed"] = (sub["status"].to_numpy() != new["status"].to_numpy()) | (
-        good_old != good_new)
+    out["changed"] = (sub["status"].to_numpy() != new["status"].to_numpy()) | (good_old != good_new)
     moved = sub["steps"].to_numpy() != new["steps"].to_numpy()
-    for (_, part) in _model_groups(sub):
+    for _, part in _model_groups(sub):
         hidden = int(part["hidden"].iloc[0]) if "hidden" in part.columns else 2
         pos = sub.index.get_indexer(part.index)
         a = canonical_final(part, hidden)
@@ -676,10 +747,16 @@ def run_settings(row: pd.Series, data_dir=None) -> dict:
     init = np.array([row[f"init_{n}"] for n in names], dtype=np.float64)
     dataset = str(get("dataset"))
     data = dataset if dataset in BUILTIN else load_data(dataset, base_dir=data_dir)
-    settings = {"hidden": hidden, "activation": str(get("activation")), "init": init,
-                "trainable": str(get("trainable")), "optimizer": str(get("optimizer")),
-                "lr": float(get("lr")), "tol": float(get("tol")),
-                "max_steps": int(get("max_steps"))}
+    settings = {
+        "hidden": hidden,
+        "activation": str(get("activation")),
+        "init": init,
+        "trainable": str(get("trainable")),
+        "optimizer": str(get("optimizer")),
+        "lr": float(get("lr")),
+        "tol": float(get("tol")),
+        "max_steps": int(get("max_steps")),
+    }
     for name in ("momentum", "beta1", "beta2", "eps"):
         settings[name] = float(get(name))
     return {"data": data, **settings}
@@ -696,8 +773,10 @@ def find_runs(df: pd.DataFrame, run_ids) -> pd.DataFrame:
         found = {i for i in ids if 0 <= i < len(df)}
     unknown = [i for i in ids if i not in found]
     if unknown:
-        raise AnalysisError(f"no run with run_id {', '.join(map(str, unknown))} in "
-                            f"{df.attrs.get('path', 'the results')}")
+        raise AnalysisError(
+            f"no run with run_id {', '.join(map(str, unknown))} in "
+            f"{df.attrs.get('path', 'the results')}"
+        )
     key = rows["run_id"] if "run_id" in rows.columns else pd.Series(rows.index, rows.index)
     return rows.loc[key.drop_duplicates().index]
 
@@ -722,27 +801,47 @@ def trace_runs(df: pd.DataFrame, run_ids, data_dir=None):
         t = result.trace[["step", *names, "ssr"]].copy()
         t.insert(0, "run_id", run_id)
         traces.append(t)
-        same = (result.status == row["status"] and result.steps == int(row["steps"])
-                and (result.final_ssr == float(row["final_ssr"]) or (
-                    math.isnan(result.final_ssr) and math.isnan(float(row["final_ssr"])))))
-        checks.append({"run_id": run_id, "status": row["status"], "status_rerun": result.status,
-                       "steps": int(row["steps"]), "steps_rerun": result.steps,
-                       "final_ssr": float(row["final_ssr"]), "final_ssr_rerun": result.final_ssr,
-                       "reproduced": bool(same)})
+        same = (
+            result.status == row["status"]
+            and result.steps == int(row["steps"])
+            and (
+                result.final_ssr == float(row["final_ssr"])
+                or (math.isnan(result.final_ssr) and math.isnan(float(row["final_ssr"])))
+            )
+        )
+        checks.append(
+            {
+                "run_id": run_id,
+                "status": row["status"],
+                "status_rerun": result.status,
+                "steps": int(row["steps"]),
+                "steps_rerun": result.steps,
+                "final_ssr": float(row["final_ssr"]),
+                "final_ssr_rerun": result.final_ssr,
+                "reproduced": bool(same),
+            }
+        )
     return pd.concat(traces, ignore_index=True), pd.DataFrame(checks)
 
 
 # ---------------------------------------------------------------- the whole analysis
 
 
-def analyse(df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR,
-            chaos_sample: int | None = None, run_chaos: bool = False,
-            basin_tol: float = 0.25) -> dict[str, pd.DataFrame]:
+def analyse(
+    df: pd.DataFrame,
+    by=None,
+    fit_ssr: float = DEFAULT_FIT_SSR,
+    chaos_sample: int | None = None,
+    run_chaos: bool = False,
+    basin_tol: float = 0.25,
+) -> dict[str, pd.DataFrame]:
     """Run every analysis; returns {name: table}: outcome, sensitivity, basins, stuck
     (and chaos, chaos_runs when asked)."""
     keys = _keys(df, by)
-    tables = {"outcome": outcome_table(df, keys, fit_ssr),
-              "sensitivity": sensitivity(df, keys, fit_ssr)}
+    tables = {
+        "outcome": outcome_table(df, keys, fit_ssr),
+        "sensitivity": sensitivity(df, keys, fit_ssr),
+    }
     tables["basins"], labels = basins(df, fit_ssr, basin_tol, with_labels=True)
     tables["stuck"] = stuck_points(df, fit_ssr, basin_tol)
     tables["_basin_labels"] = labels.to_frame("basin")
@@ -762,8 +861,10 @@ def format_table(table: pd.DataFrame, fmt: str = "table", digits: int = 4) -> st
     cells = [[_cell(v, digits) for v in row] for row in table.itertuples(index=False)]
     header = [str(c) for c in table.columns]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(
-            "---:" if _numeric(table[c]) else "---" for c in table.columns) + "|"]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---:" if _numeric(table[c]) else "---" for c in table.columns) + "|",
+        ]
         lines += ["| " + " | ".join(r) + " |" for r in cells]
         return "\n".join(lines)
     if fmt != "table":
@@ -772,8 +873,9 @@ def format_table(table: pd.DataFrame, fmt: str = "table", digits: int = 4) -> st
     right = [_numeric(table[c]) for c in table.columns]
 
     def line(values):
-        return "  ".join(v.rjust(w) if r else v.ljust(w)
-                         for v, w, r in zip(values, widths, right)).rstrip()
+        return "  ".join(
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)
+        ).rstrip()
 
     return "\n".join([line(header)] + [line(r) for r in cells])
 

@@ -16,46 +16,87 @@ TABLES = ("outcome", "sensitivity", "basins", "stuck", "chaos")
 
 def add_analyse(sub) -> None:
     p = sub.add_parser(
-        "analyse", aliases=["analyze"], help="summarise a results CSV: outcomes, sensitivity, "
-        "basins, plots and a report",
+        "analyse",
+        aliases=["analyze"],
+        help="summarise a results CSV: outcomes, sensitivity, basins, plots and a report",
         description="Analyse a sweep's results CSV: outcome table per setting that varies, "
         "sensitivity to the initial values, solution basins and stuck places; optionally "
-        "plots, a report and a chaos check (re-runs from starts nudged by 1e-12).")
-    p.add_argument("results", help="results CSV written by `bpsweep run` (its .json sidecar "
-                   "is read when present)")
-    p.add_argument("--by", nargs="+", metavar="COL",
-                   help="group by these columns (default: every setting that varies)")
-    p.add_argument("--fit-ssr", type=float, default=A.DEFAULT_FIT_SSR,
-                   help="a good fit has final SSR below this (default 0.01)")
-    p.add_argument("--basin-tol", type=float, default=0.25,
-                   help="grid size for grouping final parameter vectors (default 0.25)")
+        "plots, a report and a chaos check (re-runs from starts nudged by 1e-12).",
+    )
+    p.add_argument(
+        "results",
+        help="results CSV written by `bpsweep run` (its .json sidecar is read when present)",
+    )
+    p.add_argument(
+        "--by",
+        nargs="+",
+        metavar="COL",
+        help="group by these columns (default: every setting that varies)",
+    )
+    p.add_argument(
+        "--fit-ssr",
+        type=float,
+        default=A.DEFAULT_FIT_SSR,
+        help="a good fit has final SSR below this (default 0.01)",
+    )
+    p.add_argument(
+        "--basin-tol",
+        type=float,
+        default=0.25,
+        help="grid size for grouping final parameter vectors (default 0.25)",
+    )
     p.add_argument("--plots", metavar="DIR", help="write the PNG plots to DIR")
-    p.add_argument("--report", metavar="FILE",
-                   help="write a report: FILE.html (self-contained) or FILE.md (PNGs beside)")
-    p.add_argument("--format", default="table", choices=["table", "csv", "markdown", "json"],
-                   help="how to print the tables (default: aligned table)")
-    p.add_argument("--table", choices=[*TABLES, "all"],
-                   help="print only this table (default: all; outcome for --format csv)")
-    p.add_argument("--chaos", action="store_true",
-                   help="re-run runs from starts perturbed by +-1e-12 (relative) and report "
-                   "the share whose outcome changes")
-    p.add_argument("--chaos-sample", type=int, metavar="N",
-                   help="with --chaos, re-run N runs drawn at random instead of all")
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a report: FILE.html (self-contained) or FILE.md (PNGs beside)",
+    )
+    p.add_argument(
+        "--format",
+        default="table",
+        choices=["table", "csv", "markdown", "json"],
+        help="how to print the tables (default: aligned table)",
+    )
+    p.add_argument(
+        "--table",
+        choices=[*TABLES, "all"],
+        help="print only this table (default: all; outcome for --format csv)",
+    )
+    p.add_argument(
+        "--chaos",
+        action="store_true",
+        help="re-run runs from starts perturbed by +-1e-12 (relative) and report "
+        "the share whose outcome changes",
+    )
+    p.add_argument(
+        "--chaos-sample",
+        type=int,
+        metavar="N",
+        help="with --chaos, re-run N runs drawn at random instead of all",
+    )
     p.set_defaults(func=_cmd_analyse)
 
 
 def add_trace(sub) -> None:
     p = sub.add_parser(
-        "trace", help="re-run chosen runs of a results CSV and show their SSR per step",
+        "trace",
+        help="re-run chosen runs of a results CSV and show their SSR per step",
         description="Re-run chosen runs of a results CSV (results are deterministic, so the "
-        "re-run reproduces the row) and print or plot their SSR per step.")
+        "re-run reproduces the row) and print or plot their SSR per step.",
+    )
     p.add_argument("results", help="results CSV")
-    p.add_argument("--run-id", type=int, nargs="+", required=True, metavar="N",
-                   help="run ids to re-run")
+    p.add_argument(
+        "--run-id", type=int, nargs="+", required=True, metavar="N", help="run ids to re-run"
+    )
     p.add_argument("--plot", metavar="FILE", help="write the loss curves to FILE (PNG)")
     p.add_argument("--csv", metavar="FILE", help="write the full trace (every step) to FILE")
-    p.add_argument("--show", type=int, default=10, metavar="N",
-                   help="steps to print per run: the first N and the last (default 10)")
+    p.add_argument(
+        "--show",
+        type=int,
+        default=10,
+        metavar="N",
+        help="steps to print per run: the first N and the last (default 10)",
+    )
     p.set_defaults(func=_cmd_trace)
 
 
@@ -63,8 +104,9 @@ def _check_plots_available():
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise A.AnalysisError("--plots and --report need matplotlib: "
-                              "pip install bpsweep[plots]") from None
+        raise A.AnalysisError(
+            "--plots and --report need matplotlib: pip install bpsweep[plots]"
+        ) from None
 
 
 def _cmd_analyse(args) -> int:
@@ -81,9 +123,14 @@ def _cmd_analyse(args) -> int:
     t0 = time.perf_counter()
     df = A.load_results(args.results)
     t_load = time.perf_counter() - t0
-    tables = A.analyse(df, by=args.by, fit_ssr=args.fit_ssr,
-                       run_chaos=args.chaos or args.chaos_sample is not None,
-                       chaos_sample=args.chaos_sample, basin_tol=args.basin_tol)
+    tables = A.analyse(
+        df,
+        by=args.by,
+        fit_ssr=args.fit_ssr,
+        run_chaos=args.chaos or args.chaos_sample is not None,
+        chaos_sample=args.chaos_sample,
+        basin_tol=args.basin_tol,
+    )
     t_analyse = time.perf_counter() - t0 - t_load
     _print_tables(df, tables, args)
     notes = []
@@ -114,22 +161,28 @@ def _print_tables(df, tables, args) -> None:
         return
     md = args.format == "markdown"
     varying = ", ".join(A.varying_settings(df)) or "none"
-    print(f"{df.attrs.get('path')}: {len(df):,} runs; varying: {varying}; "
-          f"good fit: final SSR < {args.fit_ssr:g}")
-    titles = {"outcome": "Outcomes", "sensitivity": "Sensitivity to initialization (ranked "
-              "by the spread of the good-fit share over quantile bins q1..q5 of the value)",
-              "basins": "Solution basins of good fits (canonical parameters of a "
-              "representative run)", "stuck": "Where runs get stuck with a poor fit (largest "
-              "15)", "chaos": "Chaos: shares whose outcome changed / that ended elsewhere when "
-              "the start moved by 1e-12"}
+    print(
+        f"{df.attrs.get('path')}: {len(df):,} runs; varying: {varying}; "
+        f"good fit: final SSR < {args.fit_ssr:g}"
+    )
+    titles = {
+        "outcome": "Outcomes",
+        "sensitivity": "Sensitivity to initialization (ranked "
+        "by the spread of the good-fit share over quantile bins q1..q5 of the value)",
+        "basins": "Solution basins of good fits (canonical parameters of a representative run)",
+        "stuck": "Where runs get stuck with a poor fit (largest 15)",
+        "chaos": "Chaos: shares whose outcome changed / that ended elsewhere when "
+        "the start moved by 1e-12",
+    }
     for n in names:
         table = tables[n].head(15) if n == "stuck" else tables[n]
         if n == "sensitivity" and len(table):
-            keys = [c for c in table.columns[:list(table.columns).index("param")]]
+            keys = [c for c in table.columns[: list(table.columns).index("param")]]
             informative = table["rho_fit"].notna() | table["rho_steps"].notna()
             if keys:
-                informative = informative.groupby([table[k] for k in keys],
-                                                  dropna=False).transform("any")
+                informative = informative.groupby([table[k] for k in keys], dropna=False).transform(
+                    "any"
+                )
             if not informative.all():
                 table = table[informative]
                 titles[n] += " (groups without any information omitted)"
@@ -147,13 +200,21 @@ def _cmd_trace(args) -> int:
     trace, check = A.trace_runs(df, args.run_id)
     for _, c in check.iterrows():
         part = trace[trace["run_id"] == c["run_id"]]
-        print(f"run {c['run_id']}: {c['status_rerun']} after {c['steps_rerun']} steps, "
-              f"SSR {part['ssr'].iloc[0]:.6g} -> {c['final_ssr_rerun']:.6g}"
-              + ("" if c["reproduced"] else
-                 f"  (the CSV says {c['status']} after {c['steps']} steps, SSR "
-                 f"{c['final_ssr']:.6g}: not reproduced; edited or another version?)"))
-        shown = part if len(part) <= args.show + 2 else (
-            part.iloc[list(range(args.show)) + [len(part) - 1]])
+        print(
+            f"run {c['run_id']}: {c['status_rerun']} after {c['steps_rerun']} steps, "
+            f"SSR {part['ssr'].iloc[0]:.6g} -> {c['final_ssr_rerun']:.6g}"
+            + (
+                ""
+                if c["reproduced"]
+                else f"  (the CSV says {c['status']} after {c['steps']} steps, SSR "
+                f"{c['final_ssr']:.6g}: not reproduced; edited or another version?)"
+            )
+        )
+        shown = (
+            part
+            if len(part) <= args.show + 2
+            else (part.iloc[list(range(args.show)) + [len(part) - 1]])
+        )
         print(A.format_table(shown.drop(columns="run_id"), "table", digits=6))
     if args.csv:
         try:

@@ -34,14 +34,23 @@ from .model import (
 )
 from .trainer import trainable_mask
 
-DEFAULTS = {"dataset": "dosage", "hidden": 2, "activation": "softplus", "optimizer": "gd",
-            "lr": DEFAULT_LR, "tol": DEFAULT_TOL, "max_steps": DEFAULT_MAX_STEPS,
-            "trainable": "all", **HYPER_DEFAULTS}
+DEFAULTS = {
+    "dataset": "dosage",
+    "hidden": 2,
+    "activation": "softplus",
+    "optimizer": "gd",
+    "lr": DEFAULT_LR,
+    "tol": DEFAULT_TOL,
+    "max_steps": DEFAULT_MAX_STEPS,
+    "trainable": "all",
+    **HYPER_DEFAULTS,
+}
 RESULT_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 
 
-def train_runs(runs: pd.DataFrame, data_dir=None, data_cache: dict | None = None,
-               kernel=None) -> pd.DataFrame:
+def train_runs(
+    runs: pd.DataFrame, data_dir=None, data_cache: dict | None = None, kernel=None
+) -> pd.DataFrame:
     """Train every row of ``runs``; returns the outcome columns with the same index.
 
     A missing setting column, or an empty cell in one, takes the default above.
@@ -77,10 +86,24 @@ def train_runs(runs: pd.DataFrame, data_dir=None, data_cache: dict | None = None
         g_status = np.empty(n, dtype=np.int64)
         g_steps = np.empty(n, dtype=np.int64)
         ssr0, ssr = np.empty(n), np.empty(n)
-        kernel(x, y, hidden, arrays["act"], arrays["opt"], arrays["hyper"],
-               arrays["lr"], arrays["tol"], arrays["max_steps"],
-               arrays["trainable"], arrays["init"],
-               final, g_status, g_steps, ssr0, ssr)
+        kernel(
+            x,
+            y,
+            hidden,
+            arrays["act"],
+            arrays["opt"],
+            arrays["hyper"],
+            arrays["lr"],
+            arrays["tol"],
+            arrays["max_steps"],
+            arrays["trainable"],
+            arrays["init"],
+            final,
+            g_status,
+            g_steps,
+            ssr0,
+            ssr,
+        )
         rows = positions[runs.index.get_indexer(group.index)]
         for j, name in enumerate(param_names(hidden)):
             out.iloc[rows, out.columns.get_loc(f"final_{name}")] = final[:, j]
@@ -127,6 +150,8 @@ def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
 def _codes(column: pd.Series, registry: dict[str, int], what: str) -> np.ndarray:
     unknown = sorted(set(column.unique()) - set(registry))
     if unknown:
-        raise ValueError(f"unknown {what}(s) {', '.join(map(str, unknown))}; "
-                         f"expected one of {', '.join(registry)}")
+        raise ValueError(
+            f"unknown {what}(s) {', '.join(map(str, unknown))}; "
+            f"expected one of {', '.join(registry)}"
+        )
     return column.map(registry).to_numpy(np.int64)

@@ -50,18 +50,37 @@ def batch_inputs(runs: int, lr: float, tol: float, max_steps: int) -> dict:
     x, y = load_data("dosage")
     n_p = 3 * HIDDEN + 1
     init = np.empty((runs, n_p))
-    draw_batch(np.arange(runs, dtype=np.uint64), HIDDEN, np.zeros(runs, np.int64),
-               np.ones(runs), np.zeros(runs, bool), init)
+    draw_batch(
+        np.arange(runs, dtype=np.uint64),
+        HIDDEN,
+        np.zeros(runs, np.int64),
+        np.ones(runs),
+        np.zeros(runs, bool),
+        init,
+    )
     return dict(
-        x=x, y=y, hidden=HIDDEN, act=np.zeros(runs, np.int64), opt=np.zeros(runs, np.int64),
-        hyper=np.zeros((runs, 3)), lr=np.full(runs, lr), tol=np.full(runs, tol),
-        max_steps=np.full(runs, max_steps, np.int64), trainable=np.ones((runs, n_p), bool),
-        init=init, final=np.empty((runs, n_p)), status=np.empty(runs, np.int64),
-        steps=np.empty(runs, np.int64), initial_ssr=np.empty(runs), final_ssr=np.empty(runs))
+        x=x,
+        y=y,
+        hidden=HIDDEN,
+        act=np.zeros(runs, np.int64),
+        opt=np.zeros(runs, np.int64),
+        hyper=np.zeros((runs, 3)),
+        lr=np.full(runs, lr),
+        tol=np.full(runs, tol),
+        max_steps=np.full(runs, max_steps, np.int64),
+        trainable=np.ones((runs, n_p), bool),
+        init=init,
+        final=np.empty((runs, n_p)),
+        status=np.empty(runs, np.int64),
+        steps=np.empty(runs, np.int64),
+        initial_ssr=np.empty(runs),
+        final_ssr=np.empty(runs),
+    )
 
 
-def time_batch(runs: int, steps: int, threads: int, *, lr: float, tol: float,
-               repeat: int = 3) -> Timing:
+def time_batch(
+    runs: int, steps: int, threads: int, *, lr: float, tol: float, repeat: int = 3
+) -> Timing:
     """Best wall time of ``repeat`` train_batch calls on ``threads`` numba threads."""
     args = batch_inputs(runs, lr, tol, steps)
     warm = batch_inputs(2, lr, tol, 2)
@@ -76,8 +95,13 @@ def time_batch(runs: int, steps: int, threads: int, *, lr: float, tol: float,
             best = min(best, time.perf_counter() - start)
     finally:
         numba.set_num_threads(before)
-    return Timing(threads, best, int(args["steps"].sum()), float(args["steps"].mean()),
-                  np.bincount(args["status"], minlength=3))
+    return Timing(
+        threads,
+        best,
+        int(args["steps"].sum()),
+        float(args["steps"].mean()),
+        np.bincount(args["status"], minlength=3),
+    )
 
 
 def time_sweep(config: Path = SWEEP_CONFIG) -> tuple[float | None, str]:
@@ -98,26 +122,37 @@ def time_sweep(config: Path = SWEEP_CONFIG) -> tuple[float | None, str]:
             return None, f"sweep failed: {type(exc).__name__}: {exc}"
 
 
-def run_bench(runs: int = 4000, steps: int = 1000, jobs: list[int] | None = None,
-              repeat: int = 3, sweep: bool = True) -> str:
+def run_bench(
+    runs: int = 4000,
+    steps: int = 1000,
+    jobs: list[int] | None = None,
+    repeat: int = 3,
+    sweep: bool = True,
+) -> str:
     """Run the benchmark; returns the table as text."""
     jobs = jobs or sorted({1, numba.config.NUMBA_NUM_THREADS})
-    lines = [f"bpsweep bench: H={HIDDEN} softplus gd, dosage data, {runs} runs, "
-             f"normal starts (seeds 0..{runs - 1})",
-             f"{'case':<34} {'threads':>7} {'wall s':>8} {'mean steps':>10} "
-             f"{'run-steps/s':>12} {'ns/step':>8}"]
+    lines = [
+        f"bpsweep bench: H={HIDDEN} softplus gd, dosage data, {runs} runs, "
+        f"normal starts (seeds 0..{runs - 1})",
+        f"{'case':<34} {'threads':>7} {'wall s':>8} {'mean steps':>10} "
+        f"{'run-steps/s':>12} {'ns/step':>8}",
+    ]
     for threads in jobs:
         t = time_batch(runs, steps, threads, lr=0.01, tol=0.0, repeat=repeat)
         if t.statuses[MAX_STEPS] != runs:
             lines.append(f"  warning: {runs - t.statuses[MAX_STEPS]} runs stopped early")
-        lines.append(f"{f'fixed {steps} steps (lr 0.01, tol 0)':<34} {threads:>7} "
-                     f"{t.seconds:>8.3f} {t.mean_steps:>10.1f} {t.rate:>12.3e} "
-                     f"{1e9 * threads / t.rate:>8.1f}")
+        lines.append(
+            f"{f'fixed {steps} steps (lr 0.01, tol 0)':<34} {threads:>7} "
+            f"{t.seconds:>8.3f} {t.mean_steps:>10.1f} {t.rate:>12.3e} "
+            f"{1e9 * threads / t.rate:>8.1f}"
+        )
     for threads in jobs:
         t = time_batch(runs, steps, threads, lr=0.1, tol=DEFAULT_TOL, repeat=repeat)
-        lines.append(f"{f'early stop (lr 0.1, tol {DEFAULT_TOL:g})':<34} {threads:>7} "
-                     f"{t.seconds:>8.3f} {t.mean_steps:>10.1f} {t.rate:>12.3e} "
-                     f"{1e9 * threads / t.rate:>8.1f}")
+        lines.append(
+            f"{f'early stop (lr 0.1, tol {DEFAULT_TOL:g})':<34} {threads:>7} "
+            f"{t.seconds:>8.3f} {t.mean_steps:>10.1f} {t.rate:>12.3e} "
+            f"{1e9 * threads / t.rate:>8.1f}"
+        )
     if sweep:
         seconds, what = time_sweep()
         if seconds is None:
@@ -130,21 +165,42 @@ def run_bench(runs: int = 4000, steps: int = 1000, jobs: list[int] | None = None
 
 def add_bench(sub) -> None:
     """Register ``bpsweep bench`` on an argparse subparsers object."""
-    p = sub.add_parser("bench", help="measure the training kernels' throughput",
-                       description="Measure train_batch's throughput (run-steps per second) "
-                       "on the lessons' network, with fixed steps and with early stopping.")
+    p = sub.add_parser(
+        "bench",
+        help="measure the training kernels' throughput",
+        description="Measure train_batch's throughput (run-steps per second) "
+        "on the lessons' network, with fixed steps and with early stopping.",
+    )
     p.add_argument("--runs", type=int, default=4000, help="runs per batch (default 4000)")
-    p.add_argument("--steps", type=int, default=1000,
-                   help="steps per run, and max_steps with early stopping (default 1000)")
-    p.add_argument("--jobs", type=int, nargs="+", metavar="J",
-                   help="numba thread counts to time (default: 1 and all)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=1000,
+        help="steps per run, and max_steps with early stopping (default 1000)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        metavar="J",
+        help="numba thread counts to time (default: 1 and all)",
+    )
     p.add_argument("--repeat", type=int, default=3, help="timings per case, best kept")
     p.add_argument("--no-sweep", action="store_true", help="skip the end-to-end sweep")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="cuda: time the GPU kernel (needs an NVIDIA GPU and bpsweep[cuda])")
-    p.add_argument("--sizes", type=int, nargs="+", metavar="R",
-                   default=[10**4, 10**5, 10**6, 10**7],
-                   help="with --device cuda: batch sizes to time (default 1e4 1e5 1e6 1e7)")
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: time the GPU kernel (needs an NVIDIA GPU and bpsweep[cuda])",
+    )
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        metavar="R",
+        default=[10**4, 10**5, 10**6, 10**7],
+        help="with --device cuda: batch sizes to time (default 1e4 1e5 1e6 1e7)",
+    )
     p.set_defaults(func=_cmd_bench)
 
 
@@ -158,8 +214,10 @@ def _cmd_bench(args) -> int:
     for j in args.jobs or []:
         if not 1 <= j <= most:
             raise ValueError(f"--jobs must be between 1 and {most} (numba threads), got {j}")
-    print(run_bench(args.runs, args.steps, args.jobs, args.repeat, sweep=not args.no_sweep),
-          flush=True)
+    print(
+        run_bench(args.runs, args.steps, args.jobs, args.repeat, sweep=not args.no_sweep),
+        flush=True,
+    )
     return 0
 
 
@@ -170,7 +228,16 @@ def _cmd_bench_cuda(args) -> int:
         raise ValueError(f"--sizes must be >= 1, got {min(args.sizes)}")
     table = bench_cuda(tuple(args.sizes), steps=args.steps)
     print(f"bpsweep bench --device cuda: H=2 softplus gd, {args.steps} fixed steps (tol 0)")
-    print(table.to_string(index=False, formatters={
-        "kernel_run_steps_per_s": "{:.3e}".format, "run_steps_per_s": "{:.3e}".format,
-        "kernel_s": "{:.4f}".format, "total_s": "{:.4f}".format}), flush=True)
+    print(
+        table.to_string(
+            index=False,
+            formatters={
+                "kernel_run_steps_per_s": "{:.3e}".format,
+                "run_steps_per_s": "{:.3e}".format,
+                "kernel_s": "{:.4f}".format,
+                "total_s": "{:.4f}".format,
+            },
+        ),
+        flush=True,
+    )
     return 0

@@ -17,16 +17,22 @@ class CLIError(Exception):
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train one network and print the steps as the lesson does",
-                       description="Train one network by gradient descent and walk through "
-                       "its steps: slope, step size, new value and SSR.")
+    p = sub.add_parser(
+        "train",
+        help="train one network and print the steps as the lesson does",
+        description="Train one network by gradient descent and walk through "
+        "its steps: slope, step size, new value and SSR.",
+    )
     p.add_argument("--data", default="dosage", help="'dosage' or a CSV file with columns x, y")
     p.add_argument("--hidden", type=int, default=2, help="hidden nodes H (default 2)")
     p.add_argument("--activation", default="softplus", choices=list(ACTIVATIONS))
-    p.add_argument("--init", default="normal",
-                   help="preset (statquest-fitted, statquest-start), scheme (normal, uniform, "
-                   "xavier, he) and/or name=value items, e.g. 'statquest-fitted,b3=1' or "
-                   "'w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0' (default normal)")
+    p.add_argument(
+        "--init",
+        default="normal",
+        help="preset (statquest-fitted, statquest-start), scheme (normal, uniform, "
+        "xavier, he) and/or name=value items, e.g. 'statquest-fitted,b3=1' or "
+        "'w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0' (default normal)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random scheme (default 0)")
     p.add_argument("--scale", type=float, default=1.0, help="scale of the random scheme")
     p.add_argument("--biases", default="zeros", choices=["zeros", "drawn"])
@@ -40,20 +46,37 @@ def _add_train(sub) -> None:
     p.add_argument("--beta2", type=float, help="adam's beta2 (default 0.999)")
     p.add_argument("--eps", type=float, help="adam's epsilon (default 1e-8)")
     p.add_argument("--trace-csv", metavar="FILE", help="write the per-step trace to FILE")
-    p.add_argument("--show", default="auto",
-                   help="steps to print: a number N (first N and the last), 'all', or 'auto' "
-                   "(all up to 30 steps, else the first 10 and the last 3)")
+    p.add_argument(
+        "--show",
+        default="auto",
+        help="steps to print: a number N (first N and the last), 'all', or 'auto' "
+        "(all up to 30 steps, else the first 10 and the last 3)",
+    )
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
     from .trainer import train
 
-    result = train(args.data, hidden=args.hidden, activation=args.activation, init=args.init,
-                   seed=args.seed, scale=args.scale, biases=args.biases,
-                   trainable=args.trainable, optimizer=args.optimizer, lr=args.lr,
-                   tol=args.tol, max_steps=args.max_steps, momentum=args.momentum,
-                   beta1=args.beta1, beta2=args.beta2, eps=args.eps, trace=True)
+    result = train(
+        args.data,
+        hidden=args.hidden,
+        activation=args.activation,
+        init=args.init,
+        seed=args.seed,
+        scale=args.scale,
+        biases=args.biases,
+        trainable=args.trainable,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        tol=args.tol,
+        max_steps=args.max_steps,
+        momentum=args.momentum,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        eps=args.eps,
+        trace=True,
+    )
     print(_format_walkthrough(result, args.show))
     if args.trace_csv:
         try:
@@ -67,9 +90,10 @@ def _cmd_train(args) -> int:
 def _format_walkthrough(result, show: str) -> str:
     trace = result.trace
     start = "  ".join(f"{k}={v:.6g}" for k, v in result.initial_params.items())
-    lines = [f"start: {start}  SSR={result.initial_ssr:.6g}",
-             f"{'step':>5}  {'param':<5} {'slope':>12} {'step size':>12} {'new value':>12} "
-             f"{'SSR':>12}"]
+    lines = [
+        f"start: {start}  SSR={result.initial_ssr:.6g}",
+        f"{'step':>5}  {'param':<5} {'slope':>12} {'step size':>12} {'new value':>12} {'SSR':>12}",
+    ]
     steps = list(range(1, result.steps + 1))
     if show == "all":
         shown = steps
@@ -85,11 +109,15 @@ def _format_walkthrough(result, show: str) -> str:
         row = trace.iloc[k]
         for i, name in enumerate(result.trainable):
             ssr = f"{row['ssr']:12.6g}" if i == len(result.trainable) - 1 else ""
-            lines.append(f"{k:>5}  {name:<5} {row['slope_' + name]:12.6g} "
-                         f"{row['step_' + name]:12.6g} {row[name]:12.6g} {ssr}".rstrip())
+            lines.append(
+                f"{k:>5}  {name:<5} {row['slope_' + name]:12.6g} "
+                f"{row['step_' + name]:12.6g} {row[name]:12.6g} {ssr}".rstrip()
+            )
     final = "  ".join(f"{k}={v:.6g}" for k, v in result.final_params.items())
-    lines.append(f"{result.status} after {result.steps} steps: SSR {result.initial_ssr:.6g} -> "
-                 f"{result.final_ssr:.6g};  {final}")
+    lines.append(
+        f"{result.status} after {result.steps} steps: SSR {result.initial_ssr:.6g} -> "
+        f"{result.final_ssr:.6g};  {final}"
+    )
     return "\n".join(lines)
 
 
@@ -118,7 +146,8 @@ def _add_bench(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpsweep",
-        description="Gradient descent on the StatQuest backpropagation network, swept.")
+        description="Gradient descent on the StatQuest backpropagation network, swept.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_run(sub)

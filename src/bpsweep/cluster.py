@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import logging
 
-INSTALL_HINT = ("--backend dask needs dask and distributed; install with "
-                "pip install 'bpsweep[dask]'")
+INSTALL_HINT = "--backend dask needs dask and distributed; install with pip install 'bpsweep[dask]'"
 #: Seconds to wait for a scheduler to answer, and for a cluster to have a worker.
 CONNECT_TIMEOUT = 30
 
@@ -68,19 +67,26 @@ class DaskSession:
         try:
             if self.scheduler is None:
                 self.cluster = distributed.LocalCluster(
-                    n_workers=self.jobs or default_jobs(), threads_per_worker=1,
-                    processes=True, host="127.0.0.1", dashboard_address=None,
-                    silence_logs=logging.ERROR)
+                    n_workers=self.jobs or default_jobs(),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
                 self.address = self.cluster.scheduler_address
                 self.client = distributed.Client(self.cluster, set_as_default=False)
             else:
                 try:
-                    self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT,
-                                                     set_as_default=False)
+                    self.client = distributed.Client(
+                        self.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False
+                    )
                 except (OSError, TimeoutError) as exc:
-                    raise SweepError(f"cannot reach the dask scheduler at {self.scheduler} "
-                                     f"({_first_line(exc)}); start it with 'dask scheduler' "
-                                     f"and check the address") from None
+                    raise SweepError(
+                        f"cannot reach the dask scheduler at {self.scheduler} "
+                        f"({_first_line(exc)}); start it with 'dask scheduler' "
+                        f"and check the address"
+                    ) from None
         except BaseException:
             self.close()
             raise
@@ -97,13 +103,15 @@ class DaskSession:
         from .sweep import SweepError, train_chunk
 
         data = {d: load_data(d, base_dir=config.base_dir) for d in config.values_of("dataset")}
-        calls = (joblib.delayed(train_chunk)(config, a, b, None, 1, device, data)
-                 for a, b in chunks)
+        calls = (
+            joblib.delayed(train_chunk)(config, a, b, None, 1, device, data) for a, b in chunks
+        )
         done = 0
         lost = self._lost_errors()
         try:
-            with joblib.parallel_config(backend="dask", client=self.client,
-                                        wait_for_workers_timeout=CONNECT_TIMEOUT):
+            with joblib.parallel_config(
+                backend="dask", client=self.client, wait_for_workers_timeout=CONNECT_TIMEOUT
+            ):
                 for res in joblib.Parallel(return_as="generator_unordered", batch_size=1)(calls):
                     done += 1
                     yield res
@@ -111,7 +119,8 @@ class DaskSession:
             raise SweepError(
                 f"the dask cluster at {self.address} lost the sweep ({type(exc).__name__}: "
                 f"{_first_line(exc)}); {done} of {len(chunks)} chunks of this call finished and "
-                f"are kept in {parts_dir}; run the same command again to resume") from None
+                f"are kept in {parts_dir}; run the same command again to resume"
+            ) from None
 
     def _lost_errors(self) -> tuple:
         """Exceptions meaning the cluster (not the training) failed."""

@@ -75,30 +75,70 @@ def _s(name, section, default, kind, expected, **kw) -> Setting:
 
 
 _UNIT = "a number in [0, 1)"
-SETTINGS: dict[str, Setting] = {s.name: s for s in (
-    _s("dataset", "data", "dosage", "str", "'dosage' or the path of a CSV file with columns x, y"),
-    _s("hidden", "model", DEFAULT_HIDDEN, "int", "a whole number >= 1", low=1),
-    _s("activation", "model", "softplus", "str", "one of " + ", ".join(ACTIVATIONS),
-       choices=tuple(ACTIVATIONS)),
-    _s("scheme", "init", "normal", "str",
-       "a scheme (" + ", ".join(SCHEMES) + ") or a preset (" + ", ".join(PRESETS) + ")",
-       choices=(*SCHEMES, *PRESETS)),
-    _s("scale", "init", 1.0, "float", "a finite number > 0", low=0.0, low_open=True),
-    _s("biases", "init", "zeros", "str", "one of " + ", ".join(BIASES), choices=BIASES),
-    _s("seed", "init", 0, "int", "a whole number from 0 to 2**63 - 1", low=0, high=MAX_SEED + 1),
-    _s("optimizer", "train", "gd", "str", "one of " + ", ".join(OPTIMIZERS),
-       choices=tuple(OPTIMIZERS)),
-    _s("momentum", "train", HYPER_DEFAULTS["momentum"], "float", _UNIT, low=0.0, high=1.0),
-    _s("beta1", "train", HYPER_DEFAULTS["beta1"], "float", _UNIT, low=0.0, high=1.0),
-    _s("beta2", "train", HYPER_DEFAULTS["beta2"], "float", _UNIT, low=0.0, high=1.0),
-    _s("eps", "train", HYPER_DEFAULTS["eps"], "float", "a finite number > 0", low=0.0,
-       low_open=True),
-    _s("lr", "train", DEFAULT_LR, "float", "a finite number > 0", low=0.0, low_open=True),
-    _s("tol", "train", DEFAULT_TOL, "float", "a finite number > 0", low=0.0, low_open=True),
-    _s("max_steps", "train", DEFAULT_MAX_STEPS, "int", "a whole number >= 1", low=1),
-    _s("trainable", "train", "all", "str",
-       "'all', a parameter name, names joined by ',' or a list of names"),
-)}
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        _s(
+            "dataset",
+            "data",
+            "dosage",
+            "str",
+            "'dosage' or the path of a CSV file with columns x, y",
+        ),
+        _s("hidden", "model", DEFAULT_HIDDEN, "int", "a whole number >= 1", low=1),
+        _s(
+            "activation",
+            "model",
+            "softplus",
+            "str",
+            "one of " + ", ".join(ACTIVATIONS),
+            choices=tuple(ACTIVATIONS),
+        ),
+        _s(
+            "scheme",
+            "init",
+            "normal",
+            "str",
+            "a scheme (" + ", ".join(SCHEMES) + ") or a preset (" + ", ".join(PRESETS) + ")",
+            choices=(*SCHEMES, *PRESETS),
+        ),
+        _s("scale", "init", 1.0, "float", "a finite number > 0", low=0.0, low_open=True),
+        _s("biases", "init", "zeros", "str", "one of " + ", ".join(BIASES), choices=BIASES),
+        _s(
+            "seed", "init", 0, "int", "a whole number from 0 to 2**63 - 1", low=0, high=MAX_SEED + 1
+        ),
+        _s(
+            "optimizer",
+            "train",
+            "gd",
+            "str",
+            "one of " + ", ".join(OPTIMIZERS),
+            choices=tuple(OPTIMIZERS),
+        ),
+        _s("momentum", "train", HYPER_DEFAULTS["momentum"], "float", _UNIT, low=0.0, high=1.0),
+        _s("beta1", "train", HYPER_DEFAULTS["beta1"], "float", _UNIT, low=0.0, high=1.0),
+        _s("beta2", "train", HYPER_DEFAULTS["beta2"], "float", _UNIT, low=0.0, high=1.0),
+        _s(
+            "eps",
+            "train",
+            HYPER_DEFAULTS["eps"],
+            "float",
+            "a finite number > 0",
+            low=0.0,
+            low_open=True,
+        ),
+        _s("lr", "train", DEFAULT_LR, "float", "a finite number > 0", low=0.0, low_open=True),
+        _s("tol", "train", DEFAULT_TOL, "float", "a finite number > 0", low=0.0, low_open=True),
+        _s("max_steps", "train", DEFAULT_MAX_STEPS, "int", "a whole number >= 1", low=1),
+        _s(
+            "trainable",
+            "train",
+            "all",
+            "str",
+            "'all', a parameter name, names joined by ',' or a list of names",
+        ),
+    )
+}
 SECTION_KEYS = {sec: [n for n, s in SETTINGS.items() if s.section == sec] for sec in SECTIONS}
 SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
 INIT_PARAM_SETTING = Setting("init_<p>", "init", None, "float", "a finite number")
@@ -114,8 +154,14 @@ def setting_for(name: str) -> Setting | None:
 
 
 def _found(value) -> str:
-    kind = {bool: "boolean", str: "string", int: "integer", float: "number", list: "list",
-            dict: "table"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        str: "string",
+        int: "integer",
+        float: "number",
+        list: "list",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
     text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."
@@ -143,8 +189,10 @@ class Axis:
             if n <= 6:
                 shown = ", ".join(_short(v) for v in self.values)
             else:
-                shown = f"{_short(self.values[0])}, {_short(self.values[1])}, ..., " \
-                        f"{_short(self.values[-1])}"
+                shown = (
+                    f"{_short(self.values[0])}, {_short(self.values[1])}, ..., "
+                    f"{_short(self.values[-1])}"
+                )
             return f"{n} value{'s' if n != 1 else ''} ({shown})"
         return f"{self.kind} in [{_short(self.low)}, {_short(self.high)}]"
 
@@ -230,8 +278,11 @@ class SweepConfig:
                 continue
             path = Path(d) if Path(d).is_absolute() else self.base_dir / d
             datasets.append([d, hashlib.sha256(path.read_bytes()).hexdigest()])
-        blob = json.dumps({"format": RESULTS_FORMAT, "config": resolved, "data": datasets},
-                          sort_keys=True, default=str)
+        blob = json.dumps(
+            {"format": RESULTS_FORMAT, "config": resolved, "data": datasets},
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -263,25 +314,38 @@ def load_config(path, overrides=None) -> SweepConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
-    return config_from_dict(raw, source=source, base_dir=path.resolve().parent,
-                            default_name=path.stem, overrides=overrides)
+    return config_from_dict(
+        raw,
+        source=source,
+        base_dir=path.resolve().parent,
+        default_name=path.stem,
+        overrides=overrides,
+    )
 
 
-def config_from_dict(raw: dict, *, source: str = "<config>", base_dir=None,
-                     default_name: str = "sweep", overrides=None) -> SweepConfig:
+def config_from_dict(
+    raw: dict,
+    *,
+    source: str = "<config>",
+    base_dir=None,
+    default_name: str = "sweep",
+    overrides=None,
+) -> SweepConfig:
     """Validate a config given as a dict (the parsed TOML); see :func:`load_config`."""
     raw = copy.deepcopy(raw)
     for item in overrides or ():
         _apply_override(raw, item, source)
-    return _validate(raw, source, Path(base_dir) if base_dir is not None else Path.cwd(),
-                     default_name)
+    return _validate(
+        raw, source, Path(base_dir) if base_dir is not None else Path.cwd(), default_name
+    )
 
 
 def _unknown(source, where, key, known) -> ConfigError:
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"{source}: {where}: unknown key; expected one of {', '.join(known)}, "
-                       f"found {key!r}{hint}")
+    return ConfigError(
+        f"{source}: {where}: unknown key; expected one of {', '.join(known)}, found {key!r}{hint}"
+    )
 
 
 def _parse_value(text: str):
@@ -313,14 +377,17 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
     setting = setting_for(name) if name != "preset" else SETTINGS["scheme"]
     if setting is None:
         known = [*SETTINGS, "init_<p>", "name", "description"] + (
-            list(SWEEP_KEYS) if section == "sweep" else [])
+            list(SWEEP_KEYS) if section == "sweep" else []
+        )
         raise _unknown(source, where, name, known)
     if name == "preset":
         name = "scheme"
     home = setting.section
     if section not in (None, "sweep", home):
-        raise ConfigError(f"{source}: {where}: expected {name} in [{home}] (it belongs there), "
-                          f"found it in [{section}]")
+        raise ConfigError(
+            f"{source}: {where}: expected {name} in [{home}] (it belongs there), "
+            f"found it in [{section}]"
+        )
     sweep = raw.setdefault("sweep", {}) if isinstance(raw.get("sweep", {}), dict) else {}
     sec = raw.setdefault(home, {}) if isinstance(raw.get(home, {}), dict) else {}
     if section == "sweep":
@@ -341,12 +408,13 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             raise _unknown(source, "top level", key, TOP_KEYS)
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ConfigError(f"{source}: name: expected a file-name-safe name (letters, digits, "
-                          f"'.', '_', '-'), found {_found(name)}")
+        raise ConfigError(
+            f"{source}: name: expected a file-name-safe name (letters, digits, "
+            f"'.', '_', '-'), found {_found(name)}"
+        )
     description = raw.get("description", "")
     if not isinstance(description, str):
-        raise ConfigError(f"{source}: description: expected a string, found "
-                          f"{_found(description)}")
+        raise ConfigError(f"{source}: description: expected a string, found {_found(description)}")
 
     fixed: dict = {n: s.default for n, s in SETTINGS.items()}
     placed: dict[str, str] = {}
@@ -362,17 +430,23 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             if key not in SECTION_KEYS[sec]:
                 other = setting_for(key)
                 if other is not None and other.section != sec:
-                    raise ConfigError(f"{source}: {where}: expected {key} in "
-                                      f"[{other.section}] (it belongs there), found it in [{sec}]")
+                    raise ConfigError(
+                        f"{source}: {where}: expected {key} in "
+                        f"[{other.section}] (it belongs there), found it in [{sec}]"
+                    )
                 known = SECTION_KEYS[sec] + (["init_<p>"] if sec == "init" else [])
                 raise _unknown(source, f"[{sec}]", key, known)
             if key == "preset":
                 if "scheme" in table:
-                    raise ConfigError(f"{source}: [init] preset: expected either scheme or "
-                                      f"preset, found both ({table['scheme']!r}, {value!r})")
+                    raise ConfigError(
+                        f"{source}: [init] preset: expected either scheme or "
+                        f"preset, found both ({table['scheme']!r}, {value!r})"
+                    )
                 if value not in PRESETS:
-                    raise ConfigError(f"{source}: {where}: expected one of "
-                                      f"{', '.join(PRESETS)}, found {_found(value)}")
+                    raise ConfigError(
+                        f"{source}: {where}: expected one of "
+                        f"{', '.join(PRESETS)}, found {_found(value)}"
+                    )
                 key = "scheme"
             fixed[key] = _check_value(source, where, SETTINGS[key], value)
             placed[key] = f"[{sec}]"
@@ -382,24 +456,35 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
         raise ConfigError(f"{source}: [sweep]: expected a table, found {_found(sweep)}")
     mode = sweep.get("mode", "grid")
     if mode not in MODES:
-        raise ConfigError(f"{source}: [sweep] mode: expected one of {', '.join(MODES)}, "
-                          f"found {_found(mode)}")
+        raise ConfigError(
+            f"{source}: [sweep] mode: expected one of {', '.join(MODES)}, found {_found(mode)}"
+        )
     samples = sweep.get("samples")
     if mode == "random":
         if samples is None:
-            raise ConfigError(f"{source}: [sweep] samples: expected a whole number >= 1 "
-                              f"(mode = 'random' needs it), found nothing")
+            raise ConfigError(
+                f"{source}: [sweep] samples: expected a whole number >= 1 "
+                f"(mode = 'random' needs it), found nothing"
+            )
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ConfigError(f"{source}: [sweep] samples: expected a whole number >= 1, "
-                              f"found {_found(samples)}")
+            raise ConfigError(
+                f"{source}: [sweep] samples: expected a whole number >= 1, found {_found(samples)}"
+            )
     elif samples is not None:
-        raise ConfigError(f"{source}: [sweep] samples: expected no samples in mode = 'grid' "
-                          f"(it is for mode = 'random'), found {_found(samples)}")
+        raise ConfigError(
+            f"{source}: [sweep] samples: expected no samples in mode = 'grid' "
+            f"(it is for mode = 'random'), found {_found(samples)}"
+        )
     sweep_seed = sweep.get("sweep_seed", 0)
-    if isinstance(sweep_seed, bool) or not isinstance(sweep_seed, int) or not (
-            0 <= sweep_seed <= MAX_SEED):
-        raise ConfigError(f"{source}: [sweep] sweep_seed: expected a whole number from 0 to "
-                          f"2**63 - 1, found {_found(sweep_seed)}")
+    if (
+        isinstance(sweep_seed, bool)
+        or not isinstance(sweep_seed, int)
+        or not (0 <= sweep_seed <= MAX_SEED)
+    ):
+        raise ConfigError(
+            f"{source}: [sweep] sweep_seed: expected a whole number from 0 to "
+            f"2**63 - 1, found {_found(sweep_seed)}"
+        )
 
     axes = []
     for key, spec in sweep.items():
@@ -410,28 +495,41 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             raise _unknown(source, "[sweep]", key, [*SWEEP_KEYS, *SETTINGS, "init_<p>"])
         if key in placed or (INIT_PARAM.match(key) and key in fixed):
             where = placed.get(key, "[init]")
-            raise ConfigError(f"{source}: [sweep] {key}: is also fixed in {where}; expected it "
-                              f"in one place, found both")
+            raise ConfigError(
+                f"{source}: [sweep] {key}: is also fixed in {where}; expected it "
+                f"in one place, found both"
+            )
         axes.append(_axis(source, key, setting, spec, mode))
         fixed.pop(key, None)
 
-    config = SweepConfig(name=name, description=description, source=source,
-                         base_dir=base_dir, fixed=fixed, axes=axes, mode=mode,
-                         samples=samples if mode == "random" else None, sweep_seed=sweep_seed)
+    config = SweepConfig(
+        name=name,
+        description=description,
+        source=source,
+        base_dir=base_dir,
+        fixed=fixed,
+        axes=axes,
+        mode=mode,
+        samples=samples if mode == "random" else None,
+        sweep_seed=sweep_seed,
+    )
     _cross_check(config)
     return config
 
 
 def _where(config_or_source, name: str, axes=None) -> str:
-    return f"[sweep] {name}" if any(a.name == name for a in axes or ()) else \
-        f"[{_section_of(name)}] {name}"
+    return (
+        f"[sweep] {name}"
+        if any(a.name == name for a in axes or ())
+        else f"[{_section_of(name)}] {name}"
+    )
 
 
 def _check_value(source: str, where: str, setting: Setting, value):
     """A valid value of ``setting`` (ints as int, floats as float), or a ConfigError."""
+
     def bad():
-        return ConfigError(f"{source}: {where}: expected {setting.expected}, found "
-                           f"{_found(value)}")
+        return ConfigError(f"{source}: {where}: expected {setting.expected}, found {_found(value)}")
 
     if setting.name == "trainable":
         if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -463,8 +561,9 @@ def _check_value(source: str, where: str, setting: Setting, value):
         value = float(value)
         if not math.isfinite(value):
             raise bad()
-    if setting.low is not None and (value <= setting.low if setting.low_open
-                                    else value < setting.low):
+    if setting.low is not None and (
+        value <= setting.low if setting.low_open else value < setting.low
+    ):
         raise bad()
     if setting.high is not None and value >= setting.high:
         raise bad()
@@ -487,8 +586,10 @@ def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
     else:
         values = [spec]
     if not values:
-        raise ConfigError(f"{source}: {where}: expected a non-empty list of values, found [] "
-                          f"(an empty sweep has no runs)")
+        raise ConfigError(
+            f"{source}: {where}: expected a non-empty list of values, found [] "
+            f"(an empty sweep has no runs)"
+        )
     checked = [_check_value(source, f"{where}[{i}]", setting, v) for i, v in enumerate(values)]
     return Axis(key, "values", checked, spec=spec)
 
@@ -502,36 +603,53 @@ def _range_values(source, where, setting, spec: dict, mode: str):
             raise _unknown(source, where, extra[0], sorted(allowed))
         form = "{ start = a, count = n } (optionally step = s), whole numbers, n >= 1"
         start, count, step = spec.get("start", 0), spec.get("count"), spec.get("step", 1)
-        if any(isinstance(v, bool) or not isinstance(v, int) for v in (start, count, step)) \
-                or count < 1 or step == 0:
+        if (
+            any(isinstance(v, bool) or not isinstance(v, int) for v in (start, count, step))
+            or count < 1
+            or step == 0
+        ):
             raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
         if setting.kind == "str":
-            raise ConfigError(f"{source}: {where}: expected {setting.expected} (a range needs a "
-                              f"numeric setting), found {_found(spec)}")
+            raise ConfigError(
+                f"{source}: {where}: expected {setting.expected} (a range needs a "
+                f"numeric setting), found {_found(spec)}"
+            )
         return [start + i * step for i in range(count)]
     if len(keys) != 1:
-        raise ConfigError(f"{source}: {where}: expected a list or one range spec "
-                          f"({', '.join(RANGE_SPECS)}), found {_found(spec)}")
+        raise ConfigError(
+            f"{source}: {where}: expected a list or one range spec "
+            f"({', '.join(RANGE_SPECS)}), found {_found(spec)}"
+        )
     kind, args = keys[0], spec[keys[0]]
     if kind not in RANGE_SPECS:
         raise _unknown(source, where, kind, RANGE_SPECS)
     if kind == "choice":
         if not isinstance(args, list):
-            raise ConfigError(f"{source}: {where}: expected {{ choice = [values...] }}, found "
-                              f"{_found(spec)}")
+            raise ConfigError(
+                f"{source}: {where}: expected {{ choice = [values...] }}, found {_found(spec)}"
+            )
         return args
     if setting.kind == "str":
-        raise ConfigError(f"{source}: {where}: expected {setting.expected} ({kind} needs a "
-                          f"numeric setting), found {_found(spec)}")
+        raise ConfigError(
+            f"{source}: {where}: expected {setting.expected} ({kind} needs a "
+            f"numeric setting), found {_found(spec)}"
+        )
     n_args = 3 if kind in ("linspace", "logspace") else 2
-    form = {"linspace": "{ linspace = [start, stop, count] }, count a whole number >= 1",
-            "logspace": "{ logspace = [start exponent, stop exponent, count] } (powers of 10), "
-                        "count a whole number >= 1",
-            "uniform": "{ uniform = [low, high] } with low <= high",
-            "loguniform": "{ loguniform = [low, high] } with 0 < low <= high"}[kind]
-    ok = isinstance(args, list) and len(args) == n_args and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        for v in args)
+    form = {
+        "linspace": "{ linspace = [start, stop, count] }, count a whole number >= 1",
+        "logspace": "{ logspace = [start exponent, stop exponent, count] } (powers of 10), "
+        "count a whole number >= 1",
+        "uniform": "{ uniform = [low, high] } with low <= high",
+        "loguniform": "{ loguniform = [low, high] } with 0 < low <= high",
+    }[kind]
+    ok = (
+        isinstance(args, list)
+        and len(args) == n_args
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in args
+        )
+    )
     if ok and n_args == 3:
         ok = isinstance(args[2], int) and args[2] >= 1
     if ok and n_args == 2:
@@ -543,21 +661,26 @@ def _range_values(source, where, setting, spec: dict, mode: str):
         values = np.linspace(a, b, n) if kind == "linspace" else np.logspace(a, b, n)
         if setting.kind == "int":
             if not np.all(values == np.round(values)):
-                raise ConfigError(f"{source}: {where}: expected whole numbers for "
-                                  f"{setting.name}, found {kind} values like "
-                                  f"{values[values != np.round(values)][0]!r}")
+                raise ConfigError(
+                    f"{source}: {where}: expected whole numbers for "
+                    f"{setting.name}, found {kind} values like "
+                    f"{values[values != np.round(values)][0]!r}"
+                )
             return [int(v) for v in values]
         return [float(v) for v in values]
     if mode != "random":
-        raise ConfigError(f"{source}: {where}: expected a list, linspace, logspace or start/count "
-                          f"in mode = 'grid' ({kind} draws need mode = 'random'), found "
-                          f"{_found(spec)}")
+        raise ConfigError(
+            f"{source}: {where}: expected a list, linspace, logspace or start/count "
+            f"in mode = 'grid' ({kind} draws need mode = 'random'), found "
+            f"{_found(spec)}"
+        )
     low, high = float(args[0]), float(args[1])
     if setting.kind == "int":
         low, high = math.ceil(low), math.floor(high)
         if low > high:
-            raise ConfigError(f"{source}: {where}: expected a range holding a whole number, "
-                              f"found {_found(spec)}")
+            raise ConfigError(
+                f"{source}: {where}: expected a range holding a whole number, found {_found(spec)}"
+            )
     for bound in (low, high):
         _check_value(source, where, setting, int(bound) if setting.kind == "int" else bound)
     return Axis(setting.name, kind, low=low, high=high, spec=spec)
@@ -575,7 +698,8 @@ def _cross_check(config: SweepConfig) -> None:
                 if m.group(1) not in param_names(h):
                     raise ConfigError(
                         f"{src}: {_where(src, key, axes)}: expected a parameter of the network "
-                        f"(with hidden={h}: {', '.join(param_names(h))}), found {m.group(1)!r}")
+                        f"(with hidden={h}: {', '.join(param_names(h))}), found {m.group(1)!r}"
+                    )
     for t in config.values_of("trainable"):
         if t == "all":
             continue
@@ -584,16 +708,20 @@ def _cross_check(config: SweepConfig) -> None:
             if unknown:
                 raise ConfigError(
                     f"{src}: {_where(src, 'trainable', axes)}: expected 'all' or names of the "
-                    f"parameters (with hidden={h}: {', '.join(param_names(h))}), found {t!r}")
+                    f"parameters (with hidden={h}: {', '.join(param_names(h))}), found {t!r}"
+                )
     presets = [s for s in config.values_of("scheme") if s in PRESETS]
     if presets and hiddens != [2]:
         raise ConfigError(
             f"{src}: {_where(src, 'scheme', axes)}: expected a random scheme when hidden is not "
             f"2 (the preset {presets[0]!r} is the lessons' network), found hidden values "
-            f"{', '.join(map(str, hiddens))}")
+            f"{', '.join(map(str, hiddens))}"
+        )
     for d in config.values_of("dataset"):
         try:
             load_data(d, base_dir=config.base_dir)
         except DataError as exc:
-            raise ConfigError(f"{src}: {_where(src, 'dataset', axes)}: expected "
-                              f"{SETTINGS['dataset'].expected}, found {d!r} ({exc})") from None
+            raise ConfigError(
+                f"{src}: {_where(src, 'dataset', axes)}: expected "
+                f"{SETTINGS['dataset'].expected}, found {d!r} ({exc})"
+            ) from None

@@ -67,9 +67,11 @@ SIMULATOR_CHUNK = 256
 #: Share of the free GPU memory one launch's arrays may take.
 MEMORY_FRACTION = 0.5
 
-INSTALL_HINT = ("numba-cuda is not installed; install with pip install bpsweep[cuda]")
-NO_GPU_HINT = ("no CUDA GPU found; run without --device cuda, or set NUMBA_ENABLE_CUDASIM=1 "
-               "to use the simulator for small tests")
+INSTALL_HINT = "numba-cuda is not installed; install with pip install bpsweep[cuda]"
+NO_GPU_HINT = (
+    "no CUDA GPU found; run without --device cuda, or set NUMBA_ENABLE_CUDASIM=1 "
+    "to use the simulator for small tests"
+)
 
 
 #: ``numba.cuda`` once imported by :func:`_import_cuda`. The device code refers to it as a module
@@ -103,8 +105,9 @@ def _import_cuda():
     try:
         from numba import cuda as numba_cuda
     except ImportError as exc:
-        raise CudaUnavailableError(f"numba-cuda does not import ({exc}); "
-                                   "reinstall with pip install bpsweep[cuda]") from exc
+        raise CudaUnavailableError(
+            f"numba-cuda does not import ({exc}); reinstall with pip install bpsweep[cuda]"
+        ) from exc
     cuda = numba_cuda
     return numba_cuda
 
@@ -136,9 +139,11 @@ def check_hidden_cuda(hidden) -> int:
     if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
         raise ValueError(f"hidden must be a whole number >= 1, got {hidden!r}")
     if hidden > MAX_HIDDEN:
-        raise ValueError(f"the GPU kernel supports hidden up to {MAX_HIDDEN} (its per-thread "
-                         f"arrays have compile-time sizes), got hidden={hidden}; "
-                         "train this sweep on the CPU (without --device cuda)")
+        raise ValueError(
+            f"the GPU kernel supports hidden up to {MAX_HIDDEN} (its per-thread "
+            f"arrays have compile-time sizes), got hidden={hidden}; "
+            "train this sweep on the CPU (without --device cuda)"
+        )
     return int(hidden)
 
 
@@ -223,8 +228,9 @@ def _kernel(hidden: int, act: int, opt: int):
         return small, finite
 
     @cuda.jit
-    def train_kernel(x, y, hyper, lr, tol, max_steps, mask, init,
-                     final, status, steps, initial_ssr, final_ssr):
+    def train_kernel(
+        x, y, hyper, lr, tol, max_steps, mask, init, final, status, steps, initial_ssr, final_ssr
+    ):
         """One thread trains run r = grid index, as kernels.train_one does.
 
         x, y (n,); max_steps, mask (R,) int64; hyper (3, R); lr, tol (R,);
@@ -302,8 +308,9 @@ def _launch_groups(act, opt, lr, max_steps, sort_runs: bool):
     order = np.lexsort(keys)  # stable: ties keep the caller's order
     a, o = act[order], opt[order]
     cuts = np.flatnonzero((a[1:] != a[:-1]) | (o[1:] != o[:-1])) + 1
-    return [(int(a[g[0]]), int(o[g[0]]), order[g]) for g in
-            np.split(np.arange(order.shape[0]), cuts)]
+    return [
+        (int(a[g[0]]), int(o[g[0]]), order[g]) for g in np.split(np.arange(order.shape[0]), cuts)
+    ]
 
 
 def _chunk_runs(cuda, n_p: int, n_runs: int) -> int:
@@ -315,9 +322,28 @@ def _chunk_runs(cuda, n_p: int, n_runs: int) -> int:
     return max(1, min(n_runs, int(free * MEMORY_FRACTION) // bytes_per_run))
 
 
-def train_batch_cuda(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                     final, status, steps, initial_ssr, final_ssr, *, chunk_runs=None,
-                     sort_runs=True, timings=None):
+def train_batch_cuda(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+    *,
+    chunk_runs=None,
+    sort_runs=True,
+    timings=None,
+):
     """Train many runs on one data set and hidden size on the GPU, one run per thread.
 
     Same arguments as :func:`bpsweep.kernels.train_batch` (R runs, P = 3H + 1 parameters):
@@ -339,8 +365,7 @@ def train_batch_cuda(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainabl
         return
     act = np.asarray(act, dtype=np.int64)
     opt = np.asarray(opt, dtype=np.int64)
-    for codes, registry, what in ((act, ACTIVATIONS, "activation"),
-                                  (opt, OPTIMIZERS, "optimizer")):
+    for codes, registry, what in ((act, ACTIVATIONS, "activation"), (opt, OPTIMIZERS, "optimizer")):
         bad = codes[(codes < 0) | (codes >= len(registry))]
         if bad.size:
             raise ValueError(f"unknown {what} code {bad[0]}; expected 0..{len(registry) - 1}")
@@ -357,10 +382,12 @@ def train_batch_cuda(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainabl
     for act_code, opt_code, group in _launch_groups(act, opt, lr, max_steps, sort_runs):
         kernel = _kernel(hidden, act_code, opt_code)
         for start in range(0, group.shape[0], chunk):
-            idx = group[start:start + chunk]
+            idx = group[start : start + chunk]
             n = idx.shape[0]
-            d_args = [cuda.to_device(np.ascontiguousarray(a)) for a in (
-                hyper[idx].T, lr[idx], tol[idx], max_steps[idx], bits[idx], init[idx].T)]
+            d_args = [
+                cuda.to_device(np.ascontiguousarray(a))
+                for a in (hyper[idx].T, lr[idx], tol[idx], max_steps[idx], bits[idx], init[idx].T)
+            ]
             d_final = cuda.device_array((n_p, n), dtype=np.float64)
             d_status = cuda.device_array(n, dtype=np.int64)
             d_steps = cuda.device_array(n, dtype=np.int64)
@@ -395,8 +422,15 @@ def train_runs_cuda(runs, data_dir=None, data_cache=None):
 # ---------------------------------------------------------------- benchmark
 
 
-def bench_cuda(sizes=(10**4, 10**5, 10**6, 10**7), steps=1000, hidden=2,
-               activation="softplus", optimizer="gd", lr=0.01, allow_simulator=False):
+def bench_cuda(
+    sizes=(10**4, 10**5, 10**6, 10**7),
+    steps=1000,
+    hidden=2,
+    activation="softplus",
+    optimizer="gd",
+    lr=0.01,
+    allow_simulator=False,
+):
     """Run-steps per second of the GPU kernel; needs a real GPU (refuses the simulator).
 
     For each size R, trains R runs from random normal starts (seeds 0..R-1) for exactly
@@ -416,26 +450,51 @@ def bench_cuda(sizes=(10**4, 10**5, 10**6, 10**7), steps=1000, hidden=2,
         raise CudaUnavailableError(
             "bench_cuda needs a real GPU: under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) "
             "kernels run as Python and timings mean nothing; unset it on a machine with an "
-            "NVIDIA GPU")
+            "NVIDIA GPU"
+        )
     hidden = check_hidden_cuda(hidden)
     n_p = n_params(hidden)
     x = np.array([0.0, 0.5, 1.0])
     y = np.array([0.0, 1.0, 0.0])
-    hyper_row = ([HYPER_DEFAULTS["momentum"], 0.0, 0.0] if optimizer == "momentum" else
-                 [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]])
+    hyper_row = (
+        [HYPER_DEFAULTS["momentum"], 0.0, 0.0]
+        if optimizer == "momentum"
+        else [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]]
+    )
 
     def run(n_runs, timings):
         init = np.empty((n_runs, n_p))
-        draw_batch(np.arange(n_runs, dtype=np.uint64), hidden, np.zeros(n_runs, np.int64),
-                   np.ones(n_runs), np.zeros(n_runs, bool), init)
-        outs = (np.empty((n_runs, n_p)), np.empty(n_runs, np.int64),
-                np.empty(n_runs, np.int64), np.empty(n_runs), np.empty(n_runs))
+        draw_batch(
+            np.arange(n_runs, dtype=np.uint64),
+            hidden,
+            np.zeros(n_runs, np.int64),
+            np.ones(n_runs),
+            np.zeros(n_runs, bool),
+            init,
+        )
+        outs = (
+            np.empty((n_runs, n_p)),
+            np.empty(n_runs, np.int64),
+            np.empty(n_runs, np.int64),
+            np.empty(n_runs),
+            np.empty(n_runs),
+        )
         t0 = time.perf_counter()
-        train_batch_cuda(x, y, hidden, np.full(n_runs, ACTIVATIONS[activation]),
-                         np.full(n_runs, OPTIMIZERS[optimizer]),
-                         np.tile(np.array(hyper_row), (n_runs, 1)), np.full(n_runs, float(lr)),
-                         np.zeros(n_runs), np.full(n_runs, int(steps)),
-                         np.ones((n_runs, n_p), bool), init, *outs, timings=timings)
+        train_batch_cuda(
+            x,
+            y,
+            hidden,
+            np.full(n_runs, ACTIVATIONS[activation]),
+            np.full(n_runs, OPTIMIZERS[optimizer]),
+            np.tile(np.array(hyper_row), (n_runs, 1)),
+            np.full(n_runs, float(lr)),
+            np.zeros(n_runs),
+            np.full(n_runs, int(steps)),
+            np.ones((n_runs, n_p), bool),
+            init,
+            *outs,
+            timings=timings,
+        )
         return time.perf_counter() - t0, int(outs[2].sum())
 
     run(256, {})  # compile
@@ -444,9 +503,16 @@ def bench_cuda(sizes=(10**4, 10**5, 10**6, 10**7), steps=1000, hidden=2,
         timings = {}
         total_s, run_steps = run(int(n_runs), timings)
         kernel_s = timings["kernel_s"]
-        rows.append({"runs": int(n_runs), "hidden": hidden, "steps": int(steps),
-                     "run_steps": run_steps, "kernel_s": kernel_s, "total_s": total_s,
-                     "kernel_run_steps_per_s": run_steps / kernel_s,
-                     "run_steps_per_s": run_steps / total_s})
+        rows.append(
+            {
+                "runs": int(n_runs),
+                "hidden": hidden,
+                "steps": int(steps),
+                "run_steps": run_steps,
+                "kernel_s": kernel_s,
+                "total_s": total_s,
+                "kernel_run_steps_per_s": run_steps / kernel_s,
+                "run_steps_per_s": run_steps / total_s,
+            }
+        )
     return pd.DataFrame(rows)
-

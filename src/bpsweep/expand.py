@@ -29,9 +29,24 @@ from .init import PRESETS, SCHEMES, draw_batch
 from .model import param_names
 
 #: Setting columns of the results table, in order (after run_id).
-SETTING_COLUMNS = ("dataset", "hidden", "activation", "optimizer", "momentum", "beta1", "beta2",
-                   "eps", "lr", "tol", "max_steps", "trainable", "scheme", "scale", "biases",
-                   "seed")
+SETTING_COLUMNS = (
+    "dataset",
+    "hidden",
+    "activation",
+    "optimizer",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "lr",
+    "tol",
+    "max_steps",
+    "trainable",
+    "scheme",
+    "scale",
+    "biases",
+    "seed",
+)
 OUTCOME_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 _DTYPES = {"int": np.int64, "float": np.float64, "str": object}
 
@@ -43,12 +58,11 @@ def run_columns(config: SweepConfig) -> list[str]:
 
 def result_columns(config: SweepConfig) -> list[str]:
     """Columns of the results table (the CSV), in order."""
-    return [*run_columns(config), *(f"final_{p}" for p in config.param_union()),
-            *OUTCOME_COLUMNS]
+    return [*run_columns(config), *(f"final_{p}" for p in config.param_union()), *OUTCOME_COLUMNS]
 
 
 def column_kind(column: str) -> str:
-    """"int", "float" or "str": the type of a results column."""
+    """ "int", "float" or "str": the type of a results column."""
     if column in ("run_id", "steps"):
         return "int"
     if column == "status":
@@ -159,9 +173,14 @@ def _fill_starts(config, columns, swept, union, init) -> None:
             codes = np.full(len(rows), SCHEMES.get(kinds[0], 0), dtype=np.int64)
         else:  # a preset's code is irrelevant: its rows are overwritten below
             codes = pd.Series(sch).map(SCHEMES).fillna(0).to_numpy(np.int64)
-        draw_batch(columns["seed"][rows].astype(np.uint64), h, codes,
-                   np.ascontiguousarray(columns["scale"][rows], dtype=np.float64),
-                   columns["biases"][rows] == "drawn", block)
+        draw_batch(
+            columns["seed"][rows].astype(np.uint64),
+            h,
+            codes,
+            np.ascontiguousarray(columns["scale"][rows], dtype=np.float64),
+            columns["biases"][rows] == "drawn",
+            block,
+        )
         for preset, values in PRESETS.items():
             if preset not in kinds:
                 continue

@@ -24,11 +24,25 @@ from .model import check_hidden, n_params, param_names
 
 PRESETS = {
     # Lesson 000: the fitted network, with the output bias b3 still to be found.
-    "statquest-fitted": {"w1": 3.34, "b1": -1.43, "w2": -3.53, "b2": 0.57,
-                         "w3": -1.22, "w4": -2.30, "b3": 0.0},
+    "statquest-fitted": {
+        "w1": 3.34,
+        "b1": -1.43,
+        "w2": -3.53,
+        "b2": 0.57,
+        "w3": -1.22,
+        "w4": -2.30,
+        "b3": 0.0,
+    },
     # Lesson 003: the random start of the original lesson, biases 0.
-    "statquest-start": {"w1": 2.74, "b1": 0.0, "w2": -1.13, "b2": 0.0,
-                        "w3": 0.36, "w4": 0.63, "b3": 0.0},
+    "statquest-start": {
+        "w1": 2.74,
+        "b1": 0.0,
+        "w2": -1.13,
+        "b2": 0.0,
+        "w3": 0.36,
+        "w4": 0.63,
+        "b3": 0.0,
+    },
 }
 SCHEMES = {"normal": 0, "uniform": 1, "xavier": 2, "he": 3}
 BIASES = ("zeros", "drawn")
@@ -36,8 +50,10 @@ MAX_SEED = 2**63 - 1
 
 
 def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-        0 <= seed <= MAX_SEED
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not (0 <= seed <= MAX_SEED)
     ):
         raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
     return int(seed)
@@ -46,8 +62,10 @@ def check_seed(seed) -> int:
 def check_scheme(scheme: str, scale: float, biases: str) -> None:
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (
-        math.isfinite(scale) and scale > 0
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not (math.isfinite(scale) and scale > 0)
     ):
         raise ValueError(f"init scale must be a finite number > 0, got {scale!r}")
     if biases not in BIASES:
@@ -88,15 +106,25 @@ def draw_batch(seeds, hidden, scheme, scale, biases_drawn, out):
         out[r, 3 * hidden] = _draw(s, 3 * hidden, scheme[r], out_std) if drawn else 0.0
 
 
-def draw_initial(hidden: int = 2, scheme: str = "normal", scale: float = 1.0,
-                 biases: str = "zeros", seed: int = 0) -> np.ndarray:
+def draw_initial(
+    hidden: int = 2,
+    scheme: str = "normal",
+    scale: float = 1.0,
+    biases: str = "zeros",
+    seed: int = 0,
+) -> np.ndarray:
     """One run's random start: a float64 array of shape (3H + 1,), in parameter order."""
     check_hidden(hidden)
     check_scheme(scheme, scale, biases)
     out = np.empty((1, n_params(hidden)))
-    draw_batch(np.array([check_seed(seed)], dtype=np.uint64), hidden,
-               np.array([SCHEMES[scheme]]), np.array([float(scale)]),
-               np.array([biases == "drawn"]), out)
+    draw_batch(
+        np.array([check_seed(seed)], dtype=np.uint64),
+        hidden,
+        np.array([SCHEMES[scheme]]),
+        np.array([float(scale)]),
+        np.array([biases == "drawn"]),
+        out,
+    )
     return out[0]
 
 
@@ -141,8 +169,15 @@ def _number(name, value) -> float:
     return number
 
 
-def initial_params(init=None, *, hidden: int = 2, scheme: str = "normal", scale: float = 1.0,
-                   biases: str = "zeros", seed: int = 0) -> np.ndarray:
+def initial_params(
+    init=None,
+    *,
+    hidden: int = 2,
+    scheme: str = "normal",
+    scale: float = 1.0,
+    biases: str = "zeros",
+    seed: int = 0,
+) -> np.ndarray:
     """Resolve an init spec to a start of shape (3H + 1,).
 
     ``init`` is a preset name, a scheme name, explicit ``name=value`` items (string or dict), a
@@ -154,20 +189,25 @@ def initial_params(init=None, *, hidden: int = 2, scheme: str = "normal", scale:
     if isinstance(init, (np.ndarray, list, tuple)):
         values = np.array(init, dtype=np.float64)
         if values.shape != (len(names),):
-            raise ValueError(f"init array must have {len(names)} values "
-                             f"({', '.join(names)}), got shape {values.shape}")
+            raise ValueError(
+                f"init array must have {len(names)} values "
+                f"({', '.join(names)}), got shape {values.shape}"
+            )
         if not np.isfinite(values).all():
             raise ValueError("init array has a NaN or infinite value")
         return values
     base, values = parse_init(init)
     unknown = [k for k in values if k not in names]
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} in init; "
-                         f"with hidden={hidden} the parameters are {', '.join(names)}")
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} in init; "
+            f"with hidden={hidden} the parameters are {', '.join(names)}"
+        )
     if base in PRESETS:
         if hidden != 2:
-            raise ValueError(f"preset {base!r} is for the lessons' network (hidden=2), "
-                             f"not hidden={hidden}")
+            raise ValueError(
+                f"preset {base!r} is for the lessons' network (hidden=2), not hidden={hidden}"
+            )
         start = np.array([PRESETS[base][k] for k in names])
     else:
         start = draw_initial(hidden, base or scheme, scale, biases, seed)

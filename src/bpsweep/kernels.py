@@ -193,8 +193,23 @@ def update(p, slopes, trainable, opt, hyper, lr, t, m, v, step_sizes):
 
 
 @njit
-def train_one(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, p,
-              trace_params, trace_slopes, trace_steps, trace_ssr):
+def train_one(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    p,
+    trace_params,
+    trace_slopes,
+    trace_steps,
+    trace_ssr,
+):
     """Train one run from ``p`` (updated in place). Returns (status, steps, initial SSR, SSR).
 
     The stopping rule of statquest.md: a step takes the slopes, computes the step sizes and
@@ -361,23 +376,39 @@ def _h2_update(t, opt, hyper, lr, tr, p, g, m, v):
     p4, s4, m4, v4 = _update_param(p[4], g[4], tr[4], opt, hyper, lr, c1, c2, m[4], v[4])
     p5, s5, m5, v5 = _update_param(p[5], g[5], tr[5], opt, hyper, lr, c1, c2, m[5], v[5])
     p6, s6, m6, v6 = _update_param(p[6], g[6], tr[6], opt, hyper, lr, c1, c2, m[6], v[6])
-    return ((p0, p1, p2, p3, p4, p5, p6), (s0, s1, s2, s3, s4, s5, s6),
-            (m0, m1, m2, m3, m4, m5, m6), (v0, v1, v2, v3, v4, v5, v6))
+    return (
+        (p0, p1, p2, p3, p4, p5, p6),
+        (s0, s1, s2, s3, s4, s5, s6),
+        (m0, m1, m2, m3, m4, m5, m6),
+        (v0, v1, v2, v3, v4, v5, v6),
+    )
 
 
 @njit(inline="always")
 def _h2_status(t, ssr, limit, max_steps, tol, tr, p, s):
     """train_one's stopping checks after step t: the status (or _RUNNING)."""
-    finite = (math.isfinite(ssr) and ssr <= limit
-              and math.isfinite(p[0]) and math.isfinite(p[1]) and math.isfinite(p[2])
-              and math.isfinite(p[3]) and math.isfinite(p[4]) and math.isfinite(p[5])
-              and math.isfinite(p[6]))
+    finite = (
+        math.isfinite(ssr)
+        and ssr <= limit
+        and math.isfinite(p[0])
+        and math.isfinite(p[1])
+        and math.isfinite(p[2])
+        and math.isfinite(p[3])
+        and math.isfinite(p[4])
+        and math.isfinite(p[5])
+        and math.isfinite(p[6])
+    )
     if not finite:
         return DIVERGED
-    small = ((abs(s[0]) < tol or not tr[0]) and (abs(s[1]) < tol or not tr[1])
-             and (abs(s[2]) < tol or not tr[2]) and (abs(s[3]) < tol or not tr[3])
-             and (abs(s[4]) < tol or not tr[4]) and (abs(s[5]) < tol or not tr[5])
-             and (abs(s[6]) < tol or not tr[6]))
+    small = (
+        (abs(s[0]) < tol or not tr[0])
+        and (abs(s[1]) < tol or not tr[1])
+        and (abs(s[2]) < tol or not tr[2])
+        and (abs(s[3]) < tol or not tr[3])
+        and (abs(s[4]) < tol or not tr[4])
+        and (abs(s[5]) < tol or not tr[5])
+        and (abs(s[6]) < tol or not tr[6])
+    )
     if small:
         return CONVERGED
     if t >= max_steps:
@@ -419,8 +450,12 @@ def _softplus4(z1, z2, z3, z4):
     l2 = math.log1p(t2)
     l3 = math.log1p(t3)
     l4 = math.log1p(t4)
-    return (_softplus_from(z1, t1, l1), _softplus_from(z2, t2, l2),
-            _softplus_from(z3, t3, l3), _softplus_from(z4, t4, l4))
+    return (
+        _softplus_from(z1, t1, l1),
+        _softplus_from(z2, t2, l2),
+        _softplus_from(z3, t3, l3),
+        _softplus_from(z4, t4, l4),
+    )
 
 
 @njit(inline="always")
@@ -449,9 +484,36 @@ def _h2_point(xi, yi, p, g, ssr, a1, d1, a2, d2):
 
 
 @njit(inline="always")
-def _h2_pair_step(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, tr_a,
-                  pa, ga, ma, va, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit_b, max_b, tr_b,
-                  pb, gb, mb, vb):
+def _h2_pair_step(
+    x,
+    y,
+    ta,
+    act_a,
+    opt_a,
+    hyper_a,
+    lr_a,
+    tol_a,
+    limit_a,
+    max_a,
+    tr_a,
+    pa,
+    ga,
+    ma,
+    va,
+    tb,
+    act_b,
+    opt_b,
+    hyper_b,
+    lr_b,
+    tol_b,
+    limit_b,
+    max_b,
+    tr_b,
+    pb,
+    gb,
+    mb,
+    vb,
+):
     """_h2_step for two runs a and b at once: one loop over the data computes both runs'
     activations, so each data point has four independent exp/log1p chains for the core to
     overlap. Each run's own float operations and their order are those of _h2_step.
@@ -482,9 +544,36 @@ def _h2_pair_step(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, 
 
 
 @njit(inline="always")
-def _h2_pair_run(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, tr_a,
-                 pa, ga, ma, va, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit_b, max_b, tr_b,
-                 pb, gb, mb, vb):
+def _h2_pair_run(
+    x,
+    y,
+    ta,
+    act_a,
+    opt_a,
+    hyper_a,
+    lr_a,
+    tol_a,
+    limit_a,
+    max_a,
+    tr_a,
+    pa,
+    ga,
+    ma,
+    va,
+    tb,
+    act_b,
+    opt_b,
+    hyper_b,
+    lr_b,
+    tol_b,
+    limit_b,
+    max_b,
+    tr_b,
+    pb,
+    gb,
+    mb,
+    vb,
+):
     """Step runs a and b in lockstep from steps ta, tb until either stops.
 
     Returns (ta, status, SSR, p, g, m, v) of a, then the same of b.
@@ -493,9 +582,35 @@ def _h2_pair_run(x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, t
         ta += 1
         tb += 1
         sa, ssr_a, pa, ga, ma, va, sb, ssr_b, pb, gb, mb, vb = _h2_pair_step(
-            x, y, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit_a, max_a, tr_a,
-            pa, ga, ma, va, tb, act_b, opt_b, hyper_b, lr_b, tol_b, limit_b, max_b, tr_b,
-            pb, gb, mb, vb)
+            x,
+            y,
+            ta,
+            act_a,
+            opt_a,
+            hyper_a,
+            lr_a,
+            tol_a,
+            limit_a,
+            max_a,
+            tr_a,
+            pa,
+            ga,
+            ma,
+            va,
+            tb,
+            act_b,
+            opt_b,
+            hyper_b,
+            lr_b,
+            tol_b,
+            limit_b,
+            max_b,
+            tr_b,
+            pb,
+            gb,
+            mb,
+            vb,
+        )
         if sa != _RUNNING or sb != _RUNNING:
             return ta, sa, ssr_a, pa, ga, ma, va, tb, sb, ssr_b, pb, gb, mb, vb
 
@@ -506,8 +621,25 @@ def _row7(a, r):
 
 
 @njit
-def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, first, last,
-                    final, status, steps, initial_ssr, final_ssr):
+def _train_h2_range(
+    x,
+    y,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    first,
+    last,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+):
     """train_batch's work for runs first..last-1 of an H = 2 batch, two lanes in lockstep.
 
     A lane holds one run; both lanes step together until either run stops, then the stopped
@@ -547,14 +679,66 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
                 # softplus and gd, the common case: literal codes let the compiler drop the
                 # other activations and optimizers from this copy of the loop
                 out = _h2_pair_run(
-                    x, y, t[0], 0, 0, hyper_a, lr_a, tol_a, limit[0], max_a, tr_a,
-                    p[0], g[0], m[0], v[0], t[1], 0, 0, hyper_b, lr_b, tol_b, limit[1],
-                    max_b, tr_b, p[1], g[1], m[1], v[1])
+                    x,
+                    y,
+                    t[0],
+                    0,
+                    0,
+                    hyper_a,
+                    lr_a,
+                    tol_a,
+                    limit[0],
+                    max_a,
+                    tr_a,
+                    p[0],
+                    g[0],
+                    m[0],
+                    v[0],
+                    t[1],
+                    0,
+                    0,
+                    hyper_b,
+                    lr_b,
+                    tol_b,
+                    limit[1],
+                    max_b,
+                    tr_b,
+                    p[1],
+                    g[1],
+                    m[1],
+                    v[1],
+                )
             else:
                 out = _h2_pair_run(
-                    x, y, t[0], act_a, opt_a, hyper_a, lr_a, tol_a, limit[0], max_a, tr_a,
-                    p[0], g[0], m[0], v[0], t[1], act_b, opt_b, hyper_b, lr_b, tol_b,
-                    limit[1], max_b, tr_b, p[1], g[1], m[1], v[1])
+                    x,
+                    y,
+                    t[0],
+                    act_a,
+                    opt_a,
+                    hyper_a,
+                    lr_a,
+                    tol_a,
+                    limit[0],
+                    max_a,
+                    tr_a,
+                    p[0],
+                    g[0],
+                    m[0],
+                    v[0],
+                    t[1],
+                    act_b,
+                    opt_b,
+                    hyper_b,
+                    lr_b,
+                    tol_b,
+                    limit[1],
+                    max_b,
+                    tr_b,
+                    p[1],
+                    g[1],
+                    m[1],
+                    v[1],
+                )
             ta, sa, ssr_a, pa, ga, ma, va, tb, sb, ssr_b, pb, gb, mb, vb = out
             p[0], g[0], m[0], v[0], t[0] = pa, ga, ma, va, ta
             p[1], g[1], m[1], v[1], t[1] = pb, gb, mb, vb, tb
@@ -573,8 +757,23 @@ def _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init, 
             while True:
                 ta += 1
                 sa, ssr_a, pa, ga, ma, va = _h2_step(
-                    x, y, buf, ta, act_a, opt_a, hyper_a, lr_a, tol_a, limit[k], max_a,
-                    tr_a, pa, ga, ma, va)
+                    x,
+                    y,
+                    buf,
+                    ta,
+                    act_a,
+                    opt_a,
+                    hyper_a,
+                    lr_a,
+                    tol_a,
+                    limit[k],
+                    max_a,
+                    tr_a,
+                    pa,
+                    ga,
+                    ma,
+                    va,
+                )
                 if sa != _RUNNING:
                     break
             _h2_finish(a, sa, ta, ssr_a, pa, final, status, steps, final_ssr)
@@ -597,8 +796,24 @@ def _h2_finish(r, s, k, ssr, p, final, status, steps, final_ssr):
     final_ssr[r] = ssr
 
 
-def train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                final, status, steps, initial_ssr, final_ssr):
+def train_batch(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+):
     """Train many runs on one data set and hidden size, in compiled code, spread over threads.
 
     Per-run inputs, R runs and P = 3H + 1 parameters: act, opt (R,) int codes; hyper (R, 3);
@@ -611,13 +826,45 @@ def train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, in
     time falls with the mean step count. H = 2 goes through the fast path above.
     """
     with numba.parallel_chunksize(1):
-        _train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                     final, status, steps, initial_ssr, final_ssr)
+        _train_batch(
+            x,
+            y,
+            hidden,
+            act,
+            opt,
+            hyper,
+            lr,
+            tol,
+            max_steps,
+            trainable,
+            init,
+            final,
+            status,
+            steps,
+            initial_ssr,
+            final_ssr,
+        )
 
 
 @njit(parallel=True)
-def _train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                 final, status, steps, initial_ssr, final_ssr):
+def _train_batch(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+):
     """train_batch's compiled body: one prange iteration per group of GROUP runs."""
     n_runs = init.shape[0]
     n_groups = (n_runs + GROUP - 1) // GROUP
@@ -625,24 +872,91 @@ def _train_batch(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, i
         first = grp * GROUP
         last = min(n_runs, first + GROUP)
         if hidden == 2:
-            _train_h2_range(x, y, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                            first, last, final, status, steps, initial_ssr, final_ssr)
+            _train_h2_range(
+                x,
+                y,
+                act,
+                opt,
+                hyper,
+                lr,
+                tol,
+                max_steps,
+                trainable,
+                init,
+                first,
+                last,
+                final,
+                status,
+                steps,
+                initial_ssr,
+                final_ssr,
+            )
         else:
-            _train_one_range(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable,
-                             init, first, last, final, status, steps, initial_ssr, final_ssr)
+            _train_one_range(
+                x,
+                y,
+                hidden,
+                act,
+                opt,
+                hyper,
+                lr,
+                tol,
+                max_steps,
+                trainable,
+                init,
+                first,
+                last,
+                final,
+                status,
+                steps,
+                initial_ssr,
+                final_ssr,
+            )
 
 
 @njit
-def _train_one_range(x, y, hidden, act, opt, hyper, lr, tol, max_steps, trainable, init,
-                     first, last, final, status, steps, initial_ssr, final_ssr):
+def _train_one_range(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    first,
+    last,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+):
     """train_batch's work for runs first..last-1, one run at a time with train_one."""
     no_trace = np.empty((0, init.shape[1]))
     no_ssr = np.empty(0)
     for r in range(first, last):
         p = init[r].copy()
-        s, k, ssr0, ssr = train_one(x, y, hidden, act[r], opt[r], hyper[r], lr[r], tol[r],
-                                    max_steps[r], trainable[r], p,
-                                    no_trace, no_trace, no_trace, no_ssr)
+        s, k, ssr0, ssr = train_one(
+            x,
+            y,
+            hidden,
+            act[r],
+            opt[r],
+            hyper[r],
+            lr[r],
+            tol[r],
+            max_steps[r],
+            trainable[r],
+            p,
+            no_trace,
+            no_trace,
+            no_trace,
+            no_ssr,
+        )
         final[r] = p
         status[r] = s
         steps[r] = k

@@ -17,8 +17,12 @@ from . import analysis as A
 from .model import ACTIVATIONS, param_names
 
 #: Colour of each outcome category (analysis.OUTCOMES).
-COLOURS = {"good fit": "#2ca02c", "false convergence": "#ff7f0e", "stuck": "#9467bd",
-           "diverged": "#d62728"}
+COLOURS = {
+    "good fit": "#2ca02c",
+    "false convergence": "#ff7f0e",
+    "stuck": "#9467bd",
+    "diverged": "#d62728",
+}
 MAX_POINTS = 20_000
 
 
@@ -62,21 +66,34 @@ def _groups(df: pd.DataFrame, key):
 
 def _map_axes(df: pd.DataFrame):
     candidates = [c for c in A.varying_settings(df)] + (
-        ["seed"] if "seed" in df.columns and df["seed"].nunique() > 1 else [])
+        ["seed"] if "seed" in df.columns and df["seed"].nunique() > 1 else []
+    )
     candidates.sort(key=lambda c: -df[c].nunique(dropna=False))
     return (candidates + [None, None])[:2]
 
 
-def outcome_map(df: pd.DataFrame, path, x=None, y=None, fit_ssr=A.DEFAULT_FIT_SSR,
-                chaos_runs: pd.DataFrame | None = None, max_columns: int = 1200) -> Path:
+def outcome_map(
+    df: pd.DataFrame,
+    path,
+    x=None,
+    y=None,
+    fit_ssr=A.DEFAULT_FIT_SSR,
+    chaos_runs: pd.DataFrame | None = None,
+    max_columns: int = 1200,
+) -> Path:
     """Heat maps over two settings (default: the two that vary most, e.g. seed x lr): each
     run's outcome (or the good-fit share when a cell holds several runs) and its steps.
     Runs whose outcome changed under --chaos are marked with a black x."""
     auto_x, auto_y = _map_axes(df)
     x = x or auto_x
     y = y or auto_y
-    work = pd.DataFrame({"outcome": A.outcomes(df, fit_ssr).cat.codes.to_numpy(),
-                         "steps": df["steps"].to_numpy(np.float64)}, index=df.index)
+    work = pd.DataFrame(
+        {
+            "outcome": A.outcomes(df, fit_ssr).cat.codes.to_numpy(),
+            "steps": df["steps"].to_numpy(np.float64),
+        },
+        index=df.index,
+    )
     work["x"] = df[x].to_numpy() if x else 0
     work["y"] = df[y].to_numpy() if y else 0
     xs = np.sort(pd.unique(work["x"]))
@@ -103,9 +120,14 @@ def outcome_map(df: pd.DataFrame, path, x=None, y=None, fit_ssr=A.DEFAULT_FIT_SS
         grid = np.full(len(ys) * n_x, np.nan)
         grid[cell] = work["outcome"].to_numpy()
         cmap = ListedColormap([COLOURS[o] for o in A.OUTCOMES])
-        im = ax1.imshow(grid.reshape(len(ys), n_x), aspect="auto", origin="lower",
-                        interpolation="nearest", cmap=cmap,
-                        norm=BoundaryNorm(np.arange(-0.5, 4.5), 4))
+        im = ax1.imshow(
+            grid.reshape(len(ys), n_x),
+            aspect="auto",
+            origin="lower",
+            interpolation="nearest",
+            cmap=cmap,
+            norm=BoundaryNorm(np.arange(-0.5, 4.5), 4),
+        )
         bar = fig.colorbar(im, ax=ax1, ticks=range(4))
         bar.ax.set_yticklabels(A.OUTCOMES)
         ax1.set_title("Outcome of each run")
@@ -113,8 +135,15 @@ def outcome_map(df: pd.DataFrame, path, x=None, y=None, fit_ssr=A.DEFAULT_FIT_SS
         good = np.bincount(cell, work["outcome"].to_numpy() == 0, len(ys) * n_x)
         with np.errstate(invalid="ignore"):
             share = good / counts
-        im = ax1.imshow(share.reshape(len(ys), n_x), aspect="auto", origin="lower",
-                        interpolation="nearest", cmap="RdYlGn", vmin=0, vmax=1)
+        im = ax1.imshow(
+            share.reshape(len(ys), n_x),
+            aspect="auto",
+            origin="lower",
+            interpolation="nearest",
+            cmap="RdYlGn",
+            vmin=0,
+            vmax=1,
+        )
         fig.colorbar(im, ax=ax1, label="share of good fits")
         ax1.set_title(f"Share of good fits (final SSR < {fit_ssr:g}) per cell")
     steps = pd.Series(work["steps"].to_numpy()).groupby(cell).median()
@@ -122,9 +151,14 @@ def outcome_map(df: pd.DataFrame, path, x=None, y=None, fit_ssr=A.DEFAULT_FIT_SS
     sgrid[steps.index.to_numpy()] = steps.to_numpy()
     from matplotlib.colors import LogNorm
 
-    im2 = ax2.imshow(sgrid.reshape(len(ys), n_x), aspect="auto", origin="lower",
-                     interpolation="nearest", cmap="viridis",
-                     norm=LogNorm(vmin=1, vmax=max(2, np.nanmax(sgrid))))
+    im2 = ax2.imshow(
+        sgrid.reshape(len(ys), n_x),
+        aspect="auto",
+        origin="lower",
+        interpolation="nearest",
+        cmap="viridis",
+        norm=LogNorm(vmin=1, vmax=max(2, np.nanmax(sgrid))),
+    )
     fig.colorbar(im2, ax=ax2, label="steps (log scale)")
     ax2.set_title("Steps taken" + ("" if single else " (median per cell)"))
     if chaos_runs is not None and len(chaos_runs):
@@ -132,24 +166,42 @@ def outcome_map(df: pd.DataFrame, path, x=None, y=None, fit_ssr=A.DEFAULT_FIT_SS
         pos = df.index.get_indexer(changed)
         if len(pos):
             for ax in (ax1, ax2):
-                ax.scatter(xi[pos], yi[pos], marker="x", color="black", s=18, linewidths=1,
-                           label="outcome changes under a 1e-12 nudge")
+                ax.scatter(
+                    xi[pos],
+                    yi[pos],
+                    marker="x",
+                    color="black",
+                    s=18,
+                    linewidths=1,
+                    label="outcome changes under a 1e-12 nudge",
+                )
             ax1.legend(loc="upper right", fontsize=8, framealpha=0.8)
-        ax1.set_title(ax1.get_title() + f"; x: outcome changed under --chaos "
-                      f"({len(changed)} of {len(chaos_runs)} re-run)")
+        ax1.set_title(
+            ax1.get_title() + f"; x: outcome changed under --chaos "
+            f"({len(changed)} of {len(chaos_runs)} re-run)"
+        )
     for ax in (ax1, ax2):
         ax.set_ylabel(y or "")
         ax.set_yticks(range(len(ys)), y_labels if y else [""])
     step = max(1, n_x // 12)
-    ax2.set_xticks(range(0, n_x, step), [x_labels[i] for i in range(0, n_x, step)],
-                   rotation=30 if n_x > 12 else 0)
+    ax2.set_xticks(
+        range(0, n_x, step),
+        [x_labels[i] for i in range(0, n_x, step)],
+        rotation=30 if n_x > 12 else 0,
+    )
     ax2.set_xlabel((x or "") + (" (binned)" if binned else ""))
     fig.suptitle(f"Outcome map over {x} x {y}" if y else f"Outcome map over {x}")
     return _save(fig, path)
 
 
-def init_scatter(df: pd.DataFrame, path, p1=None, p2=None, fit_ssr=A.DEFAULT_FIT_SSR,
-                 max_points: int = MAX_POINTS) -> Path:
+def init_scatter(
+    df: pd.DataFrame,
+    path,
+    p1=None,
+    p2=None,
+    fit_ssr=A.DEFAULT_FIT_SSR,
+    max_points: int = MAX_POINTS,
+) -> Path:
     """Outcome over two initial parameters (default: the two that matter most, pooled),
     one panel per learning rate (or the main varying setting), coloured by outcome."""
     if p1 is None or p2 is None:
@@ -175,12 +227,18 @@ def init_scatter(df: pd.DataFrame, path, p1=None, p2=None, fit_ssr=A.DEFAULT_FIT
         for name in A.OUTCOMES:
             sel = (outcome == name).to_numpy()
             if sel.any():
-                ax.scatter(part[f"init_{p1}"].to_numpy()[sel], part[f"init_{p2}"].to_numpy()[sel],
-                           s=6, color=COLOURS[name], label=f"{name} ({sel.sum()})", alpha=0.7,
-                           linewidths=0)
+                ax.scatter(
+                    part[f"init_{p1}"].to_numpy()[sel],
+                    part[f"init_{p2}"].to_numpy()[sel],
+                    s=6,
+                    color=COLOURS[name],
+                    label=f"{name} ({sel.sum()})",
+                    alpha=0.7,
+                    linewidths=0,
+                )
         ax.set_title(label)
         ax.legend(fontsize=7, markerscale=2, loc="best")
-    for ax in axes.flat[len(parts):]:
+    for ax in axes.flat[len(parts) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel(f"initial {p1}")
@@ -203,8 +261,13 @@ def ssr_histogram(df: pd.DataFrame, path, fit_ssr=A.DEFAULT_FIT_SSR) -> Path:
         s = part["final_ssr"].to_numpy(np.float64)
         div = (part["status"] == "diverged").to_numpy()
         keep = np.isfinite(s) & (s > 0) & ~div
-        ax.hist(s[keep], bins=bins, histtype="step", linewidth=1.5,
-                label=f"{label} ({div.sum()} diverged)")
+        ax.hist(
+            s[keep],
+            bins=bins,
+            histtype="step",
+            linewidth=1.5,
+            label=f"{label} ({div.sum()} diverged)",
+        )
     ax.axvline(fit_ssr, color="grey", linestyle="--", label=f"good fit below {fit_ssr:g}")
     ax.set_xscale("log")
     ax.set_xlabel("final SSR (log scale)")
@@ -237,9 +300,16 @@ def predict(params, x, hidden: int = 2, activation: str = "softplus") -> np.ndar
 
     x = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty_like(x)
-    kernels.forward(x, np.zeros_like(x), np.asarray(params, dtype=np.float64), hidden,
-                    ACTIVATIONS[activation], out, np.empty((len(x), hidden)),
-                    np.empty((len(x), hidden)))
+    kernels.forward(
+        x,
+        np.zeros_like(x),
+        np.asarray(params, dtype=np.float64),
+        hidden,
+        ACTIVATIONS[activation],
+        out,
+        np.empty((len(x), hidden)),
+        np.empty((len(x), hidden)),
+    )
     return out
 
 
@@ -250,8 +320,13 @@ def _model_data(df: pd.DataFrame):
     return load_data(dataset, base_dir=A._data_dir(df))
 
 
-def basin_curves(df: pd.DataFrame, path, basins: pd.DataFrame | None = None,
-                 stuck: pd.DataFrame | None = None, top: int = 6) -> Path:
+def basin_curves(
+    df: pd.DataFrame,
+    path,
+    basins: pd.DataFrame | None = None,
+    stuck: pd.DataFrame | None = None,
+    top: int = 6,
+) -> Path:
     """The fitted curves ("green squiggles") of each basin's representative over the data,
     and (dashed) the largest places where runs get stuck."""
     basins = A.basins(df) if basins is None else basins
@@ -266,21 +341,30 @@ def basin_curves(df: pd.DataFrame, path, basins: pd.DataFrame | None = None,
     for _, row in basins.head(top).iterrows():
         if any(k in row and row[k] != v for k, v in (("hidden", hidden),)):
             continue
-        ax.plot(grid, predict(row[list(names)].to_numpy(np.float64), grid, hidden, activation),
-                linewidth=2, label=f"basin {int(row['id'])}: {int(row['runs'])} runs, "
-                                   f"SSR {row['rep_ssr']:.2g}")
+        ax.plot(
+            grid,
+            predict(row[list(names)].to_numpy(np.float64), grid, hidden, activation),
+            linewidth=2,
+            label=f"basin {int(row['id'])}: {int(row['runs'])} runs, SSR {row['rep_ssr']:.2g}",
+        )
     if stuck is not None:
         for _, row in stuck.head(3).iterrows():
-            ax.plot(grid, predict(row[list(names)].to_numpy(np.float64), grid, hidden,
-                                  activation),
-                    linestyle="--", color="grey", linewidth=1,
-                    label=f"stuck {int(row['id'])}: {int(row['runs'])} runs, "
-                          f"SSR {row['rep_ssr']:.2g}")
+            ax.plot(
+                grid,
+                predict(row[list(names)].to_numpy(np.float64), grid, hidden, activation),
+                linestyle="--",
+                color="grey",
+                linewidth=1,
+                label=f"stuck {int(row['id'])}: {int(row['runs'])} runs, SSR {row['rep_ssr']:.2g}",
+            )
     ax.scatter(x, y, color="black", zorder=5, s=40, label="data")
     ax.set_xlabel("input (dosage)")
     ax.set_ylabel("output (predicted)")
-    ax.set_title("Fitted curves of each basin's representative run" if len(basins)
-                 else "No good fits: curves of the largest stuck places")
+    ax.set_title(
+        "Fitted curves of each basin's representative run"
+        if len(basins)
+        else "No good fits: curves of the largest stuck places"
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -299,14 +383,16 @@ def param_curve(df: pd.DataFrame, path, run_id=None) -> Path:
     with lr nearest the lesson's 0.1) drawn on it."""
     name = single_trainable(df)
     if name is None:
-        raise A.AnalysisError("the SSR curve needs a sweep that trains one parameter "
-                              "(trainable like 'b3')")
+        raise A.AnalysisError(
+            "the SSR curve needs a sweep that trains one parameter (trainable like 'b3')"
+        )
     if run_id is None:
         conv = df[df["status"] == "converged"]
         pick = conv if len(conv) else df
         if "lr" in pick.columns:  # the lesson's learning rate when there is a choice
-            pick = pick.iloc[np.argsort(np.abs(np.log(pick["lr"].to_numpy(float) / 0.1)),
-                                        kind="stable")]
+            pick = pick.iloc[
+                np.argsort(np.abs(np.log(pick["lr"].to_numpy(float) / 0.1)), kind="stable")
+            ]
         run_id = pick["run_id"].iloc[0] if "run_id" in pick.columns else pick.index[0]
     trace, _ = A.trace_runs(df, [run_id])
     row = A.find_runs(df, [run_id]).iloc[0]
@@ -329,8 +415,15 @@ def param_curve(df: pd.DataFrame, path, run_id=None) -> Path:
     fig = _figure(8, 5)
     ax = fig.subplots()
     ax.plot(grid, ssr, color="#e377c2", linewidth=2, label=f"SSR as a function of {name}")
-    ax.plot(path_values, trace["ssr"], "o-", color="black", markersize=4, linewidth=0.8,
-            label=f"run {run_id}: {len(trace) - 1} steps at lr={row.get('lr', float('nan')):g}")
+    ax.plot(
+        path_values,
+        trace["ssr"],
+        "o-",
+        color="black",
+        markersize=4,
+        linewidth=0.8,
+        label=f"run {run_id}: {len(trace) - 1} steps at lr={row.get('lr', float('nan')):g}",
+    )
     ax.set_xlabel(name)
     ax.set_ylabel("SSR")
     ax.set_title(f"Gradient descent on {name} alone (other parameters fixed)")
@@ -352,21 +445,32 @@ def trace_plot(trace: pd.DataFrame, path) -> Path:
     return _save(fig, path)
 
 
-def make_plots(df: pd.DataFrame, outdir, tables: dict | None = None,
-               fit_ssr=A.DEFAULT_FIT_SSR, prefix: str = "") -> dict[str, Path]:
+def make_plots(
+    df: pd.DataFrame,
+    outdir,
+    tables: dict | None = None,
+    fit_ssr=A.DEFAULT_FIT_SSR,
+    prefix: str = "",
+) -> dict[str, Path]:
     """Write every plot that applies to ``outdir``; returns {name: path}, in display order."""
     tables = tables or {}
     outdir = Path(outdir)
     made = {}
-    made["outcome_map"] = outcome_map(df, outdir / f"{prefix}outcome_map.png", fit_ssr=fit_ssr,
-                                      chaos_runs=tables.get("chaos_runs"))
+    made["outcome_map"] = outcome_map(
+        df,
+        outdir / f"{prefix}outcome_map.png",
+        fit_ssr=fit_ssr,
+        chaos_runs=tables.get("chaos_runs"),
+    )
     if len(A.init_columns(df)) >= 2:
-        made["init_scatter"] = init_scatter(df, outdir / f"{prefix}init_scatter.png",
-                                            fit_ssr=fit_ssr)
+        made["init_scatter"] = init_scatter(
+            df, outdir / f"{prefix}init_scatter.png", fit_ssr=fit_ssr
+        )
     made["ssr_histogram"] = ssr_histogram(df, outdir / f"{prefix}ssr_histogram.png", fit_ssr)
     made["steps"] = steps_distribution(df, outdir / f"{prefix}steps.png")
-    made["basin_curves"] = basin_curves(df, outdir / f"{prefix}basin_curves.png",
-                                        tables.get("basins"), tables.get("stuck"))
+    made["basin_curves"] = basin_curves(
+        df, outdir / f"{prefix}basin_curves.png", tables.get("basins"), tables.get("stuck")
+    )
     if single_trainable(df) is not None:
         made["param_curve"] = param_curve(df, outdir / f"{prefix}param_curve.png")
     return made

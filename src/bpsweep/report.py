@@ -14,33 +14,54 @@ import pandas as pd
 from . import analysis as A
 
 SECTIONS = (
-    ("outcome", "Outcomes per setting",
-     "Shares of runs per outcome; steps over converged runs, final SSR over runs that did not "
-     "diverge. false_conv: converged by the step-size rule with a poor fit."),
-    ("sensitivity", "Sensitivity to initialization",
-     "Per initial parameter: Spearman correlation with a good fit (rho_fit, and for its "
-     "magnitude rho_fit_abs) and with steps; good-fit share per quantile bin (q1 = lowest "
-     "values); ranked by the spread of those shares."),
-    ("basins", "Solution basins",
-     "Distinct solutions good fits end in (hidden units in canonical order), with a "
-     "representative run."),
-    ("stuck", "Where runs get stuck",
-     "Distinct places where runs end with a poor fit (local minima or plateaus)."),
-    ("chaos", "Sensitivity to the last bit",
-     "Runs re-run from starts nudged by 1e-12 (relative): share whose outcome (status or good "
-     "fit) changed, and share that ended elsewhere (moved)."),
+    (
+        "outcome",
+        "Outcomes per setting",
+        "Shares of runs per outcome; steps over converged runs, final SSR over runs that did not "
+        "diverge. false_conv: converged by the step-size rule with a poor fit.",
+    ),
+    (
+        "sensitivity",
+        "Sensitivity to initialization",
+        "Per initial parameter: Spearman correlation with a good fit (rho_fit, and for its "
+        "magnitude rho_fit_abs) and with steps; good-fit share per quantile bin (q1 = lowest "
+        "values); ranked by the spread of those shares.",
+    ),
+    (
+        "basins",
+        "Solution basins",
+        "Distinct solutions good fits end in (hidden units in canonical order), with a "
+        "representative run.",
+    ),
+    (
+        "stuck",
+        "Where runs get stuck",
+        "Distinct places where runs end with a poor fit (local minima or plateaus).",
+    ),
+    (
+        "chaos",
+        "Sensitivity to the last bit",
+        "Runs re-run from starts nudged by 1e-12 (relative): share whose outcome (status or good "
+        "fit) changed, and share that ended elsewhere (moved).",
+    ),
 )
 PLOT_TITLES = {
-    "outcome_map": "Outcome map", "init_scatter": "Outcome by starting values",
-    "ssr_histogram": "Final SSR", "steps": "Steps to convergence",
-    "basin_curves": "Fitted curves of the basins", "param_curve": "SSR curve and the steps",
+    "outcome_map": "Outcome map",
+    "init_scatter": "Outcome by starting values",
+    "ssr_histogram": "Final SSR",
+    "steps": "Steps to convergence",
+    "basin_curves": "Fitted curves of the basins",
+    "param_curve": "SSR curve and the steps",
 }
 
 
 def _summary(df: pd.DataFrame, fit_ssr: float) -> list[tuple[str, str]]:
-    items = [("results", str(df.attrs.get("path", "(in memory)"))), ("runs", f"{len(df):,}"),
-             ("varying settings", ", ".join(A.varying_settings(df)) or "none"),
-             ("good fit", f"final SSR < {fit_ssr:g}")]
+    items = [
+        ("results", str(df.attrs.get("path", "(in memory)"))),
+        ("runs", f"{len(df):,}"),
+        ("varying settings", ", ".join(A.varying_settings(df)) or "none"),
+        ("good fit", f"final SSR < {fit_ssr:g}"),
+    ]
     meta = df.attrs.get("meta")
     if isinstance(meta, dict):
         for key in ("name", "created", "version"):
@@ -49,8 +70,13 @@ def _summary(df: pd.DataFrame, fit_ssr: float) -> list[tuple[str, str]]:
     return items
 
 
-def write_report(path, df: pd.DataFrame, tables: dict[str, pd.DataFrame],
-                 fit_ssr: float = A.DEFAULT_FIT_SSR, plots: bool = True) -> Path:
+def write_report(
+    path,
+    df: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    fit_ssr: float = A.DEFAULT_FIT_SSR,
+    plots: bool = True,
+) -> Path:
     """Write the report to ``path``: .html/.htm (self-contained) or .md (PNGs beside it, named
     <stem>-<plot>.png). ``tables``: from analysis.analyse(). Returns the path."""
     path = Path(path)
@@ -61,14 +87,18 @@ def write_report(path, df: pd.DataFrame, tables: dict[str, pd.DataFrame],
     from . import plots as P
 
     if suffix in (".md", ".markdown"):
-        images = P.make_plots(df, path.parent, tables, fit_ssr, prefix=f"{path.stem}-") if (
-            plots) else {}
+        images = (
+            P.make_plots(df, path.parent, tables, fit_ssr, prefix=f"{path.stem}-")
+            if (plots)
+            else {}
+        )
         path.write_text(_markdown(df, tables, fit_ssr, images))
         return path
     with tempfile.TemporaryDirectory() as tmp:
         images = P.make_plots(df, tmp, tables, fit_ssr) if plots else {}
-        data = {k: base64.b64encode(Path(v).read_bytes()).decode("ascii")
-                for k, v in images.items()}
+        data = {
+            k: base64.b64encode(Path(v).read_bytes()).decode("ascii") for k, v in images.items()
+        }
     path.write_text(_html(df, tables, fit_ssr, data))
     return path
 
@@ -91,13 +121,23 @@ def _markdown(df, tables, fit_ssr, images) -> str:
         table = _show(tables, name)
         if table is None:
             continue
-        lines += ["", f"## {title}", "", text, "",
-                  A.format_table(table, "markdown") if len(table) else "(none)"]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            text,
+            "",
+            A.format_table(table, "markdown") if len(table) else "(none)",
+        ]
     if images:
         lines += ["", "## Plots"]
         for name, file in images.items():
-            lines += ["", f"### {PLOT_TITLES.get(name, name)}", "",
-                      f"![{PLOT_TITLES.get(name, name)}]({Path(file).name})"]
+            lines += [
+                "",
+                f"### {PLOT_TITLES.get(name, name)}",
+                "",
+                f"![{PLOT_TITLES.get(name, name)}]({Path(file).name})",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -111,30 +151,43 @@ def _html_table(table: pd.DataFrame) -> str:
     if not len(table):
         return "<p>(none)</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(A._cell(v, 4))}</td>" for v in row)
-                   + "</tr>" for row in table.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(A._cell(v, 4))}</td>" for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _html(df, tables, fit_ssr, images) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>bpsweep analysis</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>bpsweep analysis</h1>", "<ul>"]
-    parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
-              for k, v in _summary(df, fit_ssr)]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>bpsweep analysis</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>bpsweep analysis</h1>",
+        "<ul>",
+    ]
+    parts += [
+        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _summary(df, fit_ssr)
+    ]
     parts.append(f"<li><b>written</b>: {stamp}</li></ul>")
     for name, title, text in SECTIONS:
         table = _show(tables, name)
         if table is None:
             continue
-        parts += [f"<h2>{html.escape(title)}</h2>", f'<p class="note">{html.escape(text)}</p>',
-                  _html_table(table)]
+        parts += [
+            f"<h2>{html.escape(title)}</h2>",
+            f'<p class="note">{html.escape(text)}</p>',
+            _html_table(table),
+        ]
     if images:
         parts.append("<h2>Plots</h2>")
         for name, data in images.items():
             title = html.escape(PLOT_TITLES.get(name, name))
-            parts += [f"<h3>{title}</h3>",
-                      f'<img alt="{title}" src="data:image/png;base64,{data}">']
+            parts += [
+                f"<h3>{title}</h3>",
+                f'<img alt="{title}" src="data:image/png;base64,{data}">',
+            ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -90,8 +90,15 @@ class ChunkResult:
     text: bytes | None = None
 
 
-def train_chunk(config: SweepConfig, start: int, stop: int, parts_dir, threads: int | None,
-                device: str = "cpu", data_cache: dict | None = None) -> ChunkResult:
+def train_chunk(
+    config: SweepConfig,
+    start: int,
+    stop: int,
+    parts_dir,
+    threads: int | None,
+    device: str = "cpu",
+    data_cache: dict | None = None,
+) -> ChunkResult:
     """Expand, train and save runs ``[start, stop)`` as one part file; runs in a worker.
 
     ``threads``: numba threads for this process (1 in parallel workers), None to leave as is.
@@ -114,8 +121,9 @@ def train_chunk(config: SweepConfig, start: int, stop: int, parts_dir, threads: 
     else:
         write_part(parts_dir, start, stop, blocks)
     codes = pd.Categorical(outcome["status"], categories=STATUSES).codes.astype(np.int8)
-    return ChunkResult(start, stop, outcome["steps"].to_numpy(np.int64), codes,
-                       time.perf_counter() - t0, text)
+    return ChunkResult(
+        start, stop, outcome["steps"].to_numpy(np.int64), codes, time.perf_counter() - t0, text
+    )
 
 
 def _part_blocks(runs: pd.DataFrame, outcome: pd.DataFrame, config: SweepConfig):
@@ -147,8 +155,9 @@ def _header(columns: list[str]) -> bytes:
 # ---------------------------------------------------------------- CSV rows
 
 
-def format_rows(runs: pd.DataFrame, outcome: pd.DataFrame, columns: list[str],
-                config: SweepConfig) -> bytes:
+def format_rows(
+    runs: pd.DataFrame, outcome: pd.DataFrame, columns: list[str], config: SweepConfig
+) -> bytes:
     """The CSV rows of these runs (no header), one ``\\n``-terminated line per run, as UTF-8.
 
     The rows are joined in compiled code (:mod:`bpsweep._csvfmt`, which writes floats as
@@ -189,8 +198,10 @@ def existing_parts(parts_dir: Path, n_runs: int) -> list[tuple[int, int, Path]]:
     end = 0
     for start, stop, path in parts:
         if start < end or stop <= start or stop > n_runs:
-            raise SweepError(f"{parts_dir}: part {path.name} overlaps another part or lies "
-                             f"outside runs 0..{n_runs - 1}; run with --fresh to start over")
+            raise SweepError(
+                f"{parts_dir}: part {path.name} overlaps another part or lies "
+                f"outside runs 0..{n_runs - 1}; run with --fresh to start over"
+            )
         end = stop
     return parts
 
@@ -273,8 +284,9 @@ class Progress:
         frac = self.done / self.total if self.total else 1.0
         bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
         eta_text = _seconds(eta) if math.isfinite(eta) else "?"
-        sys.stderr.write(f"\r[{bar}] {self.done:,}/{self.total:,} runs  {rate:,.0f} runs/s  "
-                         f"ETA {eta_text}   ")
+        sys.stderr.write(
+            f"\r[{bar}] {self.done:,}/{self.total:,} runs  {rate:,.0f} runs/s  ETA {eta_text}   "
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -315,14 +327,24 @@ class SweepOutcome:
         shares = "  ".join(f"{s} {100 * self.counts.get(s, 0) / n:.1f}%" for s in STATUSES)
         rate = self.run_steps / self.wall_seconds if self.wall_seconds > 0 else float("nan")
         if self.already_complete:
-            head = f"{self.config.name}: {n:,} runs, already complete (nothing computed; " \
-                   f"--fresh recomputes)"
+            head = (
+                f"{self.config.name}: {n:,} runs, already complete (nothing computed; "
+                f"--fresh recomputes)"
+            )
         else:
             reused = f", {n - self.computed:,} from earlier parts" if self.computed < n else ""
-            head = (f"{self.config.name}: {n:,} runs ({self.computed:,} computed{reused}) in "
-                    f"{self.wall_seconds:.2f} s, {rate:,.0f} run-steps/s")
-        return "\n".join([head, f"  {shares}  median steps {self.median_steps:g}",
-                          f"  wrote {self.csv_path}", f"        {self.json_path}"])
+            head = (
+                f"{self.config.name}: {n:,} runs ({self.computed:,} computed{reused}) in "
+                f"{self.wall_seconds:.2f} s, {rate:,.0f} run-steps/s"
+            )
+        return "\n".join(
+            [
+                head,
+                f"  {shares}  median steps {self.median_steps:g}",
+                f"  wrote {self.csv_path}",
+                f"        {self.json_path}",
+            ]
+        )
 
 
 def _as_config(config_or_path, overrides) -> SweepConfig:
@@ -343,10 +365,19 @@ def _check_int(name: str, value, minimum: int = 1):
     return int(value)
 
 
-def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None = None,
-            out_dir=None, fresh: bool = False, quiet: bool = True, overrides=None,
-            backend: str = "loky", device: str = "cpu",
-            scheduler: str | None = None) -> SweepOutcome:
+def execute(
+    config_or_path,
+    *,
+    jobs: int | None = None,
+    chunk_size: int | None = None,
+    out_dir=None,
+    fresh: bool = False,
+    quiet: bool = True,
+    overrides=None,
+    backend: str = "loky",
+    device: str = "cpu",
+    scheduler: str | None = None,
+) -> SweepOutcome:
     """Run (or resume) a sweep and write its CSV and JSON; returns a :class:`SweepOutcome`.
 
     Holds at most a few chunks of rows in memory (plus 9 bytes per run for the summary).
@@ -383,7 +414,8 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
             return _complete_outcome(config, csv_path, json_path, previous)
         raise SweepError(
             f"{csv_path} holds the results of a different config ({_diff(previous, config)}); "
-            f"run with --fresh to replace them, or give the sweep another name")
+            f"run with --fresh to replace them, or give the sweep another name"
+        )
     out.mkdir(parents=True, exist_ok=True)
     _open_parts(parts_dir, config, fingerprint, n)
     parts = existing_parts(parts_dir, n)
@@ -404,19 +436,25 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
         chunks = plan_chunks(gaps, chunk_size)
         computed = sum(b - a for a, b in chunks)
         if chunks and not quiet and device == "cpu" and not _kernels_cached():
-            print("bpsweep: first run: numba is compiling the kernels (about a minute, once; "
-                  "later runs load them from its cache)", file=sys.stderr, flush=True)
+            print(
+                "bpsweep: first run: numba is compiling the kernels (about a minute, once; "
+                "later runs load them from its cache)",
+                file=sys.stderr,
+                flush=True,
+            )
         progress = Progress(n, n - computed, enabled=not quiet)
         n_workers = min(workers, len(chunks))
         try:
-            results = (session.dispatch(config, chunks, parts_dir, device)
-                       if session is not None
-                       else _dispatch(config, chunks, parts_dir, n_workers, backend, device))
+            results = (
+                session.dispatch(config, chunks, parts_dir, device)
+                if session is not None
+                else _dispatch(config, chunks, parts_dir, n_workers, backend, device)
+            )
             for res in results:
                 if res.text is not None:  # a dask worker's part: written here, by the client
                     write_part(parts_dir, res.start, res.stop, [res.text])
-                steps[res.start:res.stop] = res.steps
-                status[res.start:res.stop] = res.status
+                steps[res.start : res.stop] = res.steps
+                status[res.start : res.stop] = res.status
                 progress.advance(res.stop - res.start)
         finally:
             progress.close()
@@ -434,35 +472,48 @@ def execute(config_or_path, *, jobs: int | None = None, chunk_size: int | None =
     counts = {s: int((status == i).sum()) for i, s in enumerate(STATUSES)}
     median = float(np.median(steps)) if n else float("nan")
     metadata = {
-        "name": config.name, "description": config.description, "config_file": config.source,
-        "config": config.resolved(), "fingerprint": fingerprint, "runs": n,
+        "name": config.name,
+        "description": config.description,
+        "config_file": config.source,
+        "config": config.resolved(),
+        "fingerprint": fingerprint,
+        "runs": n,
         "varying": {a.name: a.describe() for a in config.varying()},
-        "computed_runs": computed, "resumed_runs": n - computed,
+        "computed_runs": computed,
+        "resumed_runs": n - computed,
         "start_time": started.isoformat(timespec="seconds"),
         "end_time": ended.isoformat(timespec="seconds"),
-        "wall_seconds": wall, "run_steps": run_steps,
+        "wall_seconds": wall,
+        "run_steps": run_steps,
         "run_steps_per_second": run_steps / wall if wall > 0 else None,
-        "status_counts": counts, "median_steps": median,
+        "status_counts": counts,
+        "median_steps": median,
         "jobs": jobs if jobs is not None else "default",
         "workers": workers if session is not None else max(n_workers, 1),
         "chunk_size": chunk_size,
         "backend": "dask" if session is not None else backend if n_workers > 1 else "in-process",
         "scheduler": session.address if session is not None else None,
-        "device": device, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-        "versions": versions(), "csv": str(csv_path),
+        "device": device,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "versions": versions(),
+        "csv": str(csv_path),
     }
     _write_atomic(json_path, json.dumps(metadata, indent=2, default=str) + "\n")
     _remove_parts(parts_dir)
-    return SweepOutcome(config, csv_path, json_path, n, computed, wall, run_steps, counts,
-                        median, metadata=metadata)
+    return SweepOutcome(
+        config, csv_path, json_path, n, computed, wall, run_steps, counts, median, metadata=metadata
+    )
 
 
 def _check_cuda(config: SweepConfig, jobs, backend) -> int:
     """Checks for ``device="cuda"`` made before anything is written; returns the worker count
     (1: the GPU path trains in this process, chunk after chunk)."""
     if (jobs or 1) > 1 or backend == "dask":
-        raise ValueError("--device cuda trains in this process on one GPU; leave out --jobs "
-                         "(or use --jobs 1) and --backend dask")
+        raise ValueError(
+            "--device cuda trains in this process on one GPU; leave out --jobs "
+            "(or use --jobs 1) and --backend dask"
+        )
     from .cuda import check_hidden_cuda, require_cuda
 
     require_cuda()
@@ -485,8 +536,9 @@ def _dispatch(config, chunks, parts_dir, n_workers, backend, device):
         TerminatedWorkerError = ()  # noqa: N806
     from concurrent.futures.process import BrokenProcessPool
 
-    calls = (joblib.delayed(train_chunk)(config, a, b, str(parts_dir), 1, device)
-             for a, b in chunks)
+    calls = (
+        joblib.delayed(train_chunk)(config, a, b, str(parts_dir), 1, device) for a, b in chunks
+    )
     done = 0
     try:
         with joblib.parallel_config(backend=backend, n_jobs=n_workers):
@@ -498,7 +550,8 @@ def _dispatch(config, chunks, parts_dir, n_workers, backend, device):
         raise SweepError(
             f"a worker process died while training (joblib/{backend}: {first}); "
             f"{done} of {len(chunks)} chunks of this call finished and are kept in {parts_dir}; "
-            f"run the same command again to resume") from None
+            f"run the same command again to resume"
+        ) from None
 
 
 def _open_parts(parts_dir: Path, config: SweepConfig, fingerprint: str, n: int) -> None:
@@ -506,28 +559,37 @@ def _open_parts(parts_dir: Path, config: SweepConfig, fingerprint: str, n: int) 
     if parts_dir.exists():
         if not manifest.is_file():
             if any(PART_RE.match(p.name) for p in parts_dir.iterdir()):
-                raise SweepError(f"{parts_dir} holds parts without a {MANIFEST}; run with "
-                                 f"--fresh to discard them")
+                raise SweepError(
+                    f"{parts_dir} holds parts without a {MANIFEST}; run with "
+                    f"--fresh to discard them"
+                )
         else:
             previous = _read_json(manifest)
             if previous.get("fingerprint") != fingerprint:
                 raise SweepError(
                     f"{parts_dir} holds parts of a different config ({_diff(previous, config)}); "
-                    f"run with --fresh to discard them, or give the sweep another name")
+                    f"run with --fresh to discard them, or give the sweep another name"
+                )
             for p in parts_dir.glob(".tmp-*"):
                 p.unlink()
             return
     parts_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(manifest, json.dumps({"fingerprint": fingerprint, "runs": n,
-                                        "config": config.resolved()}, indent=2) + "\n")
+    _write_atomic(
+        manifest,
+        json.dumps({"fingerprint": fingerprint, "runs": n, "config": config.resolved()}, indent=2)
+        + "\n",
+    )
 
 
 def _diff(previous: dict, config: SweepConfig) -> str:
     """Which settings changed between a stored resolved config and this one, in words."""
     old = _flatten(previous.get("config", {}))
     new = _flatten(config.resolved())
-    changed = [k for k in sorted(set(old) | set(new))
-               if k not in ("name", "description") and old.get(k) != new.get(k)]
+    changed = [
+        k
+        for k in sorted(set(old) | set(new))
+        if k not in ("name", "description") and old.get(k) != new.get(k)
+    ]
     if not changed:
         return "same settings, different data file or results format"
     shown = [f"{k}: {old.get(k, '-')!r} -> {new.get(k, '-')!r}" for k in changed[:3]]
@@ -625,9 +687,19 @@ def _read_json(path: Path) -> dict:
 
 def _complete_outcome(config, csv_path, json_path, previous) -> SweepOutcome:
     counts = previous.get("status_counts", {})
-    return SweepOutcome(config, csv_path, json_path, config.n_runs, 0, 0.0, 0, counts,
-                        previous.get("median_steps", float("nan")), already_complete=True,
-                        metadata=previous)
+    return SweepOutcome(
+        config,
+        csv_path,
+        json_path,
+        config.n_runs,
+        0,
+        0.0,
+        0,
+        counts,
+        previous.get("median_steps", float("nan")),
+        already_complete=True,
+        metadata=previous,
+    )
 
 
 def cpu_model() -> str:
@@ -647,9 +719,14 @@ def versions() -> dict:
 
     from . import __version__
 
-    return {"bpsweep": __version__, "numba": numba.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "joblib": joblib.__version__,
-            "python": platform.python_version()}
+    return {
+        "bpsweep": __version__,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "joblib": joblib.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def read_results(path) -> pd.DataFrame:
@@ -657,10 +734,19 @@ def read_results(path) -> pd.DataFrame:
     return read_csv_exact(path)
 
 
-def run_sweep(config_or_path, *, jobs: int | None = None, chunk_size: int | None = None,
-              out_dir=None, fresh: bool = False, quiet: bool = True, overrides=None,
-              backend: str = "loky", device: str = "cpu",
-              scheduler: str | None = None) -> pd.DataFrame:
+def run_sweep(
+    config_or_path,
+    *,
+    jobs: int | None = None,
+    chunk_size: int | None = None,
+    out_dir=None,
+    fresh: bool = False,
+    quiet: bool = True,
+    overrides=None,
+    backend: str = "loky",
+    device: str = "cpu",
+    scheduler: str | None = None,
+) -> pd.DataFrame:
     """Run a sweep (or resume it, or read it back when already complete); returns its table.
 
     config_or_path: a TOML path, a config dict (the parsed TOML; relative data paths are taken
@@ -679,9 +765,18 @@ def run_sweep(config_or_path, *, jobs: int | None = None, chunk_size: int | None
 
     Returns one row per run (see docs/sweeps.md for the columns), as read back from the CSV.
     """
-    outcome = execute(config_or_path, jobs=jobs, chunk_size=chunk_size, out_dir=out_dir,
-                      fresh=fresh, quiet=quiet, overrides=overrides, backend=backend,
-                      device=device, scheduler=scheduler)
+    outcome = execute(
+        config_or_path,
+        jobs=jobs,
+        chunk_size=chunk_size,
+        out_dir=out_dir,
+        fresh=fresh,
+        quiet=quiet,
+        overrides=overrides,
+        backend=backend,
+        device=device,
+        scheduler=scheduler,
+    )
     return read_results(outcome.csv_path)
 
 
@@ -690,46 +785,91 @@ def run_sweep(config_or_path, *, jobs: int | None = None, chunk_size: int | None
 
 def add_run_parser(sub) -> None:
     """Register ``bpsweep run`` on an argparse subparsers object."""
-    p = sub.add_parser("run", help="run a sweep from a TOML config into results/<name>.csv",
-                       description="Run a sweep: expand the config into runs, train them in "
-                       "chunks in parallel, and write results/<name>.csv and .json. Running "
-                       "the same config again resumes from the saved parts.")
+    p = sub.add_parser(
+        "run",
+        help="run a sweep from a TOML config into results/<name>.csv",
+        description="Run a sweep: expand the config into runs, train them in "
+        "chunks in parallel, and write results/<name>.csv and .json. Running "
+        "the same config again resumes from the saved parts.",
+    )
     p.add_argument("config", help="sweep config (TOML), e.g. experiments/seed-lr-grid.toml")
-    p.add_argument("--jobs", type=int, help="worker processes; 1 runs in this process with "
-                   "numba's threads on every core (default: every core as workers for sweeps of "
-                   "100,000 runs or more, else 1)")
-    p.add_argument("--chunk-size", type=int, help="runs per chunk (default: about 4 chunks "
-                   "per worker, 1,000 to 50,000; in this process about 8, 10,000 to 50,000)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="worker processes; 1 runs in this process with "
+        "numba's threads on every core (default: every core as workers for sweeps of "
+        "100,000 runs or more, else 1)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        help="runs per chunk (default: about 4 chunks "
+        "per worker, 1,000 to 50,000; in this process about 8, 10,000 to 50,000)",
+    )
     p.add_argument("--out", default="results", help="output folder (default: results)")
-    p.add_argument("--fresh", action="store_true",
-                   help="discard earlier parts or results of this sweep and start over")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the number of runs and what varies; write nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (the summary is "
-                   "still printed)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
-                   "--set 'sweep.lr=[0.1, 0.2]' (repeatable)")
-    p.add_argument("--backend", default="loky", help="where worker processes run: 'loky' "
-                   "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="with --backend dask: the "
-                   "address of a running dask scheduler (default: start a local cluster of "
-                   "--jobs workers for this sweep)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="train on the "
-                   "CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard earlier parts or results of this sweep and start over",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the number of runs and what varies; write nothing",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (the summary is still printed)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
+        "--set 'sweep.lr=[0.1, 0.2]' (repeatable)",
+    )
+    p.add_argument(
+        "--backend",
+        default="loky",
+        help="where worker processes run: 'loky' "
+        "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="with --backend dask: the "
+        "address of a running dask scheduler (default: start a local cluster of "
+        "--jobs workers for this sweep)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
+    )
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
     config = load_config(args.config, overrides=args.overrides)
     if args.dry_run:
-        print(describe(config, args.jobs, args.chunk_size, args.backend, args.device,
-                       args.scheduler))
+        print(
+            describe(config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler)
+        )
         return 0
     try:
-        outcome = execute(config, jobs=args.jobs, chunk_size=args.chunk_size, out_dir=args.out,
-                          fresh=args.fresh, quiet=args.quiet, backend=args.backend,
-                          device=args.device, scheduler=args.scheduler)
+        outcome = execute(
+            config,
+            jobs=args.jobs,
+            chunk_size=args.chunk_size,
+            out_dir=args.out,
+            fresh=args.fresh,
+            quiet=args.quiet,
+            backend=args.backend,
+            device=args.device,
+            scheduler=args.scheduler,
+        )
     except SweepError as exc:
         raise ValueError(str(exc)) from None
     print(outcome.summary())
@@ -748,8 +888,9 @@ def _kernels_cached() -> bool:
         return True
 
 
-def describe(config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu",
-             scheduler=None) -> str:
+def describe(
+    config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu", scheduler=None
+) -> str:
     """The --dry-run text: runs, what varies and how the work would be split."""
     n = config.n_runs
     jobs = _check_int("jobs", jobs)
@@ -757,9 +898,13 @@ def describe(config: SweepConfig, jobs=None, chunk_size=None, backend="loky", de
     if device == "cuda":
         workers = 1
     k = _check_int("chunk_size", chunk_size) or (
-        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers))
-    mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}" \
-        if config.mode == "random" else "grid"
+        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
+    )
+    mode = (
+        f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
+        if config.mode == "random"
+        else "grid"
+    )
     lines = [f"{config.name}: {n:,} runs ({mode})"]
     if config.description:
         lines.append(f"  {config.description}")
@@ -776,8 +921,11 @@ def describe(config: SweepConfig, jobs=None, chunk_size=None, backend="loky", de
     if device == "cuda":
         where = "in this process on the GPU"
     elif backend == "dask":
-        where = (f"on the dask cluster at {scheduler}" if scheduler else
-                 f"on a local dask cluster of {jobs or default_jobs()} worker processes")
+        where = (
+            f"on the dask cluster at {scheduler}"
+            if scheduler
+            else f"on a local dask cluster of {jobs or default_jobs()} worker processes"
+        )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
     lines.append("dry run: nothing written")
     return "\n".join(lines)

@@ -45,8 +45,10 @@ class TrainResult:
 def check_positive(name: str, value, *, integer: bool = False):
     """Raise ValueError unless ``value`` is a finite number > 0 (a whole number if asked)."""
     ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not (
-        math.isfinite(value) and value > 0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, ok_type)
+        or not (math.isfinite(value) and value > 0)
     ):
         kind = "a whole number >= 1" if integer else "a finite number > 0"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
@@ -65,8 +67,10 @@ def trainable_mask(trainable, hidden: int) -> np.ndarray:
         raise ValueError(f"trainable is empty; give 'all' or some of {', '.join(names)}")
     unknown = [t for t in chosen if t not in names]
     if unknown:
-        raise ValueError(f"unknown trainable parameter(s) {', '.join(map(str, unknown))}; "
-                         f"expected 'all' or some of {', '.join(names)}")
+        raise ValueError(
+            f"unknown trainable parameter(s) {', '.join(map(str, unknown))}; "
+            f"expected 'all' or some of {', '.join(names)}"
+        )
     return np.array([n in chosen for n in names], dtype=np.bool_)
 
 
@@ -85,13 +89,26 @@ def optimizer_hyper(optimizer: str, **settings) -> np.ndarray:
     return np.array([values["beta1"], values["beta2"], values["eps"]])
 
 
-def train(data="dosage", *, hidden: int = DEFAULT_HIDDEN, activation: str = "softplus",
-          init="normal", seed: int = 0, scale: float = 1.0, biases: str = "zeros",
-          trainable="all", optimizer: str = "gd", lr: float = DEFAULT_LR,
-          tol: float = DEFAULT_TOL, max_steps: int = DEFAULT_MAX_STEPS,
-          momentum: float | None = None, beta1: float | None = None,
-          beta2: float | None = None, eps: float | None = None,
-          trace: bool = False) -> TrainResult:
+def train(
+    data="dosage",
+    *,
+    hidden: int = DEFAULT_HIDDEN,
+    activation: str = "softplus",
+    init="normal",
+    seed: int = 0,
+    scale: float = 1.0,
+    biases: str = "zeros",
+    trainable="all",
+    optimizer: str = "gd",
+    lr: float = DEFAULT_LR,
+    tol: float = DEFAULT_TOL,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    momentum: float | None = None,
+    beta1: float | None = None,
+    beta2: float | None = None,
+    eps: float | None = None,
+    trace: bool = False,
+) -> TrainResult:
     """Train one network by gradient descent with the stopping rules of statquest.md.
 
     data: ``"dosage"``, a CSV path, or an ``(x, y)`` pair of 1-D arrays.
@@ -105,8 +122,7 @@ def train(data="dosage", *, hidden: int = DEFAULT_HIDDEN, activation: str = "sof
     check_positive("lr", lr)
     check_positive("tol", tol)
     check_positive("max_steps", max_steps, integer=True)
-    p = initial_params(init, hidden=hidden, scale=scale,
-                       biases=biases, seed=seed)
+    p = initial_params(init, hidden=hidden, scale=scale, biases=biases, seed=seed)
     mask = trainable_mask(trainable, hidden)
     hyper = optimizer_hyper(optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps)
     names = param_names(hidden)
@@ -116,13 +132,31 @@ def train(data="dosage", *, hidden: int = DEFAULT_HIDDEN, activation: str = "sof
     t_params, t_slopes, t_steps = (np.empty((rows, p.size)) for _ in range(3))
     t_ssr = np.empty(rows)
     status, steps, ssr0, ssr = kernels.train_one(
-        x, y, hidden, act, opt, hyper, float(lr), float(tol), int(max_steps), mask, p,
-        t_params, t_slopes, t_steps, t_ssr)
+        x,
+        y,
+        hidden,
+        act,
+        opt,
+        hyper,
+        float(lr),
+        float(tol),
+        int(max_steps),
+        mask,
+        p,
+        t_params,
+        t_slopes,
+        t_steps,
+        t_ssr,
+    )
     result = TrainResult(
-        status=STATUSES[status], steps=int(steps), initial_ssr=float(ssr0), final_ssr=float(ssr),
+        status=STATUSES[status],
+        steps=int(steps),
+        initial_ssr=float(ssr0),
+        final_ssr=float(ssr),
         initial_params=dict(zip(names, start.tolist())),
         final_params=dict(zip(names, p.tolist())),
-        trainable=tuple(n for n, m in zip(names, mask) if m))
+        trainable=tuple(n for n, m in zip(names, mask) if m),
+    )
     if trace:
         result.trace = _trace_frame(names, mask, t_params, t_slopes, t_steps, t_ssr, steps)
     return result
@@ -133,8 +167,10 @@ def _data_arrays(data):
         x = np.ascontiguousarray(data[0], dtype=np.float64)
         y = np.ascontiguousarray(data[1], dtype=np.float64)
         if x.ndim != 1 or x.shape != y.shape or x.size < 1:
-            raise ValueError(f"data x and y must be 1-D of the same length >= 1, "
-                             f"got shapes {x.shape} and {y.shape}")
+            raise ValueError(
+                f"data x and y must be 1-D of the same length >= 1, "
+                f"got shapes {x.shape} and {y.shape}"
+            )
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError("data x or y has a NaN or infinite value")
         return x, y
