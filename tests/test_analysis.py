@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bpsweep import analysis as A
-from bpsweep.cli import main
+from bpsweep.commands import main
 from bpsweep.model import param_names
 from results_helper import make_results, write_results
 

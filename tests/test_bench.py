@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bpsweep import bench, kernels
-from bpsweep.cli import main
+from bpsweep.commands import main
 from bpsweep.model import MAX_STEPS
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bpsweep import train
-from bpsweep.cli import main
+from bpsweep.commands import main
 
 
 def test_train_walkthrough_lesson_000(capsys):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bpsweep import cluster
-from bpsweep.cli import main
+from bpsweep.commands import main
 from bpsweep.sweep import SweepError, execute
 
 distributed = pytest.importorskip(

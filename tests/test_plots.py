@@ -7,7 +7,7 @@ import pytest
 
 from bpsweep import analysis as A
 from bpsweep import plots as P
-from bpsweep.cli import main
+from bpsweep.commands import main
 from results_helper import make_results, write_results
 
 pytest.importorskip("matplotlib")

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from bpsweep import analysis as A
-from bpsweep.cli import main
+from bpsweep.commands import main
 from bpsweep.report import write_report
 from results_helper import make_results, write_results
 

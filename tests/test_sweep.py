@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import bpsweep
-from bpsweep.cli import main
+from bpsweep.commands import main
 from bpsweep.data import load_data
 from bpsweep.init import PRESETS
 from bpsweep.model import param_names

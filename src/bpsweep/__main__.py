@@ -1,3 +1,3 @@
-from bpsweep.cli import main
+from bpsweep.commands import main
 
 raise SystemExit(main())

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ._csvfmt import read_csv_exact
 from .data import BUILTIN, load_data
+from .errors import ResultsError
 from .model import STATUSES, param_names
 
 #: Setting columns of the contract (seed is the replicate axis, not a grouping key).
@@ -59,8 +60,8 @@ MODEL_COLUMNS = ("dataset", "hidden", "activation")
 DEFAULT_FIT_SSR = 0.01
 
 
-class AnalysisError(ValueError):
-    """A results file or table that cannot be analysed; the message says what is wrong."""
+#: The analyses' error: a results file or table that cannot be analysed.
+AnalysisError = ResultsError
 
 
 # ---------------------------------------------------------------- loading and checking

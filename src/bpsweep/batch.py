@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import kernels
 from .data import load_data
+from .errors import UsageError
 from .model import (
     ACTIVATIONS,
     DEFAULT_LR,
@@ -123,10 +124,10 @@ def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
     names = param_names(hidden)
     missing = [f"init_{n}" for n in names if f"init_{n}" not in group.columns]
     if missing:
-        raise ValueError(f"runs with hidden={hidden} need column(s) {', '.join(missing)}")
+        raise UsageError(f"runs with hidden={hidden} need column(s) {', '.join(missing)}")
     init = np.ascontiguousarray(group[[f"init_{n}" for n in names]].to_numpy(np.float64))
     if not np.isfinite(init).all():
-        raise ValueError(f"runs with hidden={hidden} have a missing or non-finite initial value")
+        raise UsageError(f"runs with hidden={hidden} have a missing or non-finite initial value")
     opt_names = group["optimizer"].to_numpy()
     hyper = np.zeros((len(group), 3))
     is_mom = opt_names == "momentum"
@@ -150,7 +151,7 @@ def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
 def _codes(column: pd.Series, registry: dict[str, int], what: str) -> np.ndarray:
     unknown = sorted(set(column.unique()) - set(registry))
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"unknown {what}(s) {', '.join(map(str, unknown))}; "
             f"expected one of {', '.join(registry)}"
         )

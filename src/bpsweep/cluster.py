@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import logging
 
+from .errors import DeviceError
+
 INSTALL_HINT = "--backend dask needs dask and distributed; install with pip install 'bpsweep[dask]'"
 #: Seconds to wait for a scheduler to answer, and for a cluster to have a worker.
 CONNECT_TIMEOUT = 30
 
 
-class DaskUnavailableError(ValueError):
-    """dask/distributed are not installed. A ValueError, so the CLI prints it as one line."""
+class DaskUnavailableError(DeviceError):
+    """dask/distributed are not installed."""
 
 
 def import_distributed():

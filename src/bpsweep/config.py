@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import BUILTIN, DataError, load_data
+from .data import BUILTIN, load_data
+from .errors import ConfigError, DataError
 from .init import BIASES, MAX_SEED, PRESETS, SCHEMES
 from .model import (
     ACTIVATIONS,
@@ -46,10 +47,6 @@ SWEEP_KEYS = ("mode", "samples", "sweep_seed")
 MODES = ("grid", "random")
 INIT_PARAM = re.compile(r"^init_([wb][1-9][0-9]*)$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the file, key, expectation and finding."""
 
 
 # ---------------------------------------------------------------- settings and their checks

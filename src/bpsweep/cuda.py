@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 from . import kernels
+from .errors import DeviceError, UsageError
 from .model import (
     ACTIVATIONS,
     CONVERGED,
@@ -79,8 +80,8 @@ NO_GPU_HINT = (
 cuda = None
 
 
-class CudaUnavailableError(ValueError):
-    """numba-cuda or a GPU is missing. A ValueError, so the CLI prints it as one line."""
+class CudaUnavailableError(DeviceError):
+    """numba-cuda or a GPU is missing."""
 
 
 # ---------------------------------------------------------------- lazy import and checks
@@ -137,9 +138,9 @@ def require_cuda():
 def check_hidden_cuda(hidden) -> int:
     """Validate H for the GPU kernel: a whole number from 1 to MAX_HIDDEN."""
     if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
-        raise ValueError(f"hidden must be a whole number >= 1, got {hidden!r}")
+        raise UsageError(f"hidden must be a whole number >= 1, got {hidden!r}")
     if hidden > MAX_HIDDEN:
-        raise ValueError(
+        raise UsageError(
             f"the GPU kernel supports hidden up to {MAX_HIDDEN} (its per-thread "
             f"arrays have compile-time sizes), got hidden={hidden}; "
             "train this sweep on the CPU (without --device cuda)"
@@ -359,7 +360,7 @@ def train_batch_cuda(
     hidden = check_hidden_cuda(hidden)
     n_runs, n_p = init.shape
     if n_p != n_params(hidden):
-        raise ValueError(f"init has {n_p} columns; hidden={hidden} needs {n_params(hidden)}")
+        raise UsageError(f"init has {n_p} columns; hidden={hidden} needs {n_params(hidden)}")
     cuda = require_cuda()
     if n_runs == 0:
         return
@@ -368,7 +369,7 @@ def train_batch_cuda(
     for codes, registry, what in ((act, ACTIVATIONS, "activation"), (opt, OPTIMIZERS, "optimizer")):
         bad = codes[(codes < 0) | (codes >= len(registry))]
         if bad.size:
-            raise ValueError(f"unknown {what} code {bad[0]}; expected 0..{len(registry) - 1}")
+            raise UsageError(f"unknown {what} code {bad[0]}; expected 0..{len(registry) - 1}")
     lr = np.asarray(lr, dtype=np.float64)
     max_steps = np.asarray(max_steps, dtype=np.int64)
     tol = np.asarray(tol, dtype=np.float64)

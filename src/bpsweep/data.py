@@ -6,14 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+
 #: The lessons' data: dosage (input) and whether the drug worked (observed).
 DOSAGE_X = (0.0, 0.5, 1.0)
 DOSAGE_Y = (0.0, 1.0, 0.0)
 BUILTIN = {"dosage": (DOSAGE_X, DOSAGE_Y)}
-
-
-class DataError(ValueError):
-    """A data set that cannot be used; the message names the file and what is wrong."""
 
 
 def load_data(dataset: str | Path = "dosage", base_dir: str | Path | None = None):

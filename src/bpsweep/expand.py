@@ -25,6 +25,7 @@ import pandas as pd
 from ._numba import njit
 from ._random import uniform
 from .config import SETTINGS, SweepConfig
+from .errors import UsageError
 from .init import PRESETS, SCHEMES, draw_batch
 from .model import param_names
 
@@ -135,7 +136,7 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
     stop = n if stop is None else min(int(stop), n)
     start = int(start)
     if not 0 <= start <= stop:
-        raise ValueError(f"expand: expected 0 <= start <= stop <= {n}, got {start}, {stop}")
+        raise UsageError(f"expand: expected 0 <= start <= stop <= {n}, got {start}, {stop}")
     run_ids = np.arange(start, stop, dtype=np.int64)
     r = len(run_ids)
     swept = axis_indices_and_draws(config, run_ids) if r else {}

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._numba import njit
 from ._random import normal, uniform
+from .errors import UsageError
 from .model import check_hidden, n_params, param_names
 
 PRESETS = {
@@ -55,21 +56,21 @@ def check_seed(seed) -> int:
         or not isinstance(seed, (int, np.integer))
         or not (0 <= seed <= MAX_SEED)
     ):
-        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+        raise UsageError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
     return int(seed)
 
 
 def check_scheme(scheme: str, scale: float, biases: str) -> None:
     if scheme not in SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+        raise UsageError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     if (
         isinstance(scale, bool)
         or not isinstance(scale, (int, float))
         or not (math.isfinite(scale) and scale > 0)
     ):
-        raise ValueError(f"init scale must be a finite number > 0, got {scale!r}")
+        raise UsageError(f"init scale must be a finite number > 0, got {scale!r}")
     if biases not in BIASES:
-        raise ValueError(f"unknown biases mode {biases!r}; expected one of {', '.join(BIASES)}")
+        raise UsageError(f"unknown biases mode {biases!r}; expected one of {', '.join(BIASES)}")
 
 
 @njit
@@ -139,7 +140,7 @@ def parse_init(spec) -> tuple[str | None, dict[str, float]]:
     if isinstance(spec, dict):
         return None, {str(k): _number(k, v) for k, v in spec.items()}
     if not isinstance(spec, str):
-        raise ValueError(f"init must be a preset, a scheme or name=value items, got {spec!r}")
+        raise UsageError(f"init must be a preset, a scheme or name=value items, got {spec!r}")
     base, values = None, {}
     for item in (part.strip() for part in spec.split(",")):
         if not item:
@@ -149,10 +150,10 @@ def parse_init(spec) -> tuple[str | None, dict[str, float]]:
             values[name.strip()] = _number(name.strip(), text.strip())
         elif item in PRESETS or item in SCHEMES:
             if base is not None:
-                raise ValueError(f"init {spec!r} names both {base!r} and {item!r}; give one")
+                raise UsageError(f"init {spec!r} names both {base!r} and {item!r}; give one")
             base = item
         else:
-            raise ValueError(
+            raise UsageError(
                 f"init item {item!r} is neither a preset ({', '.join(PRESETS)}), a scheme "
                 f"({', '.join(SCHEMES)}) nor name=value"
             )
@@ -163,9 +164,9 @@ def _number(name, value) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"initial {name} must be a number, got {value!r}") from None
+        raise UsageError(f"initial {name} must be a number, got {value!r}") from None
     if isinstance(value, bool) or not math.isfinite(number):
-        raise ValueError(f"initial {name} must be a finite number, got {value!r}")
+        raise UsageError(f"initial {name} must be a finite number, got {value!r}")
     return number
 
 
@@ -189,23 +190,23 @@ def initial_params(
     if isinstance(init, (np.ndarray, list, tuple)):
         values = np.array(init, dtype=np.float64)
         if values.shape != (len(names),):
-            raise ValueError(
+            raise UsageError(
                 f"init array must have {len(names)} values "
                 f"({', '.join(names)}), got shape {values.shape}"
             )
         if not np.isfinite(values).all():
-            raise ValueError("init array has a NaN or infinite value")
+            raise UsageError("init array has a NaN or infinite value")
         return values
     base, values = parse_init(init)
     unknown = [k for k in values if k not in names]
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"unknown parameter(s) {', '.join(unknown)} in init; "
             f"with hidden={hidden} the parameters are {', '.join(names)}"
         )
     if base in PRESETS:
         if hidden != 2:
-            raise ValueError(
+            raise UsageError(
                 f"preset {base!r} is for the lessons' network (hidden=2), not hidden={hidden}"
             )
         start = np.array([PRESETS[base][k] for k in names])

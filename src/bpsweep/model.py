@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from .errors import UsageError
+
 # Registries: name -> integer code understood by the kernels. Codes are part of the kernels'
 # interface; add new entries at the end.
 ACTIVATIONS = {"softplus": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
@@ -72,7 +74,7 @@ def bias_names(hidden: int) -> tuple[str, ...]:
 
 def check_hidden(hidden) -> int:
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-        raise ValueError(f"hidden must be a whole number >= 1, got {hidden!r}")
+        raise UsageError(f"hidden must be a whole number >= 1, got {hidden!r}")
     return hidden
 
 
@@ -80,7 +82,7 @@ def activation_code(name: str) -> int:
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise UsageError(
             f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
         ) from None
 
@@ -89,6 +91,6 @@ def optimizer_code(name: str) -> int:
     try:
         return OPTIMIZERS[name]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise UsageError(
             f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}"
         ) from None

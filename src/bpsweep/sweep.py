@@ -40,6 +40,7 @@ import pandas as pd
 from ._csvfmt import format_block, read_csv_exact
 from .batch import train_runs
 from .config import ConfigError, SweepConfig, config_from_dict, load_config
+from .errors import SweepError, UsageError
 from .expand import column_kind, expand, result_columns
 from .model import STATUSES, param_names
 
@@ -48,10 +49,6 @@ MANIFEST = "manifest.json"
 MIN_CHUNK, MAX_CHUNK = 1_000, 50_000
 WORKERS_FROM = 100_000  # default: worker processes only for sweeps of at least this many runs
 FORMAT_BLOCK = 20_000  # rows formatted at a time (bounds the memory of the CSV text)
-
-
-class SweepError(RuntimeError):
-    """A sweep that cannot go on (a dead worker, parts of another config); message says why."""
 
 
 # ---------------------------------------------------------------- chunk training (device hook)
@@ -350,7 +347,7 @@ class SweepOutcome:
 def _as_config(config_or_path, overrides) -> SweepConfig:
     if isinstance(config_or_path, SweepConfig):
         if overrides:
-            raise ValueError("overrides apply to a config path or dict, not a SweepConfig")
+            raise UsageError("overrides apply to a config path or dict, not a SweepConfig")
         return config_or_path
     if isinstance(config_or_path, dict):
         return config_from_dict(config_or_path, overrides=overrides)
@@ -361,8 +358,20 @@ def _check_int(name: str, value, minimum: int = 1):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        raise UsageError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _kernels_cached() -> bool:
+    """Whether numba's cache holds the batched H = 2 kernel, the slowest to compile (numba's
+    own cache object knows where its index lives, NUMBA_CACHE_DIR included); True when that
+    cannot be told, so that the first-run notice is never wrong twice."""
+    try:
+        from .kernels import _train_h2_range
+
+        return os.path.exists(_train_h2_range._cache._cache_file._index_path)
+    except Exception:  # numba's private layout changed: say nothing
+        return True
 
 
 def execute(
@@ -387,9 +396,9 @@ def execute(
     jobs = _check_int("jobs", jobs)
     chunk_size = _check_int("chunk_size", chunk_size)
     if device not in CHUNK_TRAINERS:
-        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(CHUNK_TRAINERS)}")
+        raise UsageError(f"unknown device {device!r}; expected one of {', '.join(CHUNK_TRAINERS)}")
     if scheduler is not None and backend != "dask":
-        raise ValueError("a scheduler address needs backend 'dask' (--backend dask)")
+        raise UsageError("a scheduler address needs backend 'dask' (--backend dask)")
     n = config.n_runs
     workers = default_workers(n, jobs)
     if device == "cuda":
@@ -510,7 +519,7 @@ def _check_cuda(config: SweepConfig, jobs, backend) -> int:
     """Checks for ``device="cuda"`` made before anything is written; returns the worker count
     (1: the GPU path trains in this process, chunk after chunk)."""
     if (jobs or 1) > 1 or backend == "dask":
-        raise ValueError(
+        raise UsageError(
             "--device cuda trains in this process on one GPU; leave out --jobs "
             "(or use --jobs 1) and --backend dask"
         )
@@ -778,157 +787,6 @@ def run_sweep(
         scheduler=scheduler,
     )
     return read_results(outcome.csv_path)
-
-
-# ---------------------------------------------------------------- command line
-
-
-def add_run_parser(sub) -> None:
-    """Register ``bpsweep run`` on an argparse subparsers object."""
-    p = sub.add_parser(
-        "run",
-        help="run a sweep from a TOML config into results/<name>.csv",
-        description="Run a sweep: expand the config into runs, train them in "
-        "chunks in parallel, and write results/<name>.csv and .json. Running "
-        "the same config again resumes from the saved parts.",
-    )
-    p.add_argument("config", help="sweep config (TOML), e.g. experiments/seed-lr-grid.toml")
-    p.add_argument(
-        "--jobs",
-        type=int,
-        help="worker processes; 1 runs in this process with "
-        "numba's threads on every core (default: every core as workers for sweeps of "
-        "100,000 runs or more, else 1)",
-    )
-    p.add_argument(
-        "--chunk-size",
-        type=int,
-        help="runs per chunk (default: about 4 chunks "
-        "per worker, 1,000 to 50,000; in this process about 8, 10,000 to 50,000)",
-    )
-    p.add_argument("--out", default="results", help="output folder (default: results)")
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="discard earlier parts or results of this sweep and start over",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the number of runs and what varies; write nothing",
-    )
-    p.add_argument(
-        "--quiet", action="store_true", help="no progress bar (the summary is still printed)"
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
-        "--set 'sweep.lr=[0.1, 0.2]' (repeatable)",
-    )
-    p.add_argument(
-        "--backend",
-        default="loky",
-        help="where worker processes run: 'loky' "
-        "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)",
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="tcp://HOST:PORT",
-        help="with --backend dask: the "
-        "address of a running dask scheduler (default: start a local cluster of "
-        "--jobs workers for this sweep)",
-    )
-    p.add_argument(
-        "--device",
-        default="cpu",
-        choices=["cpu", "cuda"],
-        help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
-    )
-    p.set_defaults(func=cmd_run)
-
-
-def cmd_run(args) -> int:
-    config = load_config(args.config, overrides=args.overrides)
-    if args.dry_run:
-        print(
-            describe(config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler)
-        )
-        return 0
-    try:
-        outcome = execute(
-            config,
-            jobs=args.jobs,
-            chunk_size=args.chunk_size,
-            out_dir=args.out,
-            fresh=args.fresh,
-            quiet=args.quiet,
-            backend=args.backend,
-            device=args.device,
-            scheduler=args.scheduler,
-        )
-    except SweepError as exc:
-        raise ValueError(str(exc)) from None
-    print(outcome.summary())
-    return 0
-
-
-def _kernels_cached() -> bool:
-    """Whether numba's cache holds the batched H = 2 kernel, the slowest to compile (numba's
-    own cache object knows where its index lives, NUMBA_CACHE_DIR included); True when that
-    cannot be told, so that the first-run notice is never wrong twice."""
-    try:
-        from .kernels import _train_h2_range
-
-        return os.path.exists(_train_h2_range._cache._cache_file._index_path)
-    except Exception:  # numba's private layout changed: say nothing
-        return True
-
-
-def describe(
-    config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu", scheduler=None
-) -> str:
-    """The --dry-run text: runs, what varies and how the work would be split."""
-    n = config.n_runs
-    jobs = _check_int("jobs", jobs)
-    workers = (jobs or default_jobs()) if backend == "dask" else default_workers(n, jobs)
-    if device == "cuda":
-        workers = 1
-    k = _check_int("chunk_size", chunk_size) or (
-        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
-    )
-    mode = (
-        f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
-        if config.mode == "random"
-        else "grid"
-    )
-    lines = [f"{config.name}: {n:,} runs ({mode})"]
-    if config.description:
-        lines.append(f"  {config.description}")
-    varying = config.varying()
-    if varying:
-        lines.append("varies:")
-        width = max(len(a.name) for a in varying)
-        lines += [f"  {a.name:<{width}}  {a.describe()}" for a in varying]
-    else:
-        lines.append("varies: nothing (a single run)")
-    chunks = math.ceil(n / k)
-    w = min(workers, chunks)
-    where = f"{w} worker processes" if w > 1 else "in this process on numba's threads"
-    if device == "cuda":
-        where = "in this process on the GPU"
-    elif backend == "dask":
-        where = (
-            f"on the dask cluster at {scheduler}"
-            if scheduler
-            else f"on a local dask cluster of {jobs or default_jobs()} worker processes"
-        )
-    lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
-    lines.append("dry run: nothing written")
-    return "\n".join(lines)
 
 
 __all__ = ["ConfigError", "SweepError", "SweepOutcome", "execute", "read_results", "run_sweep"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import kernels
 from .data import load_data
+from .errors import UsageError
 from .init import initial_params
 from .model import (
     DEFAULT_HIDDEN,
@@ -51,7 +52,7 @@ def check_positive(name: str, value, *, integer: bool = False):
         or not (math.isfinite(value) and value > 0)
     ):
         kind = "a whole number >= 1" if integer else "a finite number > 0"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
+        raise UsageError(f"{name} must be {kind}, got {value!r}")
     return value
 
 
@@ -64,10 +65,10 @@ def trainable_mask(trainable, hidden: int) -> np.ndarray:
         trainable = [t.strip() for t in trainable.split(",") if t.strip()]
     chosen = list(trainable)
     if not chosen:
-        raise ValueError(f"trainable is empty; give 'all' or some of {', '.join(names)}")
+        raise UsageError(f"trainable is empty; give 'all' or some of {', '.join(names)}")
     unknown = [t for t in chosen if t not in names]
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"unknown trainable parameter(s) {', '.join(map(str, unknown))}; "
             f"expected 'all' or some of {', '.join(names)}"
         )
@@ -83,7 +84,7 @@ def optimizer_hyper(optimizer: str, **settings) -> np.ndarray:
         bad = isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
         if bad or (name == "eps" and v <= 0) or (name != "eps" and not 0 <= v < 1):
             want = "> 0" if name == "eps" else "in [0, 1)"
-            raise ValueError(f"{optimizer} setting {name} must be a number {want}, got {v!r}")
+            raise UsageError(f"{optimizer} setting {name} must be a number {want}, got {v!r}")
     if optimizer == "momentum":
         return np.array([values["momentum"], 0.0, 0.0])
     return np.array([values["beta1"], values["beta2"], values["eps"]])
@@ -167,12 +168,12 @@ def _data_arrays(data):
         x = np.ascontiguousarray(data[0], dtype=np.float64)
         y = np.ascontiguousarray(data[1], dtype=np.float64)
         if x.ndim != 1 or x.shape != y.shape or x.size < 1:
-            raise ValueError(
+            raise UsageError(
                 f"data x and y must be 1-D of the same length >= 1, "
                 f"got shapes {x.shape} and {y.shape}"
             )
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise ValueError("data x or y has a NaN or infinite value")
+            raise UsageError("data x or y has a NaN or infinite value")
         return x, y
     return load_data(data)
 

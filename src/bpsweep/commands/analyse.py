@@ -1,7 +1,4 @@
-"""Command line of the analyses: ``bpsweep analyse`` and ``bpsweep trace``.
-
-Registered in :mod:`bpsweep.cli` by ``_add_analyse(sub)`` and ``_add_trace(sub)``.
-"""
+"""``bpsweep analyse RESULTS``: outcome, sensitivity, basin and stuck tables, plots, report."""
 
 from __future__ import annotations
 
@@ -9,12 +6,12 @@ import json
 import sys
 import time
 
-from . import analysis as A
+from .. import analysis as A
 
 TABLES = ("outcome", "sensitivity", "basins", "stuck", "chaos")
 
 
-def add_analyse(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser(
         "analyse",
         aliases=["analyze"],
@@ -77,29 +74,6 @@ def add_analyse(sub) -> None:
     p.set_defaults(func=_cmd_analyse)
 
 
-def add_trace(sub) -> None:
-    p = sub.add_parser(
-        "trace",
-        help="re-run chosen runs of a results CSV and show their SSR per step",
-        description="Re-run chosen runs of a results CSV (results are deterministic, so the "
-        "re-run reproduces the row) and print or plot their SSR per step.",
-    )
-    p.add_argument("results", help="results CSV")
-    p.add_argument(
-        "--run-id", type=int, nargs="+", required=True, metavar="N", help="run ids to re-run"
-    )
-    p.add_argument("--plot", metavar="FILE", help="write the loss curves to FILE (PNG)")
-    p.add_argument("--csv", metavar="FILE", help="write the full trace (every step) to FILE")
-    p.add_argument(
-        "--show",
-        type=int,
-        default=10,
-        metavar="N",
-        help="steps to print per run: the first N and the last (default 10)",
-    )
-    p.set_defaults(func=_cmd_trace)
-
-
 def _check_plots_available():
     try:
         import matplotlib  # noqa: F401
@@ -135,12 +109,12 @@ def _cmd_analyse(args) -> int:
     _print_tables(df, tables, args)
     notes = []
     if args.plots:
-        from .plots import make_plots
+        from ..plots import make_plots
 
         made = make_plots(df, args.plots, tables, args.fit_ssr)
         notes.append(f"plots written to {args.plots}: {', '.join(p.name for p in made.values())}")
     if args.report:
-        from .report import write_report
+        from ..report import write_report
 
         notes.append(f"report written to {write_report(args.report, df, tables, args.fit_ssr)}")
     notes.append(f"read {len(df):,} runs in {t_load:.1f} s, analysed in {t_analyse:.1f} s")
@@ -191,39 +165,3 @@ def _print_tables(df, tables, args) -> None:
         if md:
             print()
         print(A.format_table(table, args.format if md else "table") if len(table) else "(none)")
-
-
-def _cmd_trace(args) -> int:
-    if args.plot:
-        _check_plots_available()
-    df = A.load_results(args.results)
-    trace, check = A.trace_runs(df, args.run_id)
-    for _, c in check.iterrows():
-        part = trace[trace["run_id"] == c["run_id"]]
-        print(
-            f"run {c['run_id']}: {c['status_rerun']} after {c['steps_rerun']} steps, "
-            f"SSR {part['ssr'].iloc[0]:.6g} -> {c['final_ssr_rerun']:.6g}"
-            + (
-                ""
-                if c["reproduced"]
-                else f"  (the CSV says {c['status']} after {c['steps']} steps, SSR "
-                f"{c['final_ssr']:.6g}: not reproduced; edited or another version?)"
-            )
-        )
-        shown = (
-            part
-            if len(part) <= args.show + 2
-            else (part.iloc[list(range(args.show)) + [len(part) - 1]])
-        )
-        print(A.format_table(shown.drop(columns="run_id"), "table", digits=6))
-    if args.csv:
-        try:
-            trace.to_csv(args.csv, index=False, float_format="%.17g")
-        except OSError as exc:
-            raise A.AnalysisError(f"cannot write --csv {args.csv}: {exc}") from None
-        print(f"trace written to {args.csv}")
-    if args.plot:
-        from .plots import trace_plot
-
-        print(f"loss curves written to {trace_plot(trace, args.plot)}")
-    return 0 if check["reproduced"].all() else 1

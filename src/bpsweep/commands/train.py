@@ -1,22 +1,14 @@
-"""Command line: ``bpsweep train`` (one run, the lesson's walk-through), ``run`` (sweeps),
-``analyse`` and ``trace`` (results), ``bench`` (throughput)."""
+"""``bpsweep train``: train one network and print its steps as the lesson does."""
 
 from __future__ import annotations
 
-import argparse
-import sys
+from ..errors import UsageError
+from ..model import ACTIVATIONS, DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, OPTIMIZERS
 
-from .analysis_cli import add_analyse as _add_analyse
-from .analysis_cli import add_trace as _add_trace
-from .data import DataError
-from .model import ACTIVATIONS, DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, OPTIMIZERS
+CLIError = UsageError
 
 
-class CLIError(Exception):
-    """An error to print as one line, without a traceback, exit status 2."""
-
-
-def _add_train(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train one network and print the steps as the lesson does",
@@ -56,7 +48,7 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .trainer import train
+    from ..trainer import train
 
     result = train(
         args.data,
@@ -129,45 +121,3 @@ def _int(text: str, option: str) -> int:
     if value < 1:
         raise CLIError(f"{option} must be >= 1, got {value}")
     return value
-
-
-def _add_run(sub) -> None:
-    from .sweep import add_run_parser
-
-    add_run_parser(sub)
-
-
-def _add_bench(sub) -> None:
-    from .bench import add_bench
-
-    add_bench(sub)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bpsweep",
-        description="Gradient descent on the StatQuest backpropagation network, swept.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
-    _add_run(sub)
-    _add_analyse(sub)
-    _add_trace(sub)
-    _add_bench(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (CLIError, DataError, ValueError, FileNotFoundError) as exc:
-        print(f"bpsweep {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"bpsweep {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

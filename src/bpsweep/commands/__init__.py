@@ -1,0 +1,51 @@
+"""The command line, one module per subcommand (``bpsweep <command> --help``).
+
+Each module ``commands/<name>.py`` has ``register(subparsers)``, which adds its parser and sets
+``func``, the function that runs it. :func:`main` turns a :class:`~bpsweep.errors.BpsweepError`
+into one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import BpsweepError
+
+#: Subcommands in the order ``--help`` lists them.
+COMMANDS = ("train", "run", "analyse", "trace", "bench")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpsweep",
+        description="Gradient descent on the StatQuest backpropagation network, swept.",
+    )
+    parser.add_argument("--version", action="version", version=f"bpsweep {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BpsweepError as exc:
+        print(f"bpsweep {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bpsweep {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""``bpsweep run CONFIG``: run (or resume) a sweep into ``<out>/<name>.csv`` and ``.json``."""
+
+from __future__ import annotations
+
+import math
+
+from ..config import SweepConfig, load_config
+from ..sweep import (
+    GPU_MAX_CHUNK,
+    _check_int,
+    default_chunk_size,
+    default_jobs,
+    default_workers,
+    execute,
+)
+
+
+def register(sub) -> None:
+    """Register ``bpsweep run`` on an argparse subparsers object."""
+    p = sub.add_parser(
+        "run",
+        help="run a sweep from a TOML config into results/<name>.csv",
+        description="Run a sweep: expand the config into runs, train them in "
+        "chunks in parallel, and write results/<name>.csv and .json. Running "
+        "the same config again resumes from the saved parts.",
+    )
+    p.add_argument("config", help="sweep config (TOML), e.g. experiments/seed-lr-grid.toml")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="worker processes; 1 runs in this process with "
+        "numba's threads on every core (default: every core as workers for sweeps of "
+        "100,000 runs or more, else 1)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        help="runs per chunk (default: about 4 chunks "
+        "per worker, 1,000 to 50,000; in this process about 8, 10,000 to 50,000)",
+    )
+    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard earlier parts or results of this sweep and start over",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the number of runs and what varies; write nothing",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (the summary is still printed)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
+        "--set 'sweep.lr=[0.1, 0.2]' (repeatable)",
+    )
+    p.add_argument(
+        "--backend",
+        default="loky",
+        help="where worker processes run: 'loky' "
+        "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="with --backend dask: the "
+        "address of a running dask scheduler (default: start a local cluster of "
+        "--jobs workers for this sweep)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
+    )
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    config = load_config(args.config, overrides=args.overrides)
+    if args.dry_run:
+        print(
+            describe(config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler)
+        )
+        return 0
+    outcome = execute(
+        config,
+        jobs=args.jobs,
+        chunk_size=args.chunk_size,
+        out_dir=args.out,
+        fresh=args.fresh,
+        quiet=args.quiet,
+        backend=args.backend,
+        device=args.device,
+        scheduler=args.scheduler,
+    )
+    print(outcome.summary())
+    return 0
+
+
+def describe(
+    config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu", scheduler=None
+) -> str:
+    """The --dry-run text: runs, what varies and how the work would be split."""
+    n = config.n_runs
+    jobs = _check_int("jobs", jobs)
+    workers = (jobs or default_jobs()) if backend == "dask" else default_workers(n, jobs)
+    if device == "cuda":
+        workers = 1
+    k = _check_int("chunk_size", chunk_size) or (
+        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
+    )
+    mode = (
+        f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
+        if config.mode == "random"
+        else "grid"
+    )
+    lines = [f"{config.name}: {n:,} runs ({mode})"]
+    if config.description:
+        lines.append(f"  {config.description}")
+    varying = config.varying()
+    if varying:
+        lines.append("varies:")
+        width = max(len(a.name) for a in varying)
+        lines += [f"  {a.name:<{width}}  {a.describe()}" for a in varying]
+    else:
+        lines.append("varies: nothing (a single run)")
+    chunks = math.ceil(n / k)
+    w = min(workers, chunks)
+    where = f"{w} worker processes" if w > 1 else "in this process on numba's threads"
+    if device == "cuda":
+        where = "in this process on the GPU"
+    elif backend == "dask":
+        where = (
+            f"on the dask cluster at {scheduler}"
+            if scheduler
+            else f"on a local dask cluster of {jobs or default_jobs()} worker processes"
+        )
+    lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
+    lines.append("dry run: nothing written")
+    return "\n".join(lines)
