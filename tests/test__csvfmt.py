@@ -14,9 +14,9 @@ import naive
 from bpsweep import _csvfmt
 from bpsweep._csvfmt import format_block, format_floats
 from bpsweep.batch import train_runs
+from bpsweep.chunks import _part_blocks, format_rows
 from bpsweep.config import config_from_dict
 from bpsweep.expand import column_kind, expand, result_columns
-from bpsweep.sweep import _part_blocks, format_rows
 
 MAX = 1.7976931348623157e308
 

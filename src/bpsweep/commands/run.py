@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import math
 
+from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
-from ..sweep import (
-    GPU_MAX_CHUNK,
-    _check_int,
-    default_chunk_size,
-    default_jobs,
-    default_workers,
-    execute,
-)
+from ..dispatch import BACKENDS, default_chunk_size, default_workers
+from ..machine import usable_cores
+from ..sweep import _check_int, execute
 
 
 def register(sub) -> None:
@@ -64,6 +60,7 @@ def register(sub) -> None:
     p.add_argument(
         "--backend",
         default="loky",
+        choices=BACKENDS,
         help="where worker processes run: 'loky' "
         "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)",
     )
@@ -111,7 +108,7 @@ def describe(
     """The --dry-run text: runs, what varies and how the work would be split."""
     n = config.n_runs
     jobs = _check_int("jobs", jobs)
-    workers = (jobs or default_jobs()) if backend == "dask" else default_workers(n, jobs)
+    workers = (jobs or usable_cores()) if backend == "dask" else default_workers(n, jobs)
     if device == "cuda":
         workers = 1
     k = _check_int("chunk_size", chunk_size) or (
@@ -141,7 +138,7 @@ def describe(
         where = (
             f"on the dask cluster at {scheduler}"
             if scheduler
-            else f"on a local dask cluster of {jobs or default_jobs()} worker processes"
+            else f"on a local dask cluster of {jobs or usable_cores()} worker processes"
         )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
     lines.append("dry run: nothing written")
