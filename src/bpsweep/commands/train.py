@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from ..model import ACTIVATIONS, DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, OPTIMIZERS
 
 CLIError = UsageError
@@ -74,7 +74,12 @@ def _cmd_train(args) -> int:
         try:
             result.trace.to_csv(args.trace_csv, index=False, float_format="%.17g")
         except OSError as exc:
-            raise CLIError(f"cannot write --trace-csv {args.trace_csv}: {exc}") from None
+            from ..atomic import os_reason
+
+            raise OutputError(
+                f"cannot write --trace-csv {args.trace_csv}: {os_reason(exc)}; "
+                f"choose a writable place"
+            ) from None
         print(f"trace written to {args.trace_csv}")
     return 0
 
