@@ -519,3 +519,29 @@ def test_a_real_full_disk_during_the_assembly(tmp_path, capsys):
         assert (mnt / "fault.csv").read_bytes() == clean
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+def test_a_second_real_run_of_the_same_sweep_is_refused_and_a_killed_one_never_blocks(tmp_path):
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "out"
+    argv = [str(cfg), "--out", str(out), "--jobs", "1", "--chunk-size", "20", "--quiet"]
+    first = _spawn(argv, tmp_path)
+    try:
+        t0 = time.monotonic()
+        while _n_parts(out / "slow.parts") == 0:
+            assert first.poll() is None, first.communicate()[1].decode()
+            assert time.monotonic() - t0 < 90, "no part appeared"
+            time.sleep(0.05)
+        second = _spawn(argv, tmp_path)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 2, err.decode()
+        err = err.decode()
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"another bpsweep run (pid {first.pid}) is running sweep 'slow' into {out}" in err
+        assert first.poll() is None  # the first goes on
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate()
+    assert (out / ".slow.lock").exists()  # left by the killed run, but not locked:
+    SweepLock(out, "slow").acquire().release()
