@@ -26,143 +26,26 @@ import numpy as np
 
 from .data import BUILTIN, load_data
 from .errors import ConfigError, DataError
-from .init import BIASES, MAX_SEED, PRESETS, SCHEMES
-from .model import (
-    ACTIVATIONS,
-    DEFAULT_HIDDEN,
-    DEFAULT_LR,
-    DEFAULT_MAX_STEPS,
-    DEFAULT_TOL,
-    HYPER_DEFAULTS,
-    OPTIMIZERS,
-    param_names,
+from .model import MAX_SEED, PRESETS, param_names
+from .settings import (
+    INIT_PARAM,
+    INIT_PARAM_SETTING,
+    SECTION_KEYS,
+    SECTIONS,
+    SETTINGS,
+    InvalidValue,
+    Setting,
+    setting_for,
 )
+from .settings import found as _found
 
 #: Bumped whenever the rows a config produces change for the same config (invalidates parts).
 RESULTS_FORMAT = 1
 
-SECTIONS = ("data", "model", "init", "train")
 TOP_KEYS = ("name", "description", *SECTIONS, "sweep")
 SWEEP_KEYS = ("mode", "samples", "sweep_seed")
 MODES = ("grid", "random")
-INIT_PARAM = re.compile(r"^init_([wb][1-9][0-9]*)$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-# ---------------------------------------------------------------- settings and their checks
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One trainer setting: its section, default, kind ("int", "float", "str") and check."""
-
-    name: str
-    section: str
-    default: object
-    kind: str
-    expected: str  #: what a valid value is, in words (used in messages)
-    choices: tuple = ()
-    low: float | None = None  #: lower bound (see low_open)
-    low_open: bool = False  #: low excluded (> low) rather than included (>= low)
-    high: float | None = None  #: upper bound, excluded
-
-
-def _s(name, section, default, kind, expected, **kw) -> Setting:
-    return Setting(name, section, default, kind, expected, **kw)
-
-
-_UNIT = "a number in [0, 1)"
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        _s(
-            "dataset",
-            "data",
-            "dosage",
-            "str",
-            "'dosage' or the path of a CSV file with columns x, y",
-        ),
-        _s("hidden", "model", DEFAULT_HIDDEN, "int", "a whole number >= 1", low=1),
-        _s(
-            "activation",
-            "model",
-            "softplus",
-            "str",
-            "one of " + ", ".join(ACTIVATIONS),
-            choices=tuple(ACTIVATIONS),
-        ),
-        _s(
-            "scheme",
-            "init",
-            "normal",
-            "str",
-            "a scheme (" + ", ".join(SCHEMES) + ") or a preset (" + ", ".join(PRESETS) + ")",
-            choices=(*SCHEMES, *PRESETS),
-        ),
-        _s("scale", "init", 1.0, "float", "a finite number > 0", low=0.0, low_open=True),
-        _s("biases", "init", "zeros", "str", "one of " + ", ".join(BIASES), choices=BIASES),
-        _s(
-            "seed", "init", 0, "int", "a whole number from 0 to 2**63 - 1", low=0, high=MAX_SEED + 1
-        ),
-        _s(
-            "optimizer",
-            "train",
-            "gd",
-            "str",
-            "one of " + ", ".join(OPTIMIZERS),
-            choices=tuple(OPTIMIZERS),
-        ),
-        _s("momentum", "train", HYPER_DEFAULTS["momentum"], "float", _UNIT, low=0.0, high=1.0),
-        _s("beta1", "train", HYPER_DEFAULTS["beta1"], "float", _UNIT, low=0.0, high=1.0),
-        _s("beta2", "train", HYPER_DEFAULTS["beta2"], "float", _UNIT, low=0.0, high=1.0),
-        _s(
-            "eps",
-            "train",
-            HYPER_DEFAULTS["eps"],
-            "float",
-            "a finite number > 0",
-            low=0.0,
-            low_open=True,
-        ),
-        _s("lr", "train", DEFAULT_LR, "float", "a finite number > 0", low=0.0, low_open=True),
-        _s("tol", "train", DEFAULT_TOL, "float", "a finite number > 0", low=0.0, low_open=True),
-        _s("max_steps", "train", DEFAULT_MAX_STEPS, "int", "a whole number >= 1", low=1),
-        _s(
-            "trainable",
-            "train",
-            "all",
-            "str",
-            "'all', a parameter name, names joined by ',' or a list of names",
-        ),
-    )
-}
-SECTION_KEYS = {sec: [n for n, s in SETTINGS.items() if s.section == sec] for sec in SECTIONS}
-SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
-INIT_PARAM_SETTING = Setting("init_<p>", "init", None, "float", "a finite number")
-
-
-def setting_for(name: str) -> Setting | None:
-    """The :class:`Setting` for a setting name or an ``init_<p>`` key; None if unknown."""
-    if name in SETTINGS:
-        return SETTINGS[name]
-    if INIT_PARAM.match(name):
-        return Setting(name, "init", None, "float", "a finite number")
-    return None
-
-
-def _found(value) -> str:
-    kind = {
-        bool: "boolean",
-        str: "string",
-        int: "integer",
-        float: "number",
-        list: "list",
-        dict: "table",
-    }.get(type(value), type(value).__name__)
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} ({kind})"
 
 
 # ---------------------------------------------------------------- the config object
@@ -524,47 +407,12 @@ def _where(config_or_source, name: str, axes=None) -> str:
 
 def _check_value(source: str, where: str, setting: Setting, value):
     """A valid value of ``setting`` (ints as int, floats as float), or a ConfigError."""
-
-    def bad():
-        return ConfigError(f"{source}: {where}: expected {setting.expected}, found {_found(value)}")
-
-    if setting.name == "trainable":
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            value = ",".join(v.strip() for v in value)
-        if not isinstance(value, str):
-            raise bad()
-        items = [t.strip() for t in value.split(",") if t.strip()]
-        if value.strip() == "all":
-            return "all"
-        if not items or not all(re.match(r"^[wb][1-9][0-9]*$", t) for t in items):
-            raise bad()
-        if len(set(items)) != len(items):
-            raise bad()
-        return ",".join(items)
-    if setting.kind == "str":
-        if not isinstance(value, str) or not value:
-            raise bad()
-        if setting.choices and value not in setting.choices:
-            raise bad()
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad()
-    if setting.kind == "int":
-        if isinstance(value, float):
-            if not (math.isfinite(value) and value == int(value)):
-                raise bad()
-            value = int(value)
-    else:
-        value = float(value)
-        if not math.isfinite(value):
-            raise bad()
-    if setting.low is not None and (
-        value <= setting.low if setting.low_open else value < setting.low
-    ):
-        raise bad()
-    if setting.high is not None and value >= setting.high:
-        raise bad()
-    return value
+    try:
+        return setting.check(value)
+    except InvalidValue:
+        raise ConfigError(
+            f"{source}: {where}: expected {setting.expected}, found {_found(value)}"
+        ) from None
 
 
 RANGE_SPECS = ("linspace", "logspace", "start", "uniform", "loguniform", "choice")

@@ -22,32 +22,17 @@ import math
 import numpy as np
 import pandas as pd
 
+from . import settings
 from ._numba import njit
 from ._random import uniform
-from .config import SETTINGS, SweepConfig
+from .config import SweepConfig
 from .errors import UsageError
 from .init import PRESETS, SCHEMES, draw_batch
 from .model import param_names
+from .settings import SETTINGS
 
-#: Setting columns of the results table, in order (after run_id).
-SETTING_COLUMNS = (
-    "dataset",
-    "hidden",
-    "activation",
-    "optimizer",
-    "momentum",
-    "beta1",
-    "beta2",
-    "eps",
-    "lr",
-    "tol",
-    "max_steps",
-    "trainable",
-    "scheme",
-    "scale",
-    "biases",
-    "seed",
-)
+#: Setting columns of the results table, in order (after run_id): the schema's order.
+SETTING_COLUMNS = settings.columns()
 OUTCOME_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 _DTYPES = {"int": np.int64, "float": np.float64, "str": object}
 
