@@ -171,7 +171,7 @@ def test_momentum_step_is_the_change_applied():
         ({"init": "gaussian"}, "init item 'gaussian' is neither a preset"),
         ({"init": "statquest-start", "hidden": 3}, "preset 'statquest-start' is for"),
         ({"seed": -1}, "seed: expected a whole number from 0 to 2**63 - 1, found -1"),
-        ({"scale": 0.0}, "scale: expected a finite number > 0, found 0.0"),
+        ({"scale": 0.0}, "scale: expected a number > 0 and < 1e+100"),
         ({"biases": "ones"}, "biases: expected one of zeros, drawn, found 'ones'"),
         ({"optimizer": "momentum", "momentum": 1.5}, "momentum: expected a number in [0, 1)"),
         ({"optimizer": "adam", "eps": 0.0}, "eps: expected a finite number > 0, found 0.0"),

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,10 +46,77 @@ RESULTS_FORMAT = 1
 TOP_KEYS = ("name", "description", *SECTIONS, "sweep")
 SWEEP_KEYS = ("mode", "samples", "sweep_seed")
 MODES = ("grid", "random")
+#: Most runs a sweep may have (run ids are int64); far more than any disk holds.
+MAX_RUNS = 2**62
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 # ---------------------------------------------------------------- the config object
+
+
+class Spaced(Sequence):
+    """The values of a range axis -- ``{ start, count, step }``, ``linspace`` or ``logspace`` --
+    computed on demand, so that counting runs, ``--dry-run`` and expanding a chunk never build
+    the whole list (a seed range of 10^12 runs is three numbers). Value i has the very bits
+    numpy's ``linspace``/``logspace`` (or ``start + i * step``) give it.
+    """
+
+    #: Ranges at most this long are checked value by value (and listed in the fingerprint).
+    SMALL = 100_000
+
+    def __init__(self, kind: str, a, b, n: int, integer: bool):
+        self.kind, self.a, self.b, self.n, self.integer = kind, a, b, int(n), integer
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        v = self.take(np.array([i], dtype=np.int64))[0]
+        return int(v) if self.integer else float(v)
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """Values at positions ``idx`` (int64 array), as int64 or float64."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.kind == "start":  # a = start, b = step
+            return self.a + idx * self.b
+        y = _linspace_at(float(self.a), float(self.b), self.n, idx)
+        if self.kind == "logspace":
+            y = np.power(10.0, y)
+        return y.astype(np.int64) if self.integer else y
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Spaced):
+            return (self.kind, self.a, self.b, self.n) == (other.kind, other.a, other.b, other.n)
+        if isinstance(other, (list, tuple)):
+            return len(other) == self.n and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+
+def _linspace_at(a: float, b: float, n: int, idx: np.ndarray) -> np.ndarray:
+    """``np.linspace(a, b, n)[idx]`` with numpy's float operations, without the array."""
+    y = idx.astype(np.float64)
+    div = n - 1
+    delta = b - a
+    if div > 0:
+        step = delta / div
+        if step == 0:  # numpy's path for denormal steps
+            y = y / div * delta
+        else:
+            y = y * step
+    else:
+        y = y * delta
+    y = y + a
+    if n > 1:
+        y[idx == n - 1] = b
+    return y
 
 
 @dataclass
@@ -142,6 +210,12 @@ class SweepConfig:
                 sweep[a.name] = {a.kind: [a.low, a.high]}
             elif isinstance(a.spec, dict) and not expand_values:
                 sweep[a.name] = a.spec
+            elif isinstance(a.values, Spaced):
+                # a long range is fingerprinted by its spec, never written out
+                small = len(a.values) <= Spaced.SMALL
+                sweep[a.name] = (
+                    list(a.values.take(np.arange(len(a.values))).tolist()) if small else a.spec
+                )
             else:
                 sweep[a.name] = a.values
         out["sweep"] = sweep
@@ -287,7 +361,7 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
         if key not in TOP_KEYS:
             raise _unknown(source, "top level", key, TOP_KEYS)
     name = raw.get("name", default_name)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{source}: name: expected a file-name-safe name (letters, digits, "
             f"'.', '_', '-'), found {_found(name)}"
@@ -393,6 +467,11 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
         samples=samples if mode == "random" else None,
         sweep_seed=sweep_seed,
     )
+    if config.n_runs > MAX_RUNS:
+        raise ConfigError(
+            f"{source}: [sweep]: expected at most {MAX_RUNS:,} runs (run ids are 64-bit), found "
+            f"{config.n_runs:,} ({' x '.join(str(len(a.values)) for a in axes) or samples})"
+        )
     _cross_check(config)
     return config
 
@@ -424,7 +503,7 @@ def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
         values = spec
     elif isinstance(spec, dict):
         values = _range_values(source, where, setting, spec, mode)
-        if not isinstance(values, list):
+        if isinstance(values, Axis):  # a random-mode draw range
             return values
     elif key == "trainable" and isinstance(spec, str):
         values = [spec]
@@ -435,6 +514,8 @@ def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
             f"{source}: {where}: expected a non-empty list of values, found [] "
             f"(an empty sweep has no runs)"
         )
+    if isinstance(values, Spaced):
+        return Axis(key, "values", values, spec=spec)
     checked = [_check_value(source, f"{where}[{i}]", setting, v) for i, v in enumerate(values)]
     return Axis(key, "values", checked, spec=spec)
 
@@ -459,7 +540,9 @@ def _range_values(source, where, setting, spec: dict, mode: str):
                 f"{source}: {where}: expected {setting.expected} (a range needs a "
                 f"numeric setting), found {_found(spec)}"
             )
-        return [start + i * step for i in range(count)]
+        values = Spaced("start", start, step, count, integer=True)
+        _check_ends(source, where, setting, values)
+        return values
     if len(keys) != 1:
         raise ConfigError(
             f"{source}: {where}: expected a list or one range spec "
@@ -503,16 +586,21 @@ def _range_values(source, where, setting, spec: dict, mode: str):
         raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
     if kind in ("linspace", "logspace"):
         a, b, n = float(args[0]), float(args[1]), int(args[2])
-        values = np.linspace(a, b, n) if kind == "linspace" else np.logspace(a, b, n)
+        values = Spaced(kind, a, b, n, integer=False)
         if setting.kind == "int":
-            if not np.all(values == np.round(values)):
+            # whole numbers: every value when few, else the ends and the step
+            probe = np.arange(n) if n <= Spaced.SMALL else np.array([0, 1, n - 1])
+            v = values.take(probe)
+            if not np.all(v == np.round(v)) or not np.all(np.abs(v) < 2**62):
+                bad = v[v != np.round(v)]
                 raise ConfigError(
                     f"{source}: {where}: expected whole numbers for "
                     f"{setting.name}, found {kind} values like "
-                    f"{values[values != np.round(values)][0]!r}"
+                    f"{(bad[0] if bad.size else v[-1])!r}"
                 )
-            return [int(v) for v in values]
-        return [float(v) for v in values]
+            values = Spaced(kind, a, b, n, integer=True)
+        _check_ends(source, where, setting, values)
+        return values
     if mode != "random":
         raise ConfigError(
             f"{source}: {where}: expected a list, linspace, logspace or start/count "
@@ -529,6 +617,18 @@ def _range_values(source, where, setting, spec: dict, mode: str):
     for bound in (low, high):
         _check_value(source, where, setting, int(bound) if setting.kind == "int" else bound)
     return Axis(setting.name, kind, low=low, high=high, spec=spec)
+
+
+def _check_ends(source, where, setting, values: Spaced) -> None:
+    """Check a range's values against the setting: each one when few, else the smallest and
+    largest (a range is monotone, so every value lies between them)."""
+    n = len(values)
+    if n <= Spaced.SMALL:
+        for i, v in enumerate(values.take(np.arange(n))):
+            _check_value(source, f"{where}[{i}]", setting, v.item())
+        return
+    for i in (0, n - 1):
+        _check_value(source, f"{where}[{i}]", setting, values[i])
 
 
 def _cross_check(config: SweepConfig) -> None:

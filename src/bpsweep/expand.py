@@ -25,7 +25,7 @@ import pandas as pd
 from . import settings
 from ._numba import njit
 from ._random import uniform
-from .config import SweepConfig
+from .config import Spaced, SweepConfig
 from .errors import UsageError
 from .init import PRESETS, SCHEMES, draw_batch
 from .model import param_names
@@ -106,7 +106,9 @@ def axis_indices_and_draws(config: SweepConfig, run_ids: np.ndarray) -> dict[str
     return out
 
 
-def _take(values: list, idx: np.ndarray, name: str) -> np.ndarray:
+def _take(values, idx: np.ndarray, name: str) -> np.ndarray:
+    if isinstance(values, Spaced):
+        return values.take(idx)
     kind = SETTINGS[name].kind if name in SETTINGS else "float"
     return np.asarray(values, dtype=_DTYPES[kind])[idx]
 

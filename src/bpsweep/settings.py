@@ -124,6 +124,9 @@ def _check_trainable(value) -> str:
 
 
 _UNIT = "a number in [0, 1)"
+#: Largest init scale: a drawn weight is at most about 9 standard deviations (Box-Muller on
+#: 53-bit uniforms), so starts stay far from overflow and their SSR finite.
+MAX_SCALE = 1e100
 _POSITIVE = "a finite number > 0"
 
 
@@ -268,10 +271,11 @@ SETTINGS: dict[str, Setting] = {
             "init",
             1.0,
             "float",
-            _POSITIVE,
+            f"a number > 0 and < {MAX_SCALE:g} (larger scales draw starts that overflow)",
             "scale of the random scheme",
             low=0.0,
             low_open=True,
+            high=MAX_SCALE,
         ),
         _s(
             "biases",
