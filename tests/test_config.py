@@ -344,7 +344,7 @@ def test_range_values_are_lazy_and_exact():
         ({"init": {"scale": 1e308}}, "[init] scale: expected a number > 0 and < 1e+100"),
         ({"model": {"hidden": 100_000_000}}, "[model] hidden: expected a whole number from 1"),
         (
-            {"sweep": {"seed": {"start": 0, "count": 10**12}, "tol": {"linspace": [0.1, 1, 10**11]}}},
+            {"sweep": {"seed": {"start": 0, "count": 10**12}, "tol": {"linspace": [1, 2, 10**11]}}},
             "[sweep]: expected at most 4,611,686,018,427,387,904 runs",
         ),
         ({"sweep": {"seed": {"start": -5, "count": 10**9}}}, "[sweep] seed[0]: expected a whole"),
