@@ -8,6 +8,7 @@ from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
 from ..dispatch import BACKENDS, default_chunk_size, default_workers
 from ..machine import usable_cores
+from ..resources import SUMMARY_BYTES, _size, row_bytes
 from ..sweep import _check_int, execute
 
 
@@ -141,5 +142,10 @@ def describe(
             else f"on a local dask cluster of {jobs or usable_cores()} worker processes"
         )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
+    per_row = row_bytes(config)
+    lines.append(
+        f"results: about {per_row} bytes a run, {_size(per_row * n)} of CSV; "
+        f"{_size(SUMMARY_BYTES * n)} of memory for the summary"
+    )
     lines.append("dry run: nothing written")
     return "\n".join(lines)
