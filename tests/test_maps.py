@@ -1,0 +1,399 @@
+"""Maps: the [map] spec, pixel coordinates against exact rationals, zooms, images, dimension."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from bpsweep import maps as M
+from bpsweep.config import SETTINGS
+from bpsweep.errors import ConfigError, UsageError
+
+BASE = {
+    "x": "init_w1",
+    "y": "init_w2",
+    "center": [2.74, -1.13],
+    "span": [8.0, 8.0],
+    "resolution": [64, 48],
+}
+LOG = {
+    "x": "lr_hidden",
+    "y": "lr_output",
+    "center": [-1.0, -0.5],
+    "span": [3.0, 2.0],
+    "resolution": [40, 30],
+    "scale": ["log", "log"],
+}
+
+
+def spec_of(**changes):
+    return M.parse_map_section({**BASE, **changes}, "m.toml")
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def test_parse_fills_the_spec():
+    s = M.parse_map_section(dict(BASE), "m.toml")
+    assert (s.x, s.y, s.center, s.span, s.resolution) == (
+        "init_w1",
+        "init_w2",
+        (2.74, -1.13),
+        (8.0, 8.0),
+        (64, 48),
+    )
+    assert s.scale == ("linear", "linear") and s.color == "outcome"
+    assert (s.width, s.height, s.n_pixels) == (64, 48, 64 * 48)
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    assert log.scale == ("log", "log")
+    assert M.parse_map_section({**BASE, "color": "basin"}, "m.toml").color == "basin"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "found"),
+    [
+        ({"spn": 1}, "[map]", "did you mean 'span'?"),
+        ({"x": None}, "[map] x", "found None"),
+        ({"x": "lr_hiden"}, "[map] x", "did you mean 'lr_hidden'?"),
+        ({"x": "hidden"}, "[map] x", "found 'hidden'"),
+        ({"x": "optimizer"}, "[map] x", "found 'optimizer'"),
+        ({"y": "init_w1"}, "[map] y", "on both axes"),
+        ({"center": [1.0]}, "[map] center", "found [1.0] (list)"),
+        ({"center": [1.0, "a"]}, "[map] center", "expected two finite numbers"),
+        ({"center": [1.0, math.inf]}, "[map] center", "expected two finite numbers"),
+        ({"span": [8.0]}, "[map] span", "expected two finite numbers > 0, found [8.0] (list)"),
+        ({"span": [8.0, 0.0]}, "[map] span", "expected two finite numbers > 0"),
+        ({"span": [8.0, -1]}, "[map] span", "expected two finite numbers > 0"),
+        ({"span": [True, 1.0]}, "[map] span", "expected two finite numbers > 0"),
+        ({"resolution": [0, 4]}, "[map] resolution", "expected two whole numbers from 1"),
+        ({"resolution": [4.5, 4]}, "[map] resolution", "found [4.5, 4] (list)"),
+        ({"resolution": [10**6, 4]}, "[map] resolution", "expected two whole numbers from 1"),
+        ({"resolution": "64x48"}, "[map] resolution", "(string)"),
+        ({"scale": ["log"]}, "[map] scale", "expected two of 'linear', 'log'"),
+        ({"scale": ["lin", "log"]}, "[map] scale", "found ['lin', 'log']"),
+        ({"color": "rainbow"}, "[map] color", "expected one of outcome, steps"),
+        # windows leaving a setting's range, overflowing, or too narrow for float64
+        (
+            {"x": "lr", "center": [0.1, 0.0], "span": [0.4, 1.0]},
+            "[map] center",
+            "expected lr to be a finite number > 0 at every pixel",
+        ),
+        (
+            {
+                "x": "momentum",
+                "center": [-0.1, 0.0],
+                "span": [0.4, 1.0],
+                "scale": ["log", "linear"],
+            },
+            "[map] center",
+            "expected momentum to be a number in [0, 1)",
+        ),
+        (
+            {"center": [400.0, 0.0], "span": [1.0, 1.0], "scale": ["log", "linear"]},
+            "[map] center",
+            "finite and > 0",
+        ),
+        ({"span": [1e-17, 8.0]}, "[map] span", "distinct values of init_w1"),
+        ({"resolution": [4096, 4], "span": [1e-13, 1.0]}, "[map] span", "4096 distinct"),
+    ],
+)
+def test_every_map_config_error(change, key, found):
+    with pytest.raises(ConfigError) as err:
+        M.parse_map_section({**BASE, **change}, "m.toml")
+    message = str(err.value)
+    assert message.startswith(f"m.toml: {key}"), message
+    assert found in message, message
+
+
+def test_missing_keys_and_non_table():
+    for key in ("x", "y", "center", "span", "resolution"):
+        table = {k: v for k, v in BASE.items() if k != key}
+        with pytest.raises(ConfigError, match=rf"^m.toml: \[map\] {key}: expected a value"):
+            M.parse_map_section(table, "m.toml")
+    with pytest.raises(ConfigError, match=r"\[map\]: expected a table"):
+        M.parse_map_section([1], "m.toml")
+
+
+def test_axes_come_from_the_callers_schema():
+    axes = {"lr": SETTINGS["lr"], "hidden": SETTINGS["hidden"], "init_<p>": M.INIT_PARAM_SETTING}
+    s = M.parse_map_section(
+        {**BASE, "x": "lr", "center": [0.5, 0.0], "span": [0.5, 1.0]}, "m.toml", axes=axes
+    )
+    assert s.x == "lr"
+    with pytest.raises(ConfigError, match="continuous values"):
+        M.parse_map_section({**BASE, "x": "hidden"}, "m.toml", axes=axes)
+    with pytest.raises(ConfigError, match="found 'momentum'"):
+        M.parse_map_section({**BASE, "x": "momentum", "center": [0.5, 0]}, "m.toml", axes=axes)
+    assert "lr_hidden" in M.default_axes() and "lr_output" in M.default_axes()
+    assert "seed" not in M.default_axes()
+
+
+def test_resolution_override():
+    s = spec_of()
+    r = s.with_resolution("100x7")
+    assert r.resolution == (100, 7) and r.center == s.center and r.span == s.span
+    assert s.with_resolution((3, 5)).resolution == (3, 5)
+    for bad in ("100", "100x", "0x5", "axb", "10x-3", "99999999x2"):
+        with pytest.raises(UsageError, match="--resolution"):
+            s.with_resolution(bad)
+    narrow = spec_of(span=[1e-12 * 2.74, 8.0], resolution=[1024, 4])
+    with pytest.raises(UsageError, match="--resolution 60000x4: .*distinct"):
+        narrow.with_resolution("60000x4")
+
+
+# ---------------------------------------------------------------- pixel coordinates
+
+
+def exact_linear(c, s, n):
+    """x_i = c + (i + 0.5 - n/2) * s / n in exact rationals, each rounded once at the end."""
+    half = Fraction(1, 2)
+    return [
+        float(Fraction(c) + (Fraction(i) + half - Fraction(n, 2)) * Fraction(s) / n)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("c", "s", "n"),
+    [
+        (2.74, 8.0, 7),
+        (-1.13, 8.0, 5),
+        (0.0, 1.0, 1),
+        (0.1, 0.3, 1000),
+        (1e5, 1e-7, 64),  # span 1e-12 of the centre
+        (-3.3e-7, 1e-18, 33),
+        (2.74, 2.74e-12, 1024),  # the issue's tiny span, 1024 wide
+    ],
+)
+def test_linear_coordinates_are_the_exact_values_rounded_once(c, s, n):
+    got = M.axis_values(c, s, n, "linear")
+    assert got.dtype == np.float64 and got.shape == (n,)
+    assert got.tolist() == exact_linear(c, s, n)
+    if n > 1:
+        assert np.all(np.diff(got) > 0)  # distinct and monotone
+
+
+def test_spec_coordinates_non_square_both_axes():
+    s = spec_of(resolution=[7, 3], center=[0.3, -2.0], span=[1.5, 0.25])
+    assert s.x_values().tolist() == exact_linear(0.3, 1.5, 7)
+    assert s.y_values().tolist() == exact_linear(-2.0, 0.25, 3)
+
+
+def exact_log(c, s, n):
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(60):
+        ts = [
+            Fraction(c) + (Fraction(i) + Fraction(1, 2) - Fraction(n, 2)) * Fraction(s) / n
+            for i in range(n)
+        ]
+        return [mpmath.power(10, mpmath.mpf(t.numerator) / mpmath.mpf(t.denominator)) for t in ts]
+
+
+@pytest.mark.parametrize(
+    ("c", "s", "n"),
+    [(-1.0, 3.0, 40), (-0.5, 2.0, 31), (-1.0, 1e-12, 1024), (2.3, 1e-11, 257), (-7.0, 0.4, 9)],
+)
+def test_log_coordinates_within_two_ulp_and_monotone(c, s, n):
+    mpmath = pytest.importorskip("mpmath")
+    got = M.axis_values(c, s, n, "log")
+    want = exact_log(c, s, n)
+    with mpmath.workdps(60):
+        err = [abs(mpmath.mpf(float(g)) - w) for g, w in zip(got, want)]
+    ulp = np.spacing(got)
+    assert max(float(e) / u for e, u in zip(err, ulp)) <= 2.0
+    assert np.all(np.diff(got) > 0)
+
+
+def test_run_order_and_tiles():
+    s = spec_of(resolution=[5, 3])
+    xs, ys = s.x_values(), s.y_values()
+    every = M.pixel_values(s)
+    assert every["map_i"].tolist() == [k % 5 for k in range(15)]
+    assert every["map_j"].tolist() == [k // 5 for k in range(15)]
+    assert every["init_w1"].tolist() == [xs[k % 5] for k in range(15)]
+    assert every["init_w2"].tolist() == [ys[k // 5] for k in range(15)]
+    tiles = [M.pixel_values(s, a, min(a + 4, 15)) for a in range(0, 15, 4)]
+    for key in every:
+        assert np.concatenate([t[key] for t in tiles]).tolist() == every[key].tolist()
+    i, j = M.pixel_of(np.arange(15), 5)
+    assert M.run_of(i, j, 5).tolist() == list(range(15))
+    with pytest.raises(UsageError):
+        M.pixel_values(s, 3, 16)
+    grid = M.to_grid(np.arange(15), s)
+    assert grid.shape == (3, 5) and grid[2, 1] == 11  # [j, i] = run j * W + i
+    with pytest.raises(UsageError, match="expected shape"):
+        M.to_grid(np.arange(14), s)
+
+
+def test_to_dict_names_the_window():
+    d = spec_of(resolution=[4, 2]).to_dict()
+    assert d["x"] == "init_w1" and d["resolution"] == [4, 2]
+    assert d["x_range"] == [exact_linear(2.74, 8.0, 4)[0], exact_linear(2.74, 8.0, 4)[-1]]
+
+
+# ---------------------------------------------------------------- zoom
+
+
+def test_zoom_recentres_and_divides_the_span():
+    s = spec_of(resolution=[16, 12])
+    z = M.zoom(s, 3.0, -1.0, 1e6)
+    assert z.center == (3.0, -1.0) and z.span == (8.0 / 1e6, 8.0 / 1e6)
+    assert z.resolution == s.resolution and z.x == s.x
+    assert z.x_values().tolist() == exact_linear(3.0, 8e-6, 16)
+    deep = M.zoom(s, 2.74, -1.13, 8.0 / (2.74e-12))  # span 1e-12 of the centre
+    xs = deep.x_values()
+    assert np.all(np.diff(xs) > 0) and xs.tolist() == exact_linear(2.74, deep.span[0], 16)
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    zl = M.zoom(log, 0.35, 0.2, 100)
+    assert zl.center == (math.log10(0.35), math.log10(0.2)) and zl.span == (0.03, 0.02)
+
+
+@pytest.mark.parametrize(
+    ("args", "found"),
+    [
+        ((3.0, -1.0, 0), "FACTOR > 0"),
+        ((3.0, -1.0, math.nan), "FACTOR > 0"),
+        ((math.inf, -1.0, 2), "finite number"),
+        ((2.74, -1.13, 1e17), "distinct values"),
+    ],
+)
+def test_zoom_errors(args, found):
+    with pytest.raises(UsageError, match="--zoom") as err:
+        M.zoom(spec_of(), *args)
+    assert found in str(err.value)
+
+
+def test_zoom_errors_on_log_axes_and_ranges():
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    with pytest.raises(UsageError, match="> 0"):
+        M.zoom(log, -0.1, 0.2, 2)
+    lr = spec_of(x="lr", center=[0.5, 0.0], span=[0.4, 1.0])
+    with pytest.raises(UsageError, match="lr to be a finite number > 0"):
+        M.zoom(lr, 0.05, 0.0, 1.0)
+
+
+def test_zoom_frames_are_geometric_and_steady():
+    s = spec_of(resolution=[32, 24])
+    target = M.zoom(s, 3.5, -0.5, 1e4)
+    frames = M.zoom_frames(s, target, 9)
+    assert len(frames) == 9
+    assert frames[0] == s and frames[-1] == target
+    for axis in (0, 1):
+        spans = [f.span[axis] for f in frames]
+        ratios = [b / a for a, b in zip(spans, spans[1:])]
+        assert max(ratios) == pytest.approx(min(ratios), rel=1e-12)
+        assert ratios[0] == pytest.approx(1e-4 ** (1 / 8), rel=1e-12)
+        # steady: the fixed point p (same place on screen in the first and last window) stays
+        # at the same place in every frame
+        c0, s0 = Fraction(s.center[axis]), Fraction(s.span[axis])
+        c1, s1 = Fraction(target.center[axis]), Fraction(target.span[axis])
+        p = (c1 * s0 - c0 * s1) / (s0 - s1)
+        u0 = float((p - c0) / s0)
+        for f in frames:
+            assert float((p - Fraction(f.center[axis])) / Fraction(f.span[axis])) == pytest.approx(
+                u0, abs=1e-9
+            )
+    assert M.zoom_frames(s, target, 1) == [target]
+    pan = M.zoom_frames(s, M.zoom(s, 3.74, -1.13, 1.0), 3)
+    assert pan[1].center[0] == pytest.approx(3.24) and pan[1].span == s.span
+    with pytest.raises(UsageError, match="--frames"):
+        M.zoom_frames(s, target, 0)
+    with pytest.raises(UsageError, match="same axes"):
+        M.zoom_frames(s, M.parse_map_section(dict(LOG), "m.toml"), 3)
+
+
+# ---------------------------------------------------------------- boundary dimension
+
+
+def naive_box_counts(grid, size):
+    """Boundary cells: 2 x 2 windows of pixels holding both classes, found one by one; boxes of
+    side ``size`` over them from the corner (the last ones cut by the edges) holding one."""
+    h, w = grid.shape
+    cells = np.zeros((h - 1, w - 1), dtype=bool)
+    for j in range(h - 1):
+        for i in range(w - 1):
+            window = {bool(grid[j + a, i + b]) for a in (0, 1) for b in (0, 1)}
+            cells[j, i] = len(window) == 2
+    count = 0
+    for top in range(0, h - 1, size):
+        for left in range(0, w - 1, size):
+            count += bool(cells[top : top + size, left : left + size].any())
+    return count
+
+
+def test_box_counts_match_the_naive_twin():
+    rng = np.random.default_rng(3)
+    for shape in ((64, 64), (100, 70), (33, 65)):
+        grid = rng.random(shape) < 0.03
+        grid[: shape[0] // 2] = rng.random((shape[0] // 2, shape[1])) < 0.97
+        sizes = [1, 2, 4, 8, 16]
+        assert M.box_counts(grid, sizes).tolist() == [naive_box_counts(grid, s) for s in sizes]
+
+
+def fill_polygon(vertices, n):
+    """Even-odd fill of a polygon (complex vertices in [0, 1]^2) at the n x n pixel centres:
+    per row, the x where edges cross the row's centre line, sorted, filled pairwise."""
+    a = np.asarray(vertices)
+    b = np.roll(a, -1)
+    x0, y0, x1, y1 = a.real, a.imag, b.real, b.imag
+    grid = np.zeros((n, n), dtype=bool)
+    centres = (np.arange(n) + 0.5) / n
+    for j, y in enumerate(centres):
+        crosses = (y0 <= y) != (y1 <= y)
+        xs = np.sort(
+            x0[crosses]
+            + (y - y0[crosses]) * (x1[crosses] - x0[crosses]) / (y1[crosses] - y0[crosses])
+        )
+        for left, right in zip(xs[0::2], xs[1::2]):
+            grid[j, (centres > left) & (centres < right)] = True
+    return grid
+
+
+def koch_snowflake(depth):
+    """Vertices of the Koch snowflake (complex), side 0.75, centred in [0, 1]^2."""
+    r = 0.75 / math.sqrt(3)
+    points = [0.5 + 0.55j + r * np.exp(1j * math.radians(a)) for a in (90, -30, 210)]
+    for _ in range(depth):
+        out = []
+        for p, q in zip(points, points[1:] + points[:1]):
+            d = (q - p) / 3
+            out += [p, p + d, p + d + d * np.exp(1j * math.pi / 3), p + 2 * d]
+        points = out
+    return points
+
+
+def test_dimension_of_known_shapes():
+    n = 2048
+    centres = (np.arange(n) + 0.5) / n
+    y, x = np.meshgrid(centres, centres, indexing="ij")
+    line = y > 0.37 * x + 0.2  # a straight boundary, tilted
+    disk = (x - 0.5) ** 2 + (y - 0.45) ** 2 < 0.35**2
+    koch = fill_polygon(koch_snowflake(7), n)
+    assert koch.mean() == pytest.approx(0.75**2 * math.sqrt(3) / 4 * 1.6, rel=0.02)  # area 8/5
+    for grid, want in ((line, 1.0), (disk, 1.0), (koch, math.log(4) / math.log(3))):
+        d, table = M.boundary_dimension(grid)
+        assert abs(d - want) < 0.05, (d, want, table)
+        assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64, 128, 256]
+        assert (table["count"] > 0).all()
+    # a boundary that fills the plane: noise
+    d, _ = M.boundary_dimension(np.random.default_rng(0).random((512, 512)) < 0.5)
+    assert abs(d - 2.0) < 0.05
+
+
+def test_dimension_edge_cases():
+    d, table = M.boundary_dimension(np.zeros((64, 64), dtype=bool))
+    assert math.isnan(d) and (table["count"] == 0).all()
+    _, table = M.boundary_dimension(np.eye(64, dtype=bool), min_box=4, max_box=16)
+    assert table["box_size"].tolist() == [4, 8, 16]
+    for bad, match in (
+        (np.zeros((64, 64)), "boolean grid"),
+        (np.zeros(64, dtype=bool), "2-D grid"),
+        (np.zeros((16, 64), dtype=bool), "at least 32 x 32"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            M.boundary_dimension(bad)
+    with pytest.raises(UsageError, match="power of two"):
+        M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=3)
+    with pytest.raises(UsageError, match="min_box < max_box"):
+        M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=8, max_box=8)
