@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from bpsweep import mapimage as MI
 from bpsweep import maps as M
 from bpsweep.config import SETTINGS
 from bpsweep.errors import ConfigError, UsageError
@@ -397,3 +398,158 @@ def test_dimension_edge_cases():
         M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=3)
     with pytest.raises(UsageError, match="min_box < max_box"):
         M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=8, max_box=8)
+
+
+# ---------------------------------------------------------------- images
+
+
+def lum(rgb):
+    return np.asarray(rgb, dtype=np.int64).sum(axis=-1)
+
+
+def left_half_diverges(w=40, h=30):
+    """Per-pixel arrays in run order: columns i < W/2 diverged, the rest converged to a good
+    fit, except the top row (j = H-1), which ran to max_steps."""
+    s = spec_of(resolution=[w, h])
+    k = np.arange(w * h)
+    i, j = k % w, k // w
+    status = np.where(i < w // 2, 2, 0)
+    status[j == h - 1] = 1
+    steps = np.full(w * h, 50)
+    ssr = np.where(status == 0, 1e-4, 0.5)
+    return s, status, steps, ssr
+
+
+def test_outcome_image_size_and_orientation(tmp_path):
+    s, status, steps, ssr = left_half_diverges()
+    image = MI.map_image("outcome", s, status=status, steps=steps, final_ssr=ssr)
+    rgb = image.rgb
+    assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8
+    red, blue = rgb[5, 3], rgb[5, 35]
+    assert red[0] > red[2] and blue[2] > blue[0]  # diverged red on the left, converged blue
+    assert (rgb[1:, :20] == red).all() and (rgb[1:, 20:] == blue).all()
+    grey = rgb[0, 0]
+    assert grey[0] == grey[1] == grey[2]  # row 0 of the image is the top row, j = H-1
+    assert (rgb[0] == grey).all() and not (rgb[-1] == grey).all()
+    # the same from (H, W) grids [j, i]
+    again = MI.map_image(
+        "outcome",
+        (30, 40),
+        status=status.reshape(30, 40),
+        steps=steps.reshape(30, 40),
+        final_ssr=ssr.reshape(30, 40),
+    )
+    assert (again.rgb == rgb).all()
+    path = MI.write_png(image, tmp_path / "m.png")
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.size == (40, 30) and im.mode == "RGB"
+        assert (np.asarray(im) == rgb).all()
+
+
+def test_outcome_families_and_shading():
+    # one row per family, steps growing to the right: converged good fit, converged without a
+    # fit, max_steps, diverged
+    w = 10
+    steps = np.tile(np.geomspace(1, 1000, w).round(), 4)
+    status = np.repeat([0, 0, 1, 2], w)
+    ssr = np.repeat([1e-5, 0.7, 0.6, np.inf], w)
+    rgb = MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr).rgb
+    good, false, maxed, diverged = rgb[3], rgb[2], rgb[1], rgb[0]  # image rows from the top
+    for row in (good, false, diverged):
+        assert np.all(np.diff(lum(row)) >= 0) and lum(row)[0] < lum(row)[-1]  # fast = dark
+    assert (maxed == maxed[0]).all()
+    colours = {tuple(row[w // 2]) for row in (good, false, maxed, diverged)}
+    assert len(colours) == 4  # all four distinguishable
+    image = MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr)
+    assert [label.split(":")[0].split(" (")[0] for label, _ in image.legend] == [
+        "converged, good fit",
+        "converged, no fit",
+        "max_steps",
+        "diverged; dark = fast",
+    ]
+    assert image.legend[0][0].endswith("25.0%")
+    with pytest.raises(UsageError, match="codes 0, 1, 2"):
+        MI.map_image("outcome", (4, w), status=status + 1, steps=steps, final_ssr=ssr)
+    with pytest.raises(UsageError, match="'steps'"):
+        MI.map_image("outcome", (4, w), status=status, final_ssr=ssr)
+    with pytest.raises(UsageError, match="expected shape"):
+        MI.map_image("outcome", (5, w), status=status, steps=steps, final_ssr=ssr)
+
+
+def test_steps_final_ssr_and_basin_modes():
+    steps = np.array([1, 10, 100, 1000])
+    rgb = MI.map_image("steps", (1, 4), steps=steps).rgb[0]
+    assert len({tuple(c) for c in rgb}) == 4
+    assert tuple(rgb[0]) == tuple(MI.ramp(MI.VIRIDIS)[0])
+    assert tuple(rgb[-1]) == tuple(MI.ramp(MI.VIRIDIS)[-1])
+    ssr = np.array([1e-6, 1e-3, 1.0, np.inf, np.nan])
+    image = MI.map_image("final_ssr", (1, 5), final_ssr=ssr)
+    red = tuple(MI._rgb(MI.NO_VALUE_COLOUR).astype(np.uint8))
+    assert [tuple(c) for c in image.rgb[0, 3:]] == [red, red]
+    assert tuple(image.rgb[0, 1]) == tuple(MI.ramp(MI.VIRIDIS)[128])  # 1e-3: the middle
+    assert image.colorbar["log"] and image.colorbar["vmin"] == 1e-6
+    fixed = MI.map_image("final_ssr", (1, 5), final_ssr=ssr, ssr_range=(1e-3, 1e-1)).rgb[0]
+    assert tuple(fixed[0]) == tuple(fixed[1]) == tuple(MI.ramp(MI.VIRIDIS)[0])
+    basin = np.array([[0, 1, -1, 1], [12, 0, 0, 3]])
+    image = MI.map_image("basin", basin.shape, basin=basin)
+    rgb = image.rgb[::-1]  # back to [j, i]
+    colour = {b: tuple(rgb[basin == b][0]) for b in np.unique(basin)}
+    assert len(set(colour.values())) == 5
+    for b, c in colour.items():
+        assert (rgb[basin == b] == c).all()
+        assert MI._hex(c) == MI.basin_colour(int(b))
+    assert image.legend[0][0].startswith("basin 0: 37.5%")
+    assert any(label.startswith("no basin") for label, _ in image.legend)
+    with pytest.raises(UsageError, match="integer ids"):
+        MI.map_image("basin", (1, 2), basin=np.array([0.0, 1.0]))
+    with pytest.raises(UsageError, match="--color"):
+        MI.map_image("rainbow", (1, 2))
+
+
+def test_map_figure_and_gif(tmp_path):
+    pytest.importorskip("matplotlib")
+    s, status, steps, ssr = left_half_diverges()
+    image = MI.map_image("outcome", s, status=status, steps=steps, final_ssr=ssr)
+    ax = MI.map_figure(None, image, s, start=(2.74, -1.13), fixed={"lr": 0.1, "preset": "x"})
+    assert "fixed: lr=0.1, preset=x" in ax.get_title()
+    assert ax.get_xlabel() == "init_w1" and ax.get_ylabel() == "init_w2"
+    assert ax.get_xlim() == pytest.approx(s.edges(0))
+    assert len(ax.collections) == 1  # the start marker
+    ax.figure.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    outside = MI.map_figure(None, image, s, start=(100.0, 0.0))
+    assert len(outside.collections) == 0
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    steps_image = MI.map_image("steps", log, steps=np.arange(1, log.n_pixels + 1))
+    ax = MI.map_figure(None, steps_image, log, start=(0.1, 0.1))
+    assert ax.get_xlabel() == "lr_hidden (log scale)"
+    assert ax.get_xlim() == pytest.approx((-2.5, 0.5))
+    assert len(ax.collections) == 1 and ax.collections[0].get_offsets()[0][0] == pytest.approx(-1)
+    assert len(ax.figure.axes) == 2  # the colour bar
+    deep = M.zoom(log, 0.1, 0.3, 1e6)
+    ax = MI.map_figure(None, steps_image.rgb, deep)
+    assert ax.get_xlabel() == "log10 lr_hidden"
+    with pytest.raises(UsageError, match="expected an image of 48 x 64"):
+        MI.map_figure(None, image, spec_of())
+    frames = [image, image.rgb[::-1].copy(), MI.write_png(image, tmp_path / "a.png")]
+    gif = MI.zoom_gif(frames, tmp_path / "z.gif")
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert im.size == (40, 30) and im.n_frames >= 2
+    with pytest.raises(UsageError, match="one size"):
+        MI.zoom_gif([image, image.rgb[:5]], tmp_path / "y.gif")
+    table = M.boundary_dimension(status.reshape(30, 40) == 2, max_box=8)
+    ax = MI.dimension_plot(table[1], table[0])
+    assert "D = 1.000" in ax.get_legend().get_texts()[1].get_text()
+
+
+def test_write_png_errors(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Exception, match="cannot write the map image") as err:
+        MI.write_png(np.zeros((2, 2, 3), np.uint8), tmp_path / "file" / "m.png")
+    assert err.type.__name__ == "OutputError"
+    with pytest.raises(UsageError, match=r"\(H, W, 3\) uint8"):
+        MI.write_png(np.zeros((2, 2)), tmp_path / "m.png")
