@@ -387,10 +387,13 @@ def test_dimension_edge_cases():
     assert math.isnan(d) and (table["count"] == 0).all()
     _, table = M.boundary_dimension(np.eye(64, dtype=bool), min_box=4, max_box=16)
     assert table["box_size"].tolist() == [4, 8, 16]
+    _, table = M.boundary_dimension(np.eye(600, 800, dtype=bool))
+    assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64]  # up to 600 / 8 = 75
     for bad, match in (
         (np.zeros((64, 64)), "boolean grid"),
         (np.zeros(64, dtype=bool), "2-D grid"),
         (np.zeros((16, 64), dtype=bool), "at least 32 x 32"),
+        (np.zeros((7, 64), dtype=bool), "too small"),
     ):
         with pytest.raises(UsageError, match=match):
             M.boundary_dimension(bad)
@@ -481,6 +484,8 @@ def test_outcome_families_and_shading():
 def test_steps_final_ssr_and_basin_modes():
     steps = np.array([1, 10, 100, 1000])
     rgb = MI.map_image("steps", (1, 4), steps=steps).rgb[0]
+    as_floats = MI.map_image("steps", (1, 4), steps=steps.astype(float)).rgb[0]
+    assert (rgb == as_floats).all()  # whole numbers go through a table of levels
     assert len({tuple(c) for c in rgb}) == 4
     assert tuple(rgb[0]) == tuple(MI.ramp(MI.VIRIDIS)[0])
     assert tuple(rgb[-1]) == tuple(MI.ramp(MI.VIRIDIS)[-1])
@@ -506,6 +511,22 @@ def test_steps_final_ssr_and_basin_modes():
         MI.map_image("basin", (1, 2), basin=np.array([0.0, 1.0]))
     with pytest.raises(UsageError, match="--color"):
         MI.map_image("rainbow", (1, 2))
+
+
+def test_colouring_in_blocks_equals_one_block(monkeypatch):
+    rng = np.random.default_rng(5)
+    h, w = 37, 23
+    arrays = {
+        "status": rng.integers(0, 3, h * w),
+        "steps": rng.integers(1, 1000, h * w),
+        "final_ssr": 10.0 ** rng.uniform(-5, 1, h * w),
+        "basin": rng.integers(-1, 14, h * w),
+    }
+    whole = {m: MI.map_image(m, (h, w), **arrays) for m in M.COLOR_MODES}
+    monkeypatch.setattr(MI, "BLOCK_PIXELS", 50)  # 2 rows a block, the last one short
+    for mode, image in whole.items():
+        blocks = MI.map_image(mode, (h, w), **arrays)
+        assert (blocks.rgb == image.rgb).all() and blocks.legend == image.legend
 
 
 def test_map_figure_and_gif(tmp_path):

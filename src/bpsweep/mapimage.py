@@ -119,15 +119,23 @@ class MapImage:
 
 def _levels(values, lo: float, hi: float, log: bool) -> np.ndarray:
     """Values -> uint8 levels 0..255 on [lo, hi] (clipped; log10 scale when ``log``);
-    NaN -> 0."""
-    v = np.asarray(values, dtype=np.float64)
+    NaN -> 0. Whole numbers from 0 to 2**20 (steps) go through a table of their levels."""
+    v = np.asarray(values)
+    if np.issubdtype(v.dtype, np.integer) and v.size and 0 <= v.min() and v.max() <= 1 << 20:
+        return _levels(np.arange(int(v.max()) + 1, dtype=np.float64), lo, hi, log)[v]
+    v = v.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if log:
-            v = np.log10(np.maximum(v, lo))
+            v = np.log10(np.maximum(v, lo), out=v)
             lo, hi = math.log10(lo), math.log10(hi)
-        t = (v - lo) * ((LEVELS - 1) / (hi - lo)) if hi > lo else np.zeros_like(v)
-    t = np.nan_to_num(t, nan=0.0, posinf=LEVELS - 1, neginf=0.0)
-    return np.clip(np.rint(t), 0, LEVELS - 1).astype(np.uint8)
+        if hi > lo:
+            v -= lo
+            v *= (LEVELS - 1) / (hi - lo)
+        else:
+            v[:] = 0.0
+    np.nan_to_num(v, copy=False, nan=0.0, posinf=LEVELS - 1, neginf=0.0)
+    np.clip(v, 0, LEVELS - 1, out=v)
+    return np.rint(v, out=v).astype(np.uint8)
 
 
 def _range(given, values, positive: bool, name: str) -> tuple[float, float]:
@@ -140,11 +148,15 @@ def _range(given, values, positive: bool, name: str) -> tuple[float, float]:
                 + f", found {given!r}"
             )
         return float(lo), float(hi)
-    v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v) & (v > 0 if positive else True)
+    v = np.asarray(values)
+    ok = np.isfinite(v)
+    if positive:
+        ok &= v > 0
     if not ok.any():
         return (1.0, 10.0) if positive else (0.0, 1.0)
-    lo, hi = float(v[ok].min()), float(v[ok].max())
+    big = np.iinfo(v.dtype) if np.issubdtype(v.dtype, np.integer) else np.finfo(v.dtype)
+    lo = float(np.min(v, where=ok, initial=big.max))
+    hi = float(np.max(v, where=ok, initial=big.min))
     if hi <= lo:
         hi = lo * 10 if positive else lo + 1
     return lo, hi
@@ -154,6 +166,22 @@ def _need(name, value, grid_shape):
     if value is None:
         raise UsageError(f"map_image: this colour mode needs the per-pixel {name!r} array")
     return to_grid(value, grid_shape)
+
+
+#: Pixels coloured per block (bounds the temporaries to a few MB whatever the map's size).
+BLOCK_PIXELS = 1 << 18
+
+
+def _paint(lut: np.ndarray, shape, index_of) -> np.ndarray:
+    """The (H, W, 3) uint8 image, top row first, from ``index_of(a, b)``: the LUT indices of
+    map rows j = a..b-1 as a (b - a, W) array [j, i]; computed a block of rows at a time."""
+    h, w = shape
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    rows = max(1, BLOCK_PIXELS // max(w, 1))
+    for a in range(0, h, rows):
+        b = min(h, a + rows)
+        out[h - b : h - a] = lut[index_of(a, b)[::-1]]
+    return out
 
 
 def map_image(
@@ -173,7 +201,8 @@ def map_image(
     ``spec_or_shape``: the :class:`MapSpec` or (H, W). Arrays in run order (W*H,) or (H, W)
     [j, i]. ``steps_range`` / ``ssr_range``: (low, high) of the shading scales (default: the
     image's own range, steps from 1; give fixed ones to keep zoom frames comparable).
-    Returns a :class:`MapImage` with row 0 = the top row (j = H-1).
+    Returns a :class:`MapImage` with row 0 = the top row (j = H-1). Coloured a block of rows at
+    a time: besides the image, memory holds only a boolean mask of the map (for the ranges).
     """
     if mode not in COLOR_MODES:
         raise UsageError(f"--color: expected one of {', '.join(COLOR_MODES)}, found {mode!r}")
@@ -184,20 +213,12 @@ def map_image(
     )
     if mode == "outcome":
         st = _need("status", status, shape)
-        if not np.isin(st, (CONVERGED, MAX_STEPS, DIVERGED)).all():
-            raise UsageError("map_image: status: expected codes 0, 1, 2 (bpsweep.model.STATUSES)")
         ssr = _need("final_ssr", final_ssr, shape)
         n_steps = _need("steps", steps, shape)
         lo, hi = _range(steps_range, n_steps, True, "steps_range")
         if steps_range is None:
             lo = 1.0
             hi = max(hi, 2.0)
-        family = np.where(
-            st == DIVERGED,
-            np.uint16(3),
-            np.where(st == MAX_STEPS, np.uint16(2), np.where(ssr < fit_ssr, 0, 1)),
-        ).astype(np.uint16)
-        index = family * np.uint16(LEVELS) + _levels(n_steps, lo, hi, True)
         lut = np.concatenate(
             [
                 ramp(GOOD_FIT),
@@ -206,8 +227,22 @@ def map_image(
                 ramp(DIVERGED_RAMP),
             ]
         )
-        counts = np.bincount(family.ravel(), minlength=4)
-        total = max(1, family.size)
+        counts = np.zeros(4, dtype=np.int64)
+
+        def outcome_index(a, b):
+            s = st[a:b]
+            if not np.isin(s, (CONVERGED, MAX_STEPS, DIVERGED)).all():
+                raise UsageError(
+                    "map_image: status: expected codes 0, 1, 2 (bpsweep.model.STATUSES)"
+                )
+            family = np.where(ssr[a:b] < fit_ssr, np.uint16(0), np.uint16(1))
+            family[s == MAX_STEPS] = 2
+            family[s == DIVERGED] = 3
+            counts[:] += np.bincount(family.ravel(), minlength=4)
+            return family * np.uint16(LEVELS) + _levels(n_steps[a:b], lo, hi, True)
+
+        rgb = _paint(lut, shape, outcome_index)
+        total = max(1, int(counts.sum()))
         mid = LEVELS // 3
         labels = (
             f"converged, good fit (SSR < {fit_ssr:g}); dark = fast",
@@ -218,20 +253,28 @@ def map_image(
         legend = [
             (f"{labels[f]}: {counts[f] / total:.1%}", _hex(lut[f * LEVELS + mid])) for f in range(4)
         ]
-        return MapImage(_paint(lut, index), mode, legend, None)
+        return MapImage(rgb, mode, legend, None)
     if mode == "steps":
         n_steps = _need("steps", steps, shape)
         lo, hi = _range(steps_range, n_steps, True, "steps_range")
         lut = ramp(VIRIDIS)
         bar = {"colors": lut, "vmin": lo, "vmax": hi, "log": True, "label": "steps (log scale)"}
-        return MapImage(_paint(lut, _levels(n_steps, lo, hi, True)), mode, [], bar)
+        rgb = _paint(lut, shape, lambda a, b: _levels(n_steps[a:b], lo, hi, True))
+        return MapImage(rgb, mode, [], bar)
     if mode == "final_ssr":
         ssr = _need("final_ssr", final_ssr, shape)
         lo, hi = _range(ssr_range, ssr, True, "ssr_range")
         lut = np.concatenate([ramp(VIRIDIS), _rgb(NO_VALUE_COLOUR)[None].astype(np.uint8)])
-        index = _levels(ssr, lo, hi, True).astype(np.uint16)
-        bad = ~np.isfinite(ssr)
-        index[bad] = LEVELS
+        n_bad = [0]
+
+        def ssr_index(a, b):
+            index = _levels(ssr[a:b], lo, hi, True).astype(np.uint16)
+            bad = ~np.isfinite(ssr[a:b])
+            index[bad] = LEVELS
+            n_bad[0] += int(np.count_nonzero(bad))
+            return index
+
+        rgb = _paint(lut, shape, ssr_index)
         bar = {
             "colors": lut[:LEVELS],
             "vmin": lo,
@@ -239,28 +282,36 @@ def map_image(
             "log": True,
             "label": "final SSR (log scale)",
         }
-        legend = [("final SSR not finite", NO_VALUE_COLOUR)] if bad.any() else []
-        return MapImage(_paint(lut, index), mode, legend, bar)
+        legend = [("final SSR not finite", NO_VALUE_COLOUR)] if n_bad[0] else []
+        return MapImage(rgb, mode, legend, bar)
     ids = _need("basin", basin, shape)
     if not np.issubdtype(ids.dtype, np.integer):
         raise UsageError(f"map_image: basin: expected integer ids (-1 = none), found {ids.dtype}")
-    uniq, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    lut = np.array([_rgb(basin_colour(int(b))) for b in uniq], dtype=np.uint8)
+    low, high = (int(ids.min()), int(ids.max())) if ids.size else (0, 0)
+    if low < -1:
+        raise UsageError(f"map_image: basin: expected ids >= -1 (-1 = none), found {low}")
+    # ids are small whole numbers (basins found in a map): a table indexed by id + 1
+    table = np.arange(-1, high + 1)
+    counts = np.zeros(len(table), dtype=np.int64)
+    lut = np.array([_rgb(basin_colour(int(b))) for b in table], dtype=np.uint8)
+
+    def basin_index(a, b):
+        block = ids[a:b] + 1
+        counts[:] += np.bincount(block.ravel(), minlength=len(table))
+        return block
+
+    rgb = _paint(lut, shape, basin_index)
     order = np.argsort(-counts, kind="stable")
     total = max(1, ids.size)
     legend = [
         (
-            ("no basin" if uniq[k] < 0 else f"basin {uniq[k]}") + f": {counts[k] / total:.1%}",
-            basin_colour(int(uniq[k])),
+            ("no basin" if table[k] < 0 else f"basin {table[k]}") + f": {counts[k] / total:.1%}",
+            basin_colour(int(table[k])),
         )
         for k in order[:12]
+        if counts[k]
     ]
-    return MapImage(_paint(lut, inverse.reshape(ids.shape)), mode, legend, None)
-
-
-def _paint(lut: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """LUT look-up of a (H, W) index grid [j, i] -> (H, W, 3) uint8 image, top row first."""
-    return lut[index[::-1]]
+    return MapImage(rgb, mode, legend, None)
 
 
 # ---------------------------------------------------------------- files
@@ -283,13 +334,17 @@ def _rgb_of(image) -> np.ndarray:
     return rgb
 
 
-def write_png(image, path) -> Path:
+def write_png(image, path, compress_level: int = 1) -> Path:
     """Write the raw image (a :class:`MapImage` or (H, W, 3) uint8) as a PNG of exactly W x H
-    pixels, one per run, no axes (pillow). Returns the path; OutputError if it cannot."""
+    pixels, one per run, no axes (pillow; zlib level 1: 4096 x 4096 in about a second, level 6
+    takes about twice as long for a file no smaller on maps with fine detail). Returns the
+    path; OutputError if it cannot be written."""
     rgb = _rgb_of(image)
     path = Path(path)
     try:
-        _pil().fromarray(np.ascontiguousarray(rgb), "RGB").save(path, format="PNG")
+        _pil().fromarray(np.ascontiguousarray(rgb), "RGB").save(
+            path, format="PNG", compress_level=compress_level
+        )
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the map image ({exc.strerror or exc})") from None
     return path
@@ -423,6 +478,7 @@ def map_figure(
             )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    ax.set_box_aspect(spec.height / spec.width)  # square pixels, whatever the units
     mode = image.mode if isinstance(image, MapImage) else "map"
     if legend and isinstance(image, MapImage):
         from matplotlib.patches import Patch

@@ -552,8 +552,8 @@ def boundary_dimension(grid, min_box: int = 2, max_box: int | None = None):
 
     Returns ``(D, table)``: D a float (NaN when some size has no box on the boundary: one
     class only) and a DataFrame with columns ``box_size`` (pixels) and ``count``, smallest box
-    first. Vectorised numpy: a 4096 x 4096 grid in about 0.1 s, with about three boolean
-    arrays of the grid's size alive at once.
+    first. Vectorised numpy: a 4096 x 4096 grid in about 0.02 s (measured on 2 shared cores),
+    with at most four boolean arrays of the grid's size alive at once.
     """
     g = np.asarray(grid)
     if g.ndim != 2:
@@ -564,8 +564,8 @@ def boundary_dimension(grid, min_box: int = 2, max_box: int | None = None):
             f"{g.dtype}; pass e.g. status == 2 for diverged vs not"
         )
     side = min(g.shape)
-    if max_box is None:
-        max_box = side // 8
+    if max_box is None:  # the largest power of two <= side / 8
+        max_box = 1 << ((side // 8).bit_length() - 1) if side >= 8 else 0
     for name, v in (("min_box", min_box), ("max_box", max_box)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 or v & (v - 1):
             raise UsageError(
