@@ -574,3 +574,15 @@ def test_write_png_errors(tmp_path):
     assert err.type.__name__ == "OutputError"
     with pytest.raises(UsageError, match=r"\(H, W, 3\) uint8"):
         MI.write_png(np.zeros((2, 2)), tmp_path / "m.png")
+
+
+@pytest.mark.parametrize("name", ["map-basins-w1-w2", "map-lr-hidden-output"])
+def test_shipped_map_configs_validate(name):
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "experiments" / f"{name}.toml"
+    raw = tomllib.loads(path.read_text())
+    spec = M.parse_map_section(raw["map"], str(path))
+    assert spec.resolution == (1024, 1024)
+    assert raw["name"] == name

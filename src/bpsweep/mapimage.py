@@ -435,7 +435,8 @@ def map_figure(
             f"map_figure: expected an image of {spec.height} x {spec.width} (H x W) for this "
             f"map, found {rgb.shape[0]} x {rgb.shape[1]}"
         )
-    ax = _axes(ax)
+    if ax is None:  # a figure shaped to the map: square pixels plus title and legend
+        ax = _axes(None, 7.0, min(14.0, 5.2 * spec.height / spec.width + 2.2))
     (x0, x1), (y0, y1) = spec.edges(0), spec.edges(1)
     ax.imshow(
         rgb,
