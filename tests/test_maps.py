@@ -227,6 +227,19 @@ def test_run_order_and_tiles():
         M.to_grid(np.arange(14), s)
 
 
+def test_to_table_round_trips():
+    for s in (spec_of(resolution=[7, 3], color="steps"), M.parse_map_section(dict(LOG), "m.toml")):
+        assert M.parse_map_section(s.to_table(), "again.toml") == s
+
+
+def test_parse_zoom():
+    assert M.parse_zoom("0.35,0.2,1e6") == (0.35, 0.2, 1e6)
+    assert M.parse_zoom(" -1, 2 ,0.5") == (-1.0, 2.0, 0.5)
+    for bad in ("1,2", "1,2,3,4", "a,2,3", "1,2,0", "1,2,-3", "nan,2,3", "1,inf,2"):
+        with pytest.raises(UsageError, match="--zoom: expected X,Y,FACTOR"):
+            M.parse_zoom(bad)
+
+
 def test_to_dict_names_the_window():
     d = spec_of(resolution=[4, 2]).to_dict()
     assert d["x"] == "init_w1" and d["resolution"] == [4, 2]
@@ -473,6 +486,9 @@ def test_outcome_families_and_shading():
         "diverged; dark = fast",
     ]
     assert image.legend[0][0].endswith("25.0%")
+    for bad in (math.nan, 0.0, -1.0, math.inf):
+        with pytest.raises(UsageError, match="--fit-ssr"):
+            MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr, fit_ssr=bad)
     with pytest.raises(UsageError, match="codes 0, 1, 2"):
         MI.map_image("outcome", (4, w), status=status + 1, steps=steps, final_ssr=ssr)
     with pytest.raises(UsageError, match="'steps'"):

@@ -212,6 +212,10 @@ def map_image(
         else tuple(spec_or_shape)
     )
     if mode == "outcome":
+        if isinstance(fit_ssr, bool) or not (
+            isinstance(fit_ssr, (int, float)) and math.isfinite(fit_ssr) and fit_ssr > 0
+        ):
+            raise UsageError(f"--fit-ssr: expected a finite number > 0, found {fit_ssr!r}")
         st = _need("status", status, shape)
         ssr = _need("final_ssr", final_ssr, shape)
         n_steps = _need("steps", steps, shape)

@@ -134,10 +134,9 @@ class MapSpec:
         _check_window(new, lambda key, m: UsageError(f"--resolution {w}x{h}: {m}"))
         return new
 
-    def to_dict(self) -> dict:
-        """The window as plain JSON data (for the results' sidecar): the keys of ``[map]`` and
-        the first and last pixel's values of each setting."""
-        xs, ys = self.x_values(), self.y_values()
+    def to_table(self) -> dict:
+        """The ``[map]`` table of this window (plain data; :func:`parse_map_section` of it gives
+        the same spec back): for the resolved config and fingerprints."""
         return {
             "x": self.x,
             "y": self.y,
@@ -146,6 +145,14 @@ class MapSpec:
             "resolution": list(self.resolution),
             "scale": list(self.scale),
             "color": self.color,
+        }
+
+    def to_dict(self) -> dict:
+        """The window as plain JSON data (for the results' sidecar): :meth:`to_table` and the
+        first and last pixel's values of each setting (``x_range``, ``y_range``)."""
+        xs, ys = self.x_values(), self.y_values()
+        return {
+            **self.to_table(),
             "x_range": [float(xs[0]), float(xs[-1])],
             "y_range": [float(ys[0]), float(ys[-1])],
         }
@@ -428,6 +435,22 @@ def _to_axis_units(spec: MapSpec, axis: int, value, what: str) -> float:
             )
         return math.log10(value)
     return float(value)
+
+
+def parse_zoom(text: str) -> tuple[float, float, float]:
+    """``--zoom X,Y,FACTOR`` text -> (x, y, factor) floats; a UsageError unless three finite
+    numbers with FACTOR > 0 (whether X, Y fit the map is :func:`zoom`'s check)."""
+    parts = str(text).split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(math.isfinite(v) for v in values) or values[2] <= 0:
+        raise UsageError(
+            f"--zoom: expected X,Y,FACTOR (three finite numbers, FACTOR > 0, e.g. "
+            f"0.35,0.2,1e6), found {text!r}"
+        )
+    return values[0], values[1], values[2]
 
 
 def zoom(spec: MapSpec, x, y, factor) -> MapSpec:
