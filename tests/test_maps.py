@@ -63,6 +63,7 @@ def test_parse_fills_the_spec():
         ({"center": [1.0]}, "[map] center", "found [1.0] (list)"),
         ({"center": [1.0, "a"]}, "[map] center", "expected two finite numbers"),
         ({"center": [1.0, math.inf]}, "[map] center", "expected two finite numbers"),
+        ({"center": [1.0, 10**400]}, "[map] center", "expected two finite numbers"),
         ({"span": [8.0]}, "[map] span", "expected two finite numbers > 0, found [8.0] (list)"),
         ({"span": [8.0, 0.0]}, "[map] span", "expected two finite numbers > 0"),
         ({"span": [8.0, -1]}, "[map] span", "expected two finite numbers > 0"),

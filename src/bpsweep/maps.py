@@ -191,7 +191,12 @@ def _pair(source, key, value, check, expected) -> tuple:
 
 
 def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float64
+        return False
 
 
 def parse_map_section(
