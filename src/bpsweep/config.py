@@ -13,7 +13,6 @@ and what was found, e.g. ``seed-lr-grid.toml: [train] lr: expected a finite numb
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import math
@@ -27,6 +26,7 @@ import numpy as np
 
 from .data import BUILTIN, load_data
 from .errors import ConfigError, DataError
+from .maps import MapSpec, parse_map_section
 from .model import MAX_SEED, PRESETS, param_names
 from .settings import (
     INIT_PARAM,
@@ -39,11 +39,12 @@ from .settings import (
     setting_for,
 )
 from .settings import found as _found
+from .settings import unknown_key as _unknown
 
 #: Bumped whenever the rows a config produces change for the same config (invalidates parts).
 RESULTS_FORMAT = 1
 
-TOP_KEYS = ("name", "description", *SECTIONS, "sweep")
+TOP_KEYS = ("name", "description", *SECTIONS, "sweep", "map")
 SWEEP_KEYS = ("mode", "samples", "sweep_seed")
 MODES = ("grid", "random")
 #: Most runs a sweep may have (run ids are int64); far more than any disk holds.
@@ -121,8 +122,9 @@ def _linspace_at(a: float, b: float, n: int, idx: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Axis:
-    """A swept setting. ``kind``: "values" (a finite list, grid or choice) or "uniform",
-    "loguniform" (random mode only, with ``low`` and ``high``)."""
+    """A swept setting. ``kind``: "values" (a finite list, grid or choice), "uniform",
+    "loguniform" (random mode only, with ``low`` and ``high``) or "map" (an axis of a map:
+    ``low`` and ``high`` are its first and last pixel's values, ``spec`` its count)."""
 
     name: str
     kind: str
@@ -142,6 +144,8 @@ class Axis:
                     f"{_short(self.values[-1])}"
                 )
             return f"{n} value{'s' if n != 1 else ''} ({shown})"
+        if self.kind == "map":
+            return f"{self.spec} in [{_short(self.low)}, {_short(self.high)}] (map axis)"
         return f"{self.kind} in [{_short(self.low)}, {_short(self.high)}]"
 
 
@@ -167,17 +171,24 @@ class SweepConfig:
     mode: str = "grid"
     samples: int | None = None
     sweep_seed: int = 0
+    map: MapSpec | None = None  #: the window of a map config (mode "map")
 
     @property
     def n_runs(self) -> int:
         if self.mode == "random":
             return int(self.samples)
+        if self.mode == "map":
+            return self.map.n_pixels
         return math.prod(len(a.values) for a in self.axes)
 
     def values_of(self, name: str) -> list:
         """Every value a setting can take in this sweep (the bounds for a continuous range)."""
         for a in self.axes:
             if a.name == name:
+                if a.kind == "map":
+                    return list(
+                        self.map.x_values() if a.name == self.map.x else self.map.y_values()
+                    )
                 return list(a.values) if a.kind == "values" else [a.low, a.high]
         return [self.fixed.get(name, SETTINGS[name].default if name in SETTINGS else None)]
 
@@ -201,6 +212,9 @@ class SweepConfig:
         out = {"name": self.name, "description": self.description}
         for sec in SECTIONS:
             out[sec] = {k: v for k, v in self.fixed.items() if _section_of(k) == sec}
+        if self.mode == "map":
+            out["map"] = self.map.to_table()
+            return out
         sweep = {"mode": self.mode}
         if self.mode == "random":
             sweep["samples"] = self.samples
@@ -294,14 +308,6 @@ def config_from_dict(
     )
 
 
-def _unknown(source, where, key, known) -> ConfigError:
-    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(
-        f"{source}: {where}: unknown key; expected one of {', '.join(known)}, found {key!r}{hint}"
-    )
-
-
 def _parse_value(text: str):
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -318,8 +324,13 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
     where = f"--set {key}"
     if "." in key:
         section, _, name = key.partition(".")
-        if section not in ("sweep", *SECTIONS):
-            raise _unknown(source, where, section, ["sweep", *SECTIONS])
+        if section not in ("sweep", "map", *SECTIONS):
+            raise _unknown(source, where, section, ["sweep", "map", *SECTIONS])
+        if section == "map":  # checked with the rest of [map]
+            if not isinstance(raw.get("map", {}), dict):
+                raise ConfigError(f"{source}: {where}: [map] is not a table")
+            raw.setdefault("map", {})[name] = value
+            return
     else:
         section, name = None, key
     if section is None and name in ("name", "description"):
@@ -405,6 +416,13 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             fixed[key] = _check_value(source, where, SETTINGS[key], value)
             placed[key] = f"[{sec}]"
 
+    if "map" in raw:
+        if "sweep" in raw:
+            raise ConfigError(
+                f"{source}: [map]: expected either [sweep] or [map] (a map sweeps its two axes), "
+                f"found both"
+            )
+        return _map_config(raw, source, base_dir, name, description, fixed, placed)
     sweep = raw.get("sweep", {})
     if not isinstance(sweep, dict):
         raise ConfigError(f"{source}: [sweep]: expected a table, found {_found(sweep)}")
@@ -476,12 +494,44 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
     return config
 
 
-def _where(config_or_source, name: str, axes=None) -> str:
-    return (
-        f"[sweep] {name}"
-        if any(a.name == name for a in axes or ())
-        else f"[{_section_of(name)}] {name}"
+def _map_config(raw, source, base_dir, name, description, fixed, placed) -> SweepConfig:
+    """A ``[map]`` config: the two axes come from the map's window, the rest is fixed."""
+    table = raw["map"]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [map]: expected a table, found {_found(table)}")
+    spec = parse_map_section(table, source)
+    axes = []
+    for axis, key in enumerate(spec.names):
+        if key in placed or (INIT_PARAM.match(key) and key in fixed):
+            raise ConfigError(
+                f"{source}: [map] {'xy'[axis]}: {key} is also fixed in "
+                f"{placed.get(key, '[init]')}; "
+                f"expected it in one place, found both"
+            )
+        values = spec.x_values() if axis == 0 else spec.y_values()
+        axes.append(
+            Axis(key, "map", low=float(values[0]), high=float(values[-1]), spec=len(values))
+        )
+        fixed.pop(key, None)
+    config = SweepConfig(
+        name=name,
+        description=description,
+        source=source,
+        base_dir=base_dir,
+        fixed=fixed,
+        axes=axes,
+        mode="map",
+        map=spec,
     )
+    _cross_check(config)
+    return config
+
+
+def _where(config_or_source, name: str, axes=None) -> str:
+    for a in axes or ():
+        if a.name == name:
+            return f"[{'map' if a.kind == 'map' else 'sweep'}] {name}"
+    return f"[{_section_of(name)}] {name}"
 
 
 def _check_value(source: str, where: str, setting: Setting, value):

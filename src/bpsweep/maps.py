@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import INIT_PARAM, INIT_PARAM_SETTING, SETTINGS, Setting, _found, _unknown
 from .errors import ConfigError, UsageError
+from .settings import INIT_PARAM, INIT_PARAM_SETTING, SETTINGS, Setting
+from .settings import found as _found
+from .settings import unknown_key as _unknown
 
 #: Keys of a ``[map]`` table; ``scale`` and ``color`` are optional.
 MAP_KEYS = ("x", "y", "center", "span", "resolution", "scale", "color")

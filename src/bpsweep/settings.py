@@ -17,13 +17,14 @@ builds).
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .model import (
     ACTIVATIONS,
     BIASES,
@@ -338,6 +339,16 @@ def found(value) -> str:
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} ({kind})"
+
+
+def unknown_key(source: str, where: str, key, known) -> ConfigError:
+    """The error for an unknown config key: what is known, what was found, and the closest
+    known key as a "did you mean"."""
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(
+        f"{source}: {where}: unknown key; expected one of {', '.join(known)}, found {key!r}{hint}"
+    )
 
 
 def check(name: str, value, where: str | None = None, error=UsageError):

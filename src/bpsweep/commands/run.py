@@ -115,11 +115,12 @@ def describe(
     k = _check_int("chunk_size", chunk_size) or (
         max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
     )
-    mode = (
-        f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
-        if config.mode == "random"
-        else "grid"
-    )
+    if config.mode == "random":
+        mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
+    elif config.mode == "map":
+        mode = f"map, {config.map.width} x {config.map.height} pixels"
+    else:
+        mode = "grid"
     lines = [f"{config.name}: {n:,} runs ({mode})"]
     if config.description:
         lines.append(f"  {config.description}")
