@@ -44,7 +44,7 @@ def test_trace_csv_round_trips(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["--lr", "-1"], "--lr: expected a finite number > 0, found -1 (integer)"),
         (["--lr", "nan"], "--lr: expected a finite number > 0, found nan (number)"),

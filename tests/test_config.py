@@ -155,7 +155,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("text,key,expected,found", BAD)
+@pytest.mark.parametrize(("text", "key", "expected", "found"), BAD)
 def test_bad_config_names_file_key_expected_and_found(tmp_path, text, key, expected, found):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -338,7 +338,7 @@ def test_range_values_are_lazy_and_exact():
 
 
 @pytest.mark.parametrize(
-    "raw, message",
+    ("raw", "message"),
     [
         ({"name": "nl\n"}, "name: expected a file-name-safe name"),
         ({"init": {"scale": 1e308}}, "[init] scale: expected a number > 0 and < 1e+100"),

@@ -8,6 +8,7 @@ import pytest
 import bpsweep
 import naive
 from bpsweep import load_data, train
+from bpsweep.errors import UsageError
 
 FITTED = "statquest-fitted"
 START = "statquest-start"
@@ -149,7 +150,7 @@ def test_momentum_step_is_the_change_applied():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    ("kwargs", "message"),
     [
         ({"lr": -0.1}, "lr: expected a finite number > 0, found -0.1 (number)"),
         ({"lr": 0}, "lr: expected a finite number > 0, found 0 (integer)"),
@@ -178,9 +179,10 @@ def test_momentum_step_is_the_change_applied():
     ],
 )
 def test_bad_settings_raise_clear_errors(kwargs, message):
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(UsageError) as err:
         train(**kwargs)
     assert message in str(err.value)
+    assert isinstance(err.value, ValueError)  # bad input is a ValueError for Python callers
 
 
 def test_bad_data_arrays():

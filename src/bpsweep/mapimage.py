@@ -121,7 +121,7 @@ def _levels(values, lo: float, hi: float, log: bool) -> np.ndarray:
     """Values -> uint8 levels 0..255 on [lo, hi] (clipped; log10 scale when ``log``);
     NaN -> 0. Whole numbers from 0 to 2**20 (steps) go through a table of their levels."""
     v = np.asarray(values)
-    if np.issubdtype(v.dtype, np.integer) and v.size and 0 <= v.min() and v.max() <= 1 << 20:
+    if np.issubdtype(v.dtype, np.integer) and v.size and v.min() >= 0 and v.max() <= 1 << 20:
         return _levels(np.arange(int(v.max()) + 1, dtype=np.float64), lo, hi, log)[v]
     v = v.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):

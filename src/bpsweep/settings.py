@@ -95,9 +95,10 @@ class Setting:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise InvalidValue
         if self.kind == "int":
-            if isinstance(value, (float, np.floating)):
-                if not (math.isfinite(value) and value == int(value)):
-                    raise InvalidValue
+            if isinstance(value, (float, np.floating)) and not (
+                math.isfinite(value) and value == int(value)
+            ):
+                raise InvalidValue
             value = int(value)
         else:
             value = float(value)
