@@ -15,7 +15,7 @@ from .._version import __version__
 from ..errors import BpsweepError
 
 #: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("train", "run", "analyse", "trace", "bench")
+COMMANDS = ("train", "run", "map", "analyse", "trace", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
