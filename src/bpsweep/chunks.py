@@ -56,6 +56,8 @@ class ChunkResult:
     #: the part's CSV text (header and rows, UTF-8 bytes) when the worker did not write it
     #: (dask workers, which may run on other machines), else None
     text: bytes | None = None
+    size: int = 0  #: the part file's size in bytes, when the worker wrote it
+    sha256: str = ""  #: the part file's SHA-256 (hex, of the bytes written), likewise
 
 
 def train_chunk(
@@ -83,15 +85,14 @@ def train_chunk(
     cache = _DATA_CACHE if data_cache is None else data_cache
     outcome = CHUNK_TRAINERS[device](runs, config.base_dir, cache)
     blocks = _part_blocks(runs, outcome, config)
-    text = None
+    text, size, sha256 = None, 0, ""
     if parts_dir is None:
         text = b"".join(blocks)
     else:
-        write_part(parts_dir, start, stop, blocks)
+        size, sha256 = write_part(parts_dir, start, stop, blocks)
     codes = pd.Categorical(outcome["status"], categories=STATUSES).codes.astype(np.int8)
-    return ChunkResult(
-        start, stop, outcome["steps"].to_numpy(np.int64), codes, time.perf_counter() - t0, text
-    )
+    steps = outcome["steps"].to_numpy(np.int64)
+    return ChunkResult(start, stop, steps, codes, time.perf_counter() - t0, text, size, sha256)
 
 
 def _part_blocks(runs: pd.DataFrame, outcome: pd.DataFrame, config: SweepConfig):

@@ -9,6 +9,9 @@ numba with one thread; with one job (or a single chunk) chunks run in this proce
 from __future__ import annotations
 
 import math
+import os
+import threading
+import time
 
 from .chunks import train_chunk
 from .config import SweepConfig
@@ -19,6 +22,31 @@ MIN_CHUNK, MAX_CHUNK = 1_000, 50_000
 #: joblib backends a sweep may use for its worker processes.
 BACKENDS = ("loky", "dask")
 WORKERS_FROM = 100_000  # default: worker processes only for sweeps of at least this many runs
+#: seconds between a worker's checks that the process that started it is still alive
+PARENT_CHECK_SECONDS = 0.2
+
+
+def watch_parent(parent_pid: int) -> None:
+    """In a worker process started by ``parent_pid`` (the sweep): start a daemon thread that
+    ends this process (``os._exit``) as soon as that parent is gone, i.e. as soon as this
+    process has been handed to another parent (init, a subreaper). So a sweep killed with
+    SIGKILL leaves no worker behind (a worker mid-chunk is in a nogil kernel, so the thread
+    runs). Does nothing in the parent itself, in a process not started by ``parent_pid``, or
+    when already watching."""
+    global _WATCHING
+    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
+        return
+    _WATCHING = True
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="bpsweep-watch-parent", daemon=True).start()
+
+
+_WATCHING = False
 
 
 def default_workers(n_runs: int, jobs: int | None) -> int:
@@ -73,7 +101,12 @@ def dispatch(config, chunks, parts_dir, n_workers, backend, device):
     )
     done = 0
     try:
-        with joblib.parallel_config(backend=backend, n_jobs=n_workers):
+        with joblib.parallel_config(
+            backend=backend,
+            n_jobs=n_workers,
+            initializer=watch_parent,  # a worker exits when the sweep's process dies
+            initargs=(os.getpid(),),
+        ):
             for res in joblib.Parallel(return_as="generator_unordered")(calls):
                 done += 1
                 yield res

@@ -21,21 +21,27 @@ import numpy as np
 import pandas as pd
 
 from ._csvfmt import read_csv_exact
-from .atomic import read_json, write_text_atomic
+from .atomic import os_reason, read_json, write_text_atomic
 from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
 from .config import SweepConfig, config_from_dict, load_config
 from .dispatch import BACKENDS, check_cuda, default_chunk_size, default_workers, dispatch
-from .errors import SweepError, UsageError
+from .errors import OutputError, SweepError, UsageError
 from .expand import result_columns
 from .machine import cpu_model, versions
 from .model import STATUSES
 from .parts import (
+    SweepLock,
     assemble,
+    check_name_fits,
+    check_parts,
     describe_change,
-    existing_parts,
+    file_digest,
+    header_line,
+    make_out_dir,
     missing_ranges,
     open_parts,
     plan_chunks,
+    remove_if_empty,
     remove_parts,
 )
 from .progress import Progress
@@ -189,45 +195,110 @@ def execute(
         from .cluster import DaskSession
 
         session = DaskSession(scheduler, plan.jobs)  # checks dask is installed; starts nothing
+    check_name_fits(plan.out, config.name)
     started = _dt.datetime.now(_dt.UTC)
     t0 = time.perf_counter()
-    if fresh:
+    created = make_out_dir(plan.out)
+    lock = SweepLock(plan.out, config.name)
+    try:
+        lock.acquire()
+    except OutputError:  # a read-only place: fine if there is nothing to write
+        remove_if_empty(created)
+        if not fresh and _complete(plan) is not None:
+            return _already_complete(plan)
+        raise
+    with lock:
+        if fresh:
+            remove_parts(plan.parts_dir)
+        else:
+            done = _complete(plan)
+            if done is not None:
+                _remove_leftovers(plan)
+                return _already_complete(plan)
+        manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
+        header = header_line(result_columns(config))
+        steps, status = check_parts(manifest, plan.parts_dir, header)
+        gaps = missing_ranges(manifest.ranges(), plan.n)
+        run = _train_missing(plan, session, manifest, gaps, steps, status, quiet)
+        size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
+        wall = time.perf_counter() - t0
+        outcome = _finish(plan, run, steps, status, started, wall, size, sha256)
         remove_parts(plan.parts_dir)
-    elif not plan.parts_dir.exists() and plan.csv_path.exists() and plan.json_path.exists():
-        return _already_complete(plan)
-    plan.out.mkdir(parents=True, exist_ok=True)
-    open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
-    steps, status, gaps = _resume(plan)
-    run = _train_missing(plan, session, gaps, steps, status, quiet)
-    assemble(plan.parts_dir, plan.n, plan.csv_path, result_columns(config))
-    wall = time.perf_counter() - t0
-    outcome = _finish(plan, run, steps, status, started, wall)
-    remove_parts(plan.parts_dir)
     return outcome
 
 
-def _already_complete(plan: _Plan) -> SweepOutcome:
-    """The outcome of a sweep whose CSV and JSON are there, if they are of this config."""
-    previous = read_json(plan.json_path)
+_JSON_RECOVER = "run with --fresh to compute the sweep again"
+
+
+def _complete(plan: _Plan) -> dict | None:
+    """The sidecar JSON of a finished sweep of this config whose CSV is intact, or None when
+    there is no finished sweep to reuse. Raises SweepError when there is one that cannot be
+    reused as it stands: an unreadable JSON, results of another config (without parts of this
+    one in progress), or a CSV that changed since its JSON recorded its size and SHA-256."""
+    if not (plan.csv_path.exists() and plan.json_path.exists()):
+        return None
+    previous = read_json(plan.json_path, _JSON_RECOVER)
     if previous.get("fingerprint") != plan.fingerprint:
+        if plan.parts_dir.exists():
+            return None  # parts in progress (after --fresh): they decide
         raise SweepError(
             f"{plan.csv_path} holds the results of a different config "
             f"({describe_change(previous, plan.config)}); "
             f"run with --fresh to replace them, or give the sweep another name"
         )
+    size, sha256 = previous.get("results_size"), previous.get("results_sha256")
+    if plan.parts_dir.exists() and not _csv_matches(plan.csv_path, size, sha256):
+        return None  # a run that stopped after its CSV and before its JSON: assemble again
+    if not isinstance(size, int) or not isinstance(sha256, str):
+        raise SweepError(
+            f"{plan.json_path} records no size and SHA-256 of {plan.csv_path} (written by an "
+            f"older bpsweep), so the results cannot be checked; {_JSON_RECOVER}"
+        )
+    try:
+        actual = plan.csv_path.stat().st_size
+        if actual == size:
+            actual_size, actual_sha = file_digest(plan.csv_path)
+        else:
+            actual_size, actual_sha = actual, None
+    except OSError as exc:
+        raise SweepError(f"cannot read {plan.csv_path}: {os_reason(exc)}") from None
+    if actual_size != size or actual_sha != sha256:
+        what = (
+            f"{actual_size:,} bytes, recorded {size:,}"
+            if actual_size != size
+            else "same size, different SHA-256"
+        )
+        raise SweepError(
+            f"{plan.csv_path} has changed since it was written ({what} in {plan.json_path}); "
+            f"{_JSON_RECOVER}"
+        )
+    return previous
+
+
+def _csv_matches(path: Path, size, sha256) -> bool:
+    try:
+        return path.stat().st_size == size and file_digest(path)[1] == sha256
+    except OSError:
+        return False
+
+
+def _remove_leftovers(plan: _Plan) -> None:
+    """Remove the parts of this config left beside its finished CSV (a run killed while it
+    removed them); parts of another config (a --fresh run in progress) are left alone."""
+    if not plan.parts_dir.is_dir():
+        return
+    try:
+        manifest = read_json(plan.parts_dir / "manifest.json", "")
+    except SweepError:
+        return
+    if manifest.get("fingerprint") == plan.fingerprint:
+        remove_parts(plan.parts_dir)
+
+
+def _already_complete(plan: _Plan) -> SweepOutcome:
+    """The outcome of a sweep whose CSV and JSON are there and intact (see :func:`_complete`)."""
+    previous = read_json(plan.json_path, _JSON_RECOVER)
     return _complete_outcome(plan.config, plan.csv_path, plan.json_path, previous)
-
-
-def _resume(plan: _Plan):
-    """Steps and status codes of the runs earlier parts hold (-1: not yet run), and the gaps."""
-    parts = existing_parts(plan.parts_dir, plan.n)
-    steps = np.zeros(plan.n, dtype=np.int64)
-    status = np.full(plan.n, -1, dtype=np.int8)
-    for start, stop, path in parts:
-        old = pd.read_csv(path, usecols=["steps", "status"])
-        steps[start:stop] = old["steps"].to_numpy(np.int64)
-        status[start:stop] = pd.Categorical(old["status"], categories=STATUSES).codes
-    return steps, status, missing_ranges(parts, plan.n)
 
 
 @dataclass
@@ -241,7 +312,7 @@ class _Run:
     address: str | None = None
 
 
-def _train_missing(plan: _Plan, session, gaps, steps, status, quiet: bool) -> _Run:
+def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: bool) -> _Run:
     """Train the runs no part covers, chunk by chunk where the plan says; fills steps, status."""
     workers = plan.workers
     try:
@@ -272,8 +343,10 @@ def _train_missing(plan: _Plan, session, gaps, steps, status, quiet: bool) -> _R
                 )
             )
             for res in results:
+                size, sha256 = res.size, res.sha256
                 if res.text is not None:  # a dask worker's part: written here, by the client
-                    write_part(plan.parts_dir, res.start, res.stop, [res.text])
+                    size, sha256 = write_part(plan.parts_dir, res.start, res.stop, [res.text])
+                manifest.record(res.start, res.stop, size, sha256)  # after the part is on disk
                 steps[res.start : res.stop] = res.steps
                 status[res.start : res.stop] = res.status
                 progress.advance(res.stop - res.start)
@@ -288,7 +361,9 @@ def _train_missing(plan: _Plan, session, gaps, steps, status, quiet: bool) -> _R
     return _Run(chunks, chunk_size, max(n_workers, 1), where)
 
 
-def _finish(plan: _Plan, run: _Run, steps, status, started, wall: float) -> SweepOutcome:
+def _finish(
+    plan: _Plan, run: _Run, steps, status, started, wall: float, size: int, sha256: str
+) -> SweepOutcome:
     """Write ``<name>.json`` (provenance, counts, timing) and return the outcome."""
     n, config = plan.n, plan.config
     computed_mask = np.zeros(n, dtype=bool)
@@ -326,8 +401,14 @@ def _finish(plan: _Plan, run: _Run, steps, status, started, wall: float) -> Swee
         "cpu_count": os.cpu_count(),
         "versions": versions(),
         "csv": str(plan.csv_path),
+        "results_size": size,
+        "results_sha256": sha256,
     }
-    write_text_atomic(plan.json_path, json.dumps(metadata, indent=2, default=str) + "\n")
+    write_text_atomic(
+        plan.json_path,
+        json.dumps(metadata, indent=2, default=str) + "\n",
+        f"the parts are kept in {plan.parts_dir}; make room and run the same command again",
+    )
     return SweepOutcome(
         config,
         plan.csv_path,

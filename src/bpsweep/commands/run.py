@@ -7,9 +7,10 @@ import math
 from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
 from ..dispatch import BACKENDS, default_chunk_size, default_workers
+from ..errors import UsageError
 from ..machine import usable_cores
 from ..resources import SUMMARY_BYTES, _size, row_bytes
-from ..sweep import _check_int, execute
+from ..sweep import _check_int, _plan, execute
 
 
 def register(sub) -> None:
@@ -81,8 +82,29 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def check_options(args) -> None:
+    """Refuse a bad option value of ``bpsweep run`` (one line naming the option), before the
+    config is read or anything is written."""
+    for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be a whole number >= 1, found {value}")
+    if not args.out:
+        raise UsageError("--out must name a folder, found an empty string")
+    if args.scheduler is not None and args.backend != "dask":
+        raise UsageError(
+            f"--scheduler {args.scheduler} needs --backend dask (the backend is {args.backend})"
+        )
+
+
 def cmd_run(args) -> int:
+    check_options(args)
     config = load_config(args.config, overrides=args.overrides)
+    # every option checked against the config (dask installed, a GPU there, ...) first
+    _plan(config, args.jobs, args.chunk_size, args.out, args.backend, args.device, args.scheduler)
+    if args.backend == "dask":
+        from ..cluster import import_distributed
+
+        import_distributed()
     if args.dry_run:
         print(
             describe(config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..atomic import os_reason
 from ..errors import OutputError, UsageError
 from ._options import add_setting_options, setting_values
 
@@ -50,7 +51,10 @@ def _cmd_train(args) -> int:
         try:
             result.trace.to_csv(args.trace_csv, index=False, float_format="%.17g")
         except OSError as exc:
-            raise OutputError(f"cannot write --trace-csv {args.trace_csv}: {exc}") from None
+            raise OutputError(
+                f"cannot write --trace-csv {args.trace_csv}: {os_reason(exc)}; "
+                f"choose a writable place"
+            ) from None
         print(f"trace written to {args.trace_csv}")
     return 0
 
