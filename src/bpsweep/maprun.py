@@ -219,7 +219,7 @@ def draw(
         info["dimension"] = _dimension(config, grids, out)
     info["image_seconds"] = time.perf_counter() - t0
     json_path = out / f"{config.name}.json"
-    meta = read_json(json_path)
+    meta = read_json(json_path, "run the map again with --fresh")
     meta["map"] = info
     write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
     return MapResult(config, results, png, fig_path, json_path, info)

@@ -10,7 +10,7 @@ from ..dispatch import BACKENDS, default_chunk_size, default_workers
 from ..errors import UsageError
 from ..machine import usable_cores
 from ..resources import SUMMARY_BYTES, _size, row_bytes
-from ..sweep import _check_int, _plan, execute
+from ..sweep import FORMATS, _check_int, _plan, execute
 
 
 def register(sub) -> None:
@@ -79,6 +79,13 @@ def register(sub) -> None:
         choices=["cpu", "cuda"],
         help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
     )
+    p.add_argument(
+        "--format",
+        dest="results_format",
+        default="csv",
+        choices=FORMATS,
+        help="results file: <name>.csv (default) or <name>.parquet (float64 as is, compact)",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -100,7 +107,16 @@ def cmd_run(args) -> int:
     check_options(args)
     config = load_config(args.config, overrides=args.overrides)
     # every option checked against the config (dask installed, a GPU there, ...) first
-    _plan(config, args.jobs, args.chunk_size, args.out, args.backend, args.device, args.scheduler)
+    _plan(
+        config,
+        args.jobs,
+        args.chunk_size,
+        args.out,
+        args.backend,
+        args.device,
+        args.scheduler,
+        args.results_format,
+    )
     if args.backend == "dask":
         from ..cluster import import_distributed
 
@@ -120,6 +136,7 @@ def cmd_run(args) -> int:
         backend=args.backend,
         device=args.device,
         scheduler=args.scheduler,
+        results_format=args.results_format,
     )
     print(outcome.summary())
     return 0
