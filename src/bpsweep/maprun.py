@@ -122,10 +122,15 @@ def start_point(config: SweepConfig):
 def _fixed_text(config: SweepConfig) -> str:
     """What the map holds fixed, in a few words (for the figure's title)."""
     f = config.fixed
-    parts = [f"H={f['hidden']} {f['activation']}", f"{f['optimizer']} lr={f['lr']:g}"]
+    parts = [f"H={f['hidden']} {f['activation']}"]
+    train = f["optimizer"] + (f" lr={f['lr']:g}" if "lr" in f else "")
+    parts.append(train)
     scheme = f.get("scheme")
-    parts.append(f"start {scheme}" if scheme in PRESETS else f"{scheme} seed {f['seed']}")
-    if f["dataset"] != "dosage":
+    if scheme in PRESETS:
+        parts.append(f"start {scheme}")
+    elif scheme is not None:
+        parts.append(f"{scheme} seed {f.get('seed')}")
+    if f.get("dataset", "dosage") != "dosage":
         parts.append(f"data {f['dataset']}")
     return ", ".join(parts)
 
@@ -226,6 +231,13 @@ def draw(
 
 
 def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
+    if min(config.map.width, config.map.height) < 32:
+        return {
+            "classes": None,
+            "D": None,
+            "table": [],
+            "note": "map too small: box counting needs at least 32 x 32 pixels",
+        }
     classes = boundary(grids)
     if classes is None:
         return {"classes": None, "D": None, "table": [], "note": "one outcome only: no boundary"}
@@ -270,6 +282,7 @@ def run_map(
     fit_ssr: float = DEFAULT_FIT_SSR,
     dimension: bool = False,
     jobs: int | None = None,
+    chunk_size: int | None = None,
     device: str = "cpu",
     fresh: bool = False,
     quiet: bool = True,
@@ -279,6 +292,7 @@ def run_map(
     outcome = execute(
         config,
         jobs=jobs,
+        chunk_size=chunk_size,
         out_dir=out_dir,
         fresh=fresh,
         quiet=quiet,

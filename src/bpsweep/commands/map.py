@@ -63,6 +63,12 @@ def register(sub) -> None:
     )
     p.add_argument("--jobs", type=int, help="worker processes (default: as bpsweep run)")
     p.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        help="pixels per tile (default: as bpsweep run's chunks)",
+    )
+    p.add_argument(
         "--device",
         default="cpu",
         choices=["cpu", "cuda"],
@@ -87,8 +93,9 @@ def cmd_map(args) -> int:
 
     if not (math.isfinite(args.fit_ssr) and args.fit_ssr > 0):
         raise UsageError(f"--fit-ssr: expected a finite number > 0, found {args.fit_ssr!r}")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs: expected a whole number >= 1, found {args.jobs}")
+    for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option}: expected a whole number >= 1, found {value}")
     zoom = parse_zoom(args.zoom) if args.zoom is not None else None
     config = load_config(args.config, overrides=args.overrides)
     configs, gif = maprun.plan_maps(
@@ -103,6 +110,7 @@ def cmd_map(args) -> int:
             fit_ssr=args.fit_ssr,
             dimension=args.dimension,
             jobs=args.jobs,
+            chunk_size=args.chunk_size,
             device=args.device,
             fresh=args.fresh,
             quiet=args.quiet,
