@@ -234,7 +234,7 @@ def test_block_of_rows_against_python():
     assert block.decode("utf-8") == expected
 
 
-@pytest.mark.parametrize("values, text", [([], b""), ([2.5], b"2.5\n")])
+@pytest.mark.parametrize(("values", "text"), [([], b""), ([2.5], b"2.5\n")])
 def test_block_edge_sizes(values, text):
     assert format_block([("float", np.array(values), None)]) == text
 

@@ -8,6 +8,8 @@ import platform
 import numpy as np
 import pandas as pd
 
+from ._version import __version__
+
 
 def cpu_model() -> str:
     try:
@@ -23,8 +25,6 @@ def cpu_model() -> str:
 def versions() -> dict:
     import joblib
     import numba
-
-    from . import __version__
 
     return {
         "bpsweep": __version__,

@@ -522,3 +522,92 @@ def _read_pid(fd: int) -> str:
     except OSError:
         return ""
     return text if text.isdigit() else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet results: the same parts, assembled into one Parquet file
+
+#: Rows per Parquet row group: fixed, so that the file's bytes do not depend on the chunk size
+#: (and a reader streams a 4096 x 4096 map a row group at a time).
+ROW_GROUP = 1 << 16
+_ARROW_TYPES = {"int": "int64", "float": "float64", "str": "string"}
+
+
+def assemble_parquet(
+    manifest: Manifest, parts_dir: Path, path: Path, header: bytes, kinds: dict[str, str]
+):
+    """Assemble the listed parts in run_id order into the Parquet file ``path`` (tmp then
+    rename), each part checked against its size and SHA-256 as :func:`assemble` does; columns
+    typed by ``kinds`` (column -> "int", "float", "str"), floats exactly the float64 the parts
+    hold. Returns the file's size and SHA-256 (hex)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ._csvfmt import read_csv_exact
+
+    columns = list(kinds)
+    schema = pa.schema([(c, _ARROW_TYPES[kinds[c]]) for c in columns])
+    dtypes = {c: {"int": "int64", "float": "float64", "str": str}[k] for c, k in kinds.items()}
+    hint = f"the parts are kept in {parts_dir}; make room and run the same command again"
+    pending: list[pa.Table] = []
+    rows = 0
+    with atomic_file(path, hint) as out:
+        writer = pq.ParquetWriter(out, schema, compression="zstd")
+        try:
+            for start, stop, name in manifest.ranges():
+                data = _verified_part(manifest, parts_dir, name, start, stop)
+                if not data.startswith(header):
+                    _drop_changed(manifest, parts_dir, name, start, stop)
+                frame = read_csv_exact(
+                    io.BytesIO(data),
+                    dtype=dtypes,
+                    keep_default_na=False,
+                    na_values={c: ["", "nan"] for c in columns if kinds[c] == "float"},
+                )
+                pending.append(
+                    pa.Table.from_arrays(
+                        [pa.array(frame[c].to_numpy(), type=schema.field(c).type) for c in columns],
+                        schema=schema,
+                    )
+                )
+                rows += len(frame)
+                while rows >= ROW_GROUP:
+                    table = pa.concat_tables(pending)
+                    writer.write_table(table.slice(0, ROW_GROUP), row_group_size=ROW_GROUP)
+                    pending = [table.slice(ROW_GROUP)]
+                    rows -= ROW_GROUP
+            if rows:
+                writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP)
+        finally:
+            writer.close()
+    return file_digest(path)
+
+
+def _verified_part(manifest: Manifest, parts_dir: Path, name: str, start: int, stop: int):
+    """A part's bytes, checked against its manifest entry (else dropped and a SweepError)."""
+    entry = manifest.parts[name]
+    try:
+        data = (parts_dir / name).read_bytes()
+    except FileNotFoundError:
+        data = None
+    if (
+        data is None
+        or len(data) != entry["size"]
+        or hashlib.sha256(data).hexdigest() != entry["sha256"]
+    ):
+        _drop_changed(manifest, parts_dir, name, start, stop)
+    return data
+
+
+def _drop_changed(manifest: Manifest, parts_dir: Path, name: str, start: int, stop: int):
+    manifest.drop(name)
+    manifest.save()
+    with contextlib.suppress(OSError):
+        (parts_dir / name).unlink(missing_ok=True)
+    raise SweepError(
+        f"part {name} in {parts_dir} changed or vanished while the sweep ran (it no longer "
+        f"matches its checksum); run the same command again to recompute runs "
+        f"{start}..{stop - 1}"
+    )

@@ -26,12 +26,13 @@ from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
 from .config import SweepConfig, config_from_dict, load_config
 from .dispatch import BACKENDS, check_cuda, default_chunk_size, default_workers, dispatch
 from .errors import OutputError, SweepError, UsageError
-from .expand import result_columns
+from .expand import column_kind, result_columns
 from .machine import cpu_model, versions
 from .model import STATUSES
 from .parts import (
     SweepLock,
     assemble,
+    assemble_parquet,
     check_name_fits,
     check_parts,
     describe_change,
@@ -134,14 +135,25 @@ class _Plan:
     backend: str
     device: str
     scheduler: str | None
+    results_format: str = "csv"
 
     @property
     def n(self) -> int:
         return self.config.n_runs
 
 
-def _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler) -> _Plan:
+#: Formats of the results file: CSV (floats as repr) or Parquet (float64 as they are).
+FORMATS = ("csv", "parquet")
+
+
+def _plan(
+    config, jobs, chunk_size, out_dir, backend, device, scheduler, results_format="csv"
+) -> _Plan:
     """Check every option (before anything is written) and decide the paths."""
+    if results_format not in FORMATS:
+        raise UsageError(
+            f"unknown results format {results_format!r}; expected one of {', '.join(FORMATS)}"
+        )
     jobs = _check_int("jobs", jobs)
     chunk_size = _check_int("chunk_size", chunk_size)
     if device not in CHUNK_TRAINERS:
@@ -157,7 +169,7 @@ def _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler) -> _Pla
     return _Plan(
         config=config,
         out=out,
-        csv_path=out / f"{config.name}.csv",
+        csv_path=out / f"{config.name}.{results_format}",
         json_path=out / f"{config.name}.json",
         parts_dir=out / f"{config.name}.parts",
         fingerprint=config.fingerprint(),
@@ -167,6 +179,7 @@ def _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler) -> _Pla
         backend=backend,
         device=device,
         scheduler=scheduler,
+        results_format=results_format,
     )
 
 
@@ -182,14 +195,16 @@ def execute(
     backend: str = "loky",
     device: str = "cpu",
     scheduler: str | None = None,
+    results_format: str = "csv",
 ) -> SweepOutcome:
-    """Run (or resume) a sweep and write its CSV and JSON; returns a :class:`SweepOutcome`.
+    """Run (or resume) a sweep and write its results (CSV, or Parquet with ``results_format=
+    "parquet"``) and JSON; returns a :class:`SweepOutcome`.
 
     Holds at most a few chunks of rows in memory (plus 9 bytes per run for the summary).
     See :func:`run_sweep` for the arguments.
     """
     config = _as_config(config_or_path, overrides)
-    plan = _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler)
+    plan = _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler, results_format)
     session = None
     if backend == "dask":
         from .cluster import DaskSession
@@ -220,7 +235,11 @@ def execute(
         steps, status = check_parts(manifest, plan.parts_dir, header)
         gaps = missing_ranges(manifest.ranges(), plan.n)
         run = _train_missing(plan, session, manifest, gaps, steps, status, quiet)
-        size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
+        if plan.results_format == "parquet":
+            kinds = {c: column_kind(c) for c in result_columns(config)}
+            size, sha256 = assemble_parquet(manifest, plan.parts_dir, plan.csv_path, header, kinds)
+        else:
+            size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
         wall = time.perf_counter() - t0
         outcome = _finish(plan, run, steps, status, started, wall, size, sha256)
         remove_parts(plan.parts_dir)
@@ -238,6 +257,9 @@ def _complete(plan: _Plan) -> dict | None:
     if not (plan.csv_path.exists() and plan.json_path.exists()):
         return None
     previous = read_json(plan.json_path, _JSON_RECOVER)
+    recorded = previous.get("csv")
+    if isinstance(recorded, str) and Path(recorded).suffix != plan.csv_path.suffix:
+        return None  # the JSON is of the other format's file: compute this one
     if previous.get("fingerprint") != plan.fingerprint:
         if plan.parts_dir.exists():
             return None  # parts in progress (after --fresh): they decide
@@ -441,7 +463,9 @@ def _complete_outcome(config, csv_path, json_path, previous) -> SweepOutcome:
 
 
 def read_results(path) -> pd.DataFrame:
-    """Read a results CSV back; floats come back bit-exact."""
+    """Read a results file back (CSV or ``.parquet``); floats come back bit-exact."""
+    if Path(path).suffix == ".parquet":
+        return pd.read_parquet(path)
     return read_csv_exact(path)
 
 
@@ -457,6 +481,7 @@ def run_sweep(
     backend: str = "loky",
     device: str = "cpu",
     scheduler: str | None = None,
+    results_format: str = "csv",
 ) -> pd.DataFrame:
     """Run a sweep (or resume it, or read it back when already complete); returns its table.
 
@@ -472,9 +497,9 @@ def run_sweep(
     cluster (docs/cluster.md): the one at ``scheduler`` (``"tcp://host:8786"``), or, without
     it, a local cluster of ``jobs`` (default: every core) single-threaded worker processes
     started for this sweep. device: ``"cpu"``, or ``"cuda"`` to train on the GPU in this
-    process (docs/gpu.md; jobs must be 1).
+    process (docs/gpu.md; jobs must be 1). results_format: ``"csv"`` or ``"parquet"``.
 
-    Returns one row per run (see docs/sweeps.md for the columns), as read back from the CSV.
+    Returns one row per run (see docs/sweeps.md for the columns), as read back.
     """
     outcome = execute(
         config_or_path,
@@ -487,6 +512,7 @@ def run_sweep(
         backend=backend,
         device=device,
         scheduler=scheduler,
+        results_format=results_format,
     )
     return read_results(outcome.csv_path)
 

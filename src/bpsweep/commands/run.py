@@ -9,7 +9,8 @@ from ..config import SweepConfig, load_config
 from ..dispatch import BACKENDS, default_chunk_size, default_workers
 from ..errors import UsageError
 from ..machine import usable_cores
-from ..sweep import _check_int, _plan, execute
+from ..resources import SUMMARY_BYTES, _size, row_bytes
+from ..sweep import FORMATS, _check_int, _plan, execute
 
 
 def register(sub) -> None:
@@ -78,6 +79,13 @@ def register(sub) -> None:
         choices=["cpu", "cuda"],
         help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
     )
+    p.add_argument(
+        "--format",
+        dest="results_format",
+        default="csv",
+        choices=FORMATS,
+        help="results file: <name>.csv (default) or <name>.parquet (float64 as is, compact)",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -99,7 +107,16 @@ def cmd_run(args) -> int:
     check_options(args)
     config = load_config(args.config, overrides=args.overrides)
     # every option checked against the config (dask installed, a GPU there, ...) first
-    _plan(config, args.jobs, args.chunk_size, args.out, args.backend, args.device, args.scheduler)
+    _plan(
+        config,
+        args.jobs,
+        args.chunk_size,
+        args.out,
+        args.backend,
+        args.device,
+        args.scheduler,
+        args.results_format,
+    )
     if args.backend == "dask":
         from ..cluster import import_distributed
 
@@ -119,6 +136,7 @@ def cmd_run(args) -> int:
         backend=args.backend,
         device=args.device,
         scheduler=args.scheduler,
+        results_format=args.results_format,
     )
     print(outcome.summary())
     return 0
@@ -136,11 +154,12 @@ def describe(
     k = _check_int("chunk_size", chunk_size) or (
         max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
     )
-    mode = (
-        f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
-        if config.mode == "random"
-        else "grid"
-    )
+    if config.mode == "random":
+        mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
+    elif config.mode == "map":
+        mode = f"map, {config.map.width} x {config.map.height} pixels"
+    else:
+        mode = "grid"
     lines = [f"{config.name}: {n:,} runs ({mode})"]
     if config.description:
         lines.append(f"  {config.description}")
@@ -163,5 +182,10 @@ def describe(
             else f"on a local dask cluster of {jobs or usable_cores()} worker processes"
         )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
+    per_row = row_bytes(config)
+    lines.append(
+        f"results: about {per_row} bytes a run, {_size(per_row * n)} of CSV; "
+        f"{_size(SUMMARY_BYTES * n)} of memory for the summary"
+    )
     lines.append("dry run: nothing written")
     return "\n".join(lines)
