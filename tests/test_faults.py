@@ -140,6 +140,7 @@ class ForkServer:
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
+        self.proc.stdout.close()
 
 
 def test_kill_9_at_20_random_moments_then_resume_gives_the_same_csv(tmp_path):
@@ -290,7 +291,7 @@ def _disk_full_for(monkeypatch, suffix):
     ENOSPC; the others go through."""
 
     def fake_open(path, mode="r", *args, **kwargs):
-        fh = open(path, mode, *args, **kwargs)
+        fh = open(path, mode, *args, **kwargs)  # noqa: SIM115 - handed to the caller
         return _Full(fh) if "w" in mode and str(path).endswith(suffix) else fh
 
     monkeypatch.setattr(atomic, "open", fake_open, raising=False)
@@ -475,7 +476,7 @@ def test_disk_full_keeps_the_parts_and_the_same_command_resumes(tmp_path, monkey
     writes = []
 
     def fake_open(path, mode="r", *args, **kwargs):
-        fh = open(path, mode, *args, **kwargs)
+        fh = open(path, mode, *args, **kwargs)  # noqa: SIM115 - handed to the caller
         if "w" in mode and "runs-" in str(path):
             writes.append(path)
             if len(writes) >= 4:

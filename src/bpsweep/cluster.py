@@ -25,6 +25,7 @@ saying so, and running the same command again resumes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from .chunks import train_chunk
@@ -146,10 +147,9 @@ class DaskSession:
     def close(self) -> None:
         for thing in (self.client, self.cluster):
             if thing is not None:
-                try:
+                # closing a broken cluster must not mask what broke it
+                with contextlib.suppress(Exception):
                     thing.close()
-                except Exception:  # noqa: BLE001 - closing a broken cluster must not mask
-                    pass
         self.client = self.cluster = None
 
 

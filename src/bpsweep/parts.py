@@ -350,13 +350,9 @@ def assemble(manifest: Manifest, parts_dir: Path, csv_path: Path, header: bytes)
         size += len(header)
         for start, stop, name in parts:
             entry, path = manifest.parts[name], parts_dir / name
-            digest, part_size, first = hashlib.sha256(), 0, True
+            digest, part_size, first, found = hashlib.sha256(), 0, True, True
             try:
-                fh = open(path, "rb")
-            except FileNotFoundError:
-                fh = None
-            if fh is not None:
-                with fh:
+                with open(path, "rb") as fh:
                     while k := fh.readinto(buf):
                         block = view[:k]
                         digest.update(block)
@@ -369,7 +365,9 @@ def assemble(manifest: Manifest, parts_dir: Path, csv_path: Path, header: bytes)
                         out.write(block)
                         whole.update(block)
                         size += len(block)
-            if fh is None or part_size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+            except FileNotFoundError:
+                found = False
+            if not found or part_size != entry["size"] or digest.hexdigest() != entry["sha256"]:
                 manifest.drop(name)
                 manifest.save()
                 with contextlib.suppress(OSError):
