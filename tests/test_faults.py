@@ -180,6 +180,7 @@ def test_kill_9_at_20_random_moments_then_resume_gives_the_same_csv(tmp_path):
         server.close()
     assert (out / "fault.csv").read_bytes() == clean
     assert not parts.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["fault.csv", "fault.json"]  # no .tmp-*
 
 
 def _descendants(pid: int) -> list:
@@ -395,7 +396,43 @@ def _case_trace_csv_is_a_folder(ctx):
     return (["train", "--trace-csv", str(ctx["tmp"] / "cwd")], "cwd: it is a folder")
 
 
+def _case_out_is_a_broken_link(ctx):
+    link = ctx["tmp"] / "cwd" / "link"
+    link.symlink_to(ctx["tmp"] / "nowhere")
+    return ["run", ctx["cfg"], "--out", str(link)], "nowhere, which does not exist"
+
+
+def _case_out_empty(ctx):
+    return ["run", ctx["cfg"], "--out", ""], "--out must name a folder"
+
+
+def _case_parts_folder_is_a_file(ctx):
+    out = Path(ctx["out"])
+    out.mkdir()
+    (out / "tiny.parts").write_text("mine\n")
+    return ["run", ctx["cfg"], "--out", ctx["out"]], "tiny.parts: a file is in the way"
+
+
+def _case_results_csv_is_a_folder(ctx):
+    out = Path(ctx["out"])
+    (out / "tiny.csv").mkdir(parents=True)
+    return ["run", ctx["cfg"], "--out", ctx["out"], "--fresh"], "tiny.csv: it is a folder"
+
+
+def _case_json_of_something_else(ctx):
+    out = Path(ctx["out"])
+    out.mkdir()
+    (out / "tiny.csv").write_text("run_id\n")
+    (out / "tiny.json").write_text("{}")
+    return ["run", ctx["cfg"], "--out", ctx["out"]], "tiny.json is not the JSON of a bpsweep"
+
+
 BAD_INPUTS = {
+    "--out is a link to nowhere": _case_out_is_a_broken_link,
+    "--out empty": _case_out_empty,
+    "<name>.parts is a file": _case_parts_folder_is_a_file,
+    "<name>.csv is a folder (--fresh)": _case_results_csv_is_a_folder,
+    "<name>.json of something else": _case_json_of_something_else,
     "--out on a read-only file system": _case_readonly_out,
     "--out names an existing file": _case_out_is_a_file,
     "--out under an existing file": _case_out_under_a_file,

@@ -33,7 +33,10 @@ def os_reason(exc: OSError) -> str:
 
 
 def output_error(path, exc: OSError, hint: str = "") -> OutputError:
-    """The one-line error for a file or folder that could not be written."""
+    """The one-line error for a file or folder that could not be written. ``{action}`` in
+    ``hint`` reads "make room" on a full disk or quota, else "fix that"."""
+    action = "make room" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+    hint = hint.replace("{action}", action)
     return OutputError(f"cannot write {path}: {os_reason(exc)}" + (f"; {hint}" if hint else ""))
 
 

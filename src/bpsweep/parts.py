@@ -43,7 +43,7 @@ from .errors import OutputError, SweepError
 PART_RE = re.compile(r"^runs-(\d+)-(\d+)\.csv$")
 MANIFEST = "manifest.json"
 #: the hint of an OutputError while parts are being written
-KEPT_HINT = "the finished parts are kept; make room and run the same command again to resume"
+KEPT_HINT = "the finished parts are kept; {action} and run the same command again to resume"
 _BLOCK = 1 << 22  # bytes read at a time when checking and assembling parts
 
 
@@ -168,6 +168,11 @@ def open_parts(parts_dir: Path, config: SweepConfig, fingerprint: str, n: int) -
             if files:
                 raise
             previous = None  # no part to lose: start over
+        if previous is not None and not isinstance(previous.get("fingerprint"), str) and files:
+            raise SweepError(
+                f"{path} is not a bpsweep manifest (it records no config fingerprint), so the "
+                f"parts beside it cannot be checked; run with --fresh to discard them"
+            )
     if previous is not None and previous.get("fingerprint") == fingerprint:
         entries = previous.get("parts")
         manifest = Manifest(path, fingerprint, n, config.resolved())
@@ -323,12 +328,27 @@ def remove_parts(parts_dir: Path) -> None:
     """Remove the parts, then the manifest, then the folder (if nothing else is in it)."""
     if not parts_dir.is_dir():
         return
-    for p in parts_dir.iterdir():
-        if PART_RE.match(p.name) or p.name.startswith(".tmp-"):
+    doomed = [p for p in parts_dir.iterdir() if PART_RE.match(p.name) or p.name.startswith(".tmp-")]
+    for p in [*doomed, parts_dir / MANIFEST]:
+        try:
             p.unlink(missing_ok=True)
-    (parts_dir / MANIFEST).unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot remove {p}: {os_reason(exc)}; remove it by hand and run again"
+            ) from None
     with contextlib.suppress(OSError):
         parts_dir.rmdir()  # someone else's files in there: leave the folder
+
+
+def remove_stale_temporaries(out: Path, name: str) -> None:
+    """Remove ``.tmp-<pid>-<name>.<ext>`` files of this sweep in ``out``: what a run killed
+    while writing its results file or JSON left (called under the sweep's lock)."""
+    pattern = re.compile(rf"^\.tmp-\d+-{re.escape(name)}\.(csv|parquet|json)$")
+    with contextlib.suppress(OSError):
+        for p in Path(out).iterdir():
+            if pattern.match(p.name):
+                with contextlib.suppress(OSError):
+                    p.unlink()
 
 
 def assemble(manifest: Manifest, parts_dir: Path, csv_path: Path, header: bytes):
@@ -343,7 +363,7 @@ def assemble(manifest: Manifest, parts_dir: Path, csv_path: Path, header: bytes)
     whole, size = hashlib.sha256(), 0
     buf = bytearray(_BLOCK)
     view = memoryview(buf)
-    hint = f"the parts are kept in {parts_dir}; make room and run the same command again"
+    hint = f"the parts are kept in {parts_dir}; {{action}} and run the same command again"
     with atomic_file(csv_path, hint) as out:
         out.write(header)
         whole.update(header)
@@ -421,6 +441,11 @@ def make_out_dir(out: Path) -> list[Path]:
     """Create the output folder (and its parents); returns the folders created (to remove if
     nothing is written). OSError -> OutputError naming ``out`` and the cause."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise OutputError(
+            f"cannot write to --out {out}: it is a link to {os.readlink(out)}, which does not "
+            f"exist; create that folder or name another"
+        )
     created = []
     p = out.absolute()
     while not p.exists() and p != p.parent:
@@ -548,7 +573,7 @@ def assemble_parquet(
     columns = list(kinds)
     schema = pa.schema([(c, _ARROW_TYPES[kinds[c]]) for c in columns])
     dtypes = {c: {"int": "int64", "float": "float64", "str": str}[k] for c, k in kinds.items()}
-    hint = f"the parts are kept in {parts_dir}; make room and run the same command again"
+    hint = f"the parts are kept in {parts_dir}; {{action}} and run the same command again"
     pending: list[pa.Table] = []
     rows = 0
     with atomic_file(path, hint) as out:

@@ -44,6 +44,7 @@ from .parts import (
     plan_chunks,
     remove_if_empty,
     remove_parts,
+    remove_stale_temporaries,
 )
 from .progress import Progress
 
@@ -223,6 +224,7 @@ def execute(
             return _already_complete(plan)
         raise
     with lock:
+        remove_stale_temporaries(plan.out, config.name)
         if fresh:
             remove_parts(plan.parts_dir)
         else:
@@ -257,6 +259,11 @@ def _complete(plan: _Plan) -> dict | None:
     if not (plan.csv_path.exists() and plan.json_path.exists()):
         return None
     previous = read_json(plan.json_path, _JSON_RECOVER)
+    if not isinstance(previous.get("fingerprint"), str):
+        raise SweepError(
+            f"{plan.json_path} is not the JSON of a bpsweep sweep (it records no config "
+            f"fingerprint); {_JSON_RECOVER}"
+        )
     recorded = previous.get("csv")
     if isinstance(recorded, str) and Path(recorded).suffix != plan.csv_path.suffix:
         return None  # the JSON is of the other format's file: compute this one
@@ -429,7 +436,7 @@ def _finish(
     write_text_atomic(
         plan.json_path,
         json.dumps(metadata, indent=2, default=str) + "\n",
-        f"the parts are kept in {plan.parts_dir}; make room and run the same command again",
+        f"the parts are kept in {plan.parts_dir}; {{action}} and run the same command again",
     )
     return SweepOutcome(
         config,
