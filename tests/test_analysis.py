@@ -88,3 +88,86 @@ def test_format_table_aligned():
     lines = format_table(t).splitlines()
     assert len({len(line) for line in lines}) == 1
     assert lines[2].split() == ["long", "0.0001235", "20"]
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--fit-ssr", "nan"),
+        ("--fit-ssr", "inf"),
+        ("--fit-ssr", "0"),
+        ("--fit-ssr", "-0.5"),
+        ("--fit-ssr", "small"),
+        ("--basin-tol", "nan"),
+        ("--basin-tol", "-inf"),
+        ("--basin-tol", "0"),
+        ("--chaos-sample", "0"),
+        ("--chaos-sample", "nan"),
+        ("--chaos-sample", "2.5"),
+        ("--chaos-repeats", "0"),
+        ("--chaos-repeats", "101"),
+        ("--chaos-repeats", "inf"),
+    ],
+)
+def test_analyse_rejects_bad_numbers(grid_csv, capsys, option, value):
+    assert main(["analyse", str(grid_csv), f"{option}={value}"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and repr(value) in err[0] and not captured.out
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--show", "-1"), ("--show", "nan"), ("--run-id", "nan"), ("--run-id", "-3")]
+)
+def test_trace_rejects_bad_numbers(grid_csv, capsys, option, value):
+    args = ["trace", str(grid_csv), "--run-id", "1"]
+    args = [*args[:3], value] if option == "--run-id" else [*args, option, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and repr(value) in err[0]
+
+
+def test_shares_with_intervals_printed_and_as_numbers(grid_csv, grid, capsys):
+    assert main(["analyse", str(grid_csv), "--table", "shares"]) == 0
+    out = capsys.readouterr().out
+    assert "Wilson" in out and "good_fit" in out
+    assert main(["analyse", str(grid_csv), "--table", "shares", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns[:5]) == ["lr", "runs", "converged", "converged_lo", "converged_hi"]
+    assert (table["good_fit_lo"] <= table["good_fit"]).all()
+    assert (table["good_fit"] <= table["good_fit_hi"]).all()
+    args = ["analyse", str(grid_csv), "--chaos", "--chaos-repeats", "2", "--format", "json"]
+    assert main(args) == 0
+    outcome = json.loads(capsys.readouterr().out)["outcome"]
+    assert all(r["good_fit_chaos_min"] <= r["good_fit_chaos_max"] for r in outcome)
+    assert main(["analyse", str(grid_csv), "--chaos-sample", "30", "--table", "chaos"]) == 0
+    out = capsys.readouterr().out
+    assert "30 runs x 3 perturbations" in out and ".." in out
+
+
+def test_sidecar_mismatch_is_one_warning_line(grid, tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    write_results(grid, path)
+    (tmp_path / "r.json").write_text(json.dumps({"results_size": 12}))
+    assert main(["analyse", str(path), "--table", "outcome"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bpsweep analyse: warning:") and "r.json" in err[0]
+
+
+def test_broken_pipe_still_writes_the_files(grid_csv, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("matplotlib")
+    src = os.path.join(os.path.dirname(__file__), "..", "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    plots, report = tmp_path / "plots", tmp_path / "r.html"
+    cmd = [sys.executable, "-m", "bpsweep", "analyse", str(grid_csv)]
+    cmd += ["--plots", str(plots), "--report", str(report)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader goes away at once, like `| head -0`
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert report.is_file() and len(list(plots.glob("*.png"))) == 5

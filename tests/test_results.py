@@ -97,3 +97,43 @@ def test_header_only_and_bad_values(grid, tmp_path):
     write_results(bad, path)
     with pytest.raises(ResultsError, match="column steps has a non-numeric value 'many' in row 5"):
         RS.load_results(path)
+
+
+def test_parquet_reads_like_the_csv(grid, tmp_path):
+    pytest.importorskip("pyarrow")
+    csv, pq = tmp_path / "r.csv", tmp_path / "r.parquet"
+    write_results(grid, csv)
+    grid.to_parquet(pq, index=False)
+    a, b = RS.load_results(csv), RS.load_results(pq)
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        assert np.array_equal(a[col].to_numpy(), b[col].to_numpy()), col
+    pd_equal = outcome_table(a).equals(outcome_table(b))
+    assert pd_equal
+    _, check = trace_runs(b, [0, 50])
+    assert check["reproduced"].all()
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ResultsError, match="bad.parquet: not a readable Parquet file"):
+        RS.load_results(tmp_path / "bad.parquet")
+
+
+def test_sidecar_size_and_checksum_are_checked(grid, tmp_path):
+    import hashlib
+    import warnings
+
+    path = tmp_path / "r.csv"
+    write_results(grid, path)
+    data = path.read_bytes()
+    sidecar = tmp_path / "r.json"
+    good = {"results_size": len(data), "results_sha256": hashlib.sha256(data).hexdigest()}
+    sidecar.write_text(json.dumps(good))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RS.load_results(path)
+    sidecar.write_text(json.dumps({**good, "results_size": len(data) + 7}))
+    with pytest.warns(RS.ResultsWarning, match="does not match its sidecar r.json"):
+        RS.load_results(path)
+    path.write_bytes(data.replace(b"converged", b"max_steps", 1))  # same size, other bytes
+    sidecar.write_text(json.dumps(good))
+    with pytest.warns(RS.ResultsWarning, match="SHA-256"):
+        RS.load_results(path)
