@@ -80,7 +80,8 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
     The outcome table loses its interval columns (``<share>_lo``, ``_hi``, ``_chaos_min``,
     ``_chaos_max``) and ``shares`` shows them as text, each share ``0.170 [0.148, 0.195]``
-    (its 95% Wilson interval); with a chaos table, the chaos table gains each share's range
+    (its 95% Wilson interval; left out when every group holds a single run, where it says
+    nothing); with a chaos table, the chaos table gains each share's range
     under the 1e-12 moves, ``0.168..0.183``. Other tables pass through.
     """
     out = dict(tables)
@@ -97,7 +98,8 @@ def display_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
             interval(v, lo, hi)
             for v, lo, hi in zip(outcome[s], outcome[f"{s}_lo"], outcome[f"{s}_hi"])
         ]
-    out["shares"] = text
+    if (outcome["runs"] > 1).any():
+        out["shares"] = text
     chaos = tables.get("chaos")
     if chaos is not None and all(f"{s}_chaos_min" in outcome.columns for s in shares):
         ranges = outcome[keys].copy()
