@@ -171,3 +171,9 @@ def test_broken_pipe_still_writes_the_files(grid_csv, tmp_path):
     assert proc.wait() == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert report.is_file() and len(list(plots.glob("*.png"))) == 5
+
+
+def test_no_shares_table_when_each_group_is_one_run(grid_csv, capsys):
+    assert main(["analyse", str(grid_csv), "--by", "lr", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert "Outcomes:" in out and "Wilson" not in out

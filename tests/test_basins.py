@@ -76,3 +76,16 @@ def test_stuck_points_are_the_poor_runs():
     poor = (df["final_ssr"] >= 0.01) & (df["status"] != "diverged")
     assert ((labels > 0) == poor).all() and table["runs"].sum() == poor.sum()
     assert table["share"].sum() == pytest.approx(poor.mean())
+
+
+def test_unique_rows_in_order_of_first_appearance():
+    rng = np.random.default_rng(5)
+    cells = rng.integers(-3, 3, size=(2000, 4))
+    uniq, inverse, counts = B.unique_rows(cells)
+    # reference: a dict of row tuples in the order they are first seen
+    seen = {}
+    for row in map(tuple, cells):
+        seen.setdefault(row, len(seen))
+    assert [tuple(r) for r in uniq] == list(seen)
+    assert list(inverse) == [seen[tuple(r)] for r in cells]
+    assert list(counts) == [sum(1 for r in map(tuple, cells) if r == u) for u in seen]
