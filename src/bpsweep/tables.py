@@ -100,7 +100,8 @@ def wilson_interval(successes, n, level: float = 0.95):
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))  # exact ends, not 1e-17
     hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+    lo, hi = np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+    return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
 
 
 def outcome_table(
