@@ -14,9 +14,9 @@ import naive
 from bpsweep import _csvfmt
 from bpsweep._csvfmt import format_block, format_floats
 from bpsweep.batch import train_runs
+from bpsweep.chunks import _part_blocks, format_rows
 from bpsweep.config import config_from_dict
 from bpsweep.expand import column_kind, expand, result_columns
-from bpsweep.sweep import _part_blocks, format_rows
 
 MAX = 1.7976931348623157e308
 
@@ -234,7 +234,7 @@ def test_block_of_rows_against_python():
     assert block.decode("utf-8") == expected
 
 
-@pytest.mark.parametrize("values, text", [([], b""), ([2.5], b"2.5\n")])
+@pytest.mark.parametrize(("values", "text"), [([], b""), ([2.5], b"2.5\n")])
 def test_block_edge_sizes(values, text):
     assert format_block([("float", np.array(values), None)]) == text
 

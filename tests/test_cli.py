@@ -44,9 +44,14 @@ def test_trace_csv_round_trips(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
-        (["--lr", "-1"], "lr must be a finite number > 0, got -1.0"),
+        (["--lr", "-1"], "--lr: expected a finite number > 0, found -1 (integer)"),
+        (["--lr", "nan"], "--lr: expected a finite number > 0, found nan (number)"),
+        (["--tol", "abc"], "--tol: expected a finite number > 0, found 'abc' (string)"),
+        (["--max-steps", "2.5"], "--max-steps: expected a whole number >= 1, found 2.5"),
+        (["--hidden", "100000000"], "--hidden: expected a whole number from 1 to 1024"),
+        (["--momentum", "inf", "--optimizer", "momentum"], "--momentum: expected a number in"),
         (["--data", "missing.csv"], "no file at missing.csv"),
         (["--init", "w1=x"], "initial w1 must be a number"),
         (["--show", "zero"], "--show must be a number"),

@@ -79,9 +79,10 @@ BAD = [
     ("[sweep]\nlrr = [0.1]", "[sweep]", "did you mean 'lr'", "'lrr'"),
     ('[train]\nmax_steps = "100"', "[train] max_steps", "a whole number >= 1", "'100' (string)"),
     ("[train]\nmax_steps = 10.5", "[train] max_steps", "a whole number >= 1", "10.5"),
-    ("[model]\nhidden = true", "[model] hidden", "a whole number >= 1", "True (boolean)"),
+    ("[model]\nhidden = true", "[model] hidden", "a whole number from 1 to 1024", "True (boolean)"),
+    ("[model]\nhidden = 100000000", "[model] hidden", "from 1 to 1024", "100000000 (integer)"),
     ('[model]\nactivation = "softmax"', "[model] activation", "one of softplus", "'softmax'"),
-    ("[train]\nlr = 0", "[train] lr", "a finite number > 0", "0.0"),
+    ("[train]\nlr = 0", "[train] lr", "a finite number > 0", "0 (integer)"),
     ("[train]\nlr = -0.5", "[train] lr", "a finite number > 0", "-0.5"),
     ("[sweep]\nlr = [0.1, -0.1]", "[sweep] lr[1]", "a finite number > 0", "-0.1"),
     ("[train]\ntol = 0.0", "[train] tol", "a finite number > 0", "0.0"),
@@ -154,7 +155,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("text,key,expected,found", BAD)
+@pytest.mark.parametrize(("text", "key", "expected", "found"), BAD)
 def test_bad_config_names_file_key_expected_and_found(tmp_path, text, key, expected, found):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -308,3 +309,49 @@ def test_shipped_experiments_load():
     lrs = b3.values_of("lr")
     assert any(0.32 < lr < 1 / 3 for lr in lrs) and any(1 / 3 < lr < 0.34 for lr in lrs)
     assert min(lrs) <= 0.01 and max(lrs) >= 0.6 and not any(math.isclose(lr, 1 / 3) for lr in lrs)
+
+
+def test_range_values_are_lazy_and_exact():
+    """Ranges are never listed: 10^12 seeds x 10^6 rates count at once, and every value has
+    numpy's bits (linspace/logspace) wherever a chunk takes it."""
+    from bpsweep.config import Spaced
+    from bpsweep.expand import expand
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        a, b = rng.normal(size=2) * 10.0 ** rng.integers(-5, 5, size=2)
+        n = int(rng.integers(1, 300))
+        assert np.array_equal(
+            Spaced("linspace", a, b, n, False).take(np.arange(n)), np.linspace(a, b, n)
+        )
+        a, b = a % 5, b % 5
+        assert np.array_equal(
+            Spaced("logspace", a, b, n, False).take(np.arange(n)), np.logspace(a, b, n)
+        )
+    cfg = config_from_dict(
+        {"sweep": {"seed": {"start": 0, "count": 10**12}, "lr": {"linspace": [0.01, 1, 10**6]}}}
+    )
+    assert cfg.n_runs == 10**18
+    runs = expand(cfg, 10**17, 10**17 + 3)
+    assert runs["seed"].tolist() == [10**11] * 3
+    assert runs["lr"].tolist() == np.linspace(0.01, 1, 10**6)[:3].tolist()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"name": "nl\n"}, "name: expected a file-name-safe name"),
+        ({"init": {"scale": 1e308}}, "[init] scale: expected a number > 0 and < 1e+100"),
+        ({"model": {"hidden": 100_000_000}}, "[model] hidden: expected a whole number from 1"),
+        (
+            {"sweep": {"seed": {"start": 0, "count": 10**12}, "tol": {"linspace": [1, 2, 10**11]}}},
+            "[sweep]: expected at most 4,611,686,018,427,387,904 runs",
+        ),
+        ({"sweep": {"seed": {"start": -5, "count": 10**9}}}, "[sweep] seed[0]: expected a whole"),
+        ({"sweep": {"hidden": {"start": 1, "count": 10**9}}}, "[sweep] hidden[999999999]"),
+    ],
+)
+def test_hostile_values_refused_at_validation(raw, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(raw, source="x.toml")
+    assert message in str(err.value)

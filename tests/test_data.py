@@ -27,7 +27,7 @@ def test_relative_path_from_base_dir(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("", "the file is empty"),
         ("x,z\n1,2\n", "missing column(s) y"),

@@ -158,3 +158,31 @@ def test_random_mode_counts_bounds_and_reproducibility():
 def test_random_mode_samples_do_not_depend_on_how_many():
     small, big = expand(random_cfg(3, samples=100)), expand(random_cfg(3, samples=1000))
     pd.testing.assert_frame_equal(small, big.iloc[:100])
+
+
+def test_map_config_expands_to_the_grid_of_its_pixels():
+    """A [map] config's runs are the grid sweep over its pixel values (y slowest, x fastest),
+    with map_i, map_j in front: same settings, same starts, row for row."""
+    from bpsweep.maps import axis_values
+
+    base = {"init": {"preset": "statquest-start"}, "train": {"lr": 0.1}}
+    mapped = config_from_dict(
+        {
+            **base,
+            "map": {
+                "x": "init_w1",
+                "y": "init_w4",
+                "center": [2.74, 0.63],
+                "span": [4.0, 2.0],
+                "resolution": [5, 3],
+            },
+        }
+    )
+    xs, ys = axis_values(2.74, 4.0, 5), axis_values(0.63, 2.0, 3)
+    grid = config_from_dict({**base, "sweep": {"init_w4": ys.tolist(), "init_w1": xs.tolist()}})
+    got, want = expand(mapped), expand(grid)
+    assert got["map_i"].tolist() == [0, 1, 2, 3, 4] * 3
+    assert got["map_j"].tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    pd.testing.assert_frame_equal(got.drop(columns=["map_i", "map_j"]), want, check_exact=True)
+    assert got["init_w1"].tolist() == [xs[i] for i in got["map_i"]]
+    assert got["init_w4"].tolist() == [ys[j] for j in got["map_j"]]

@@ -90,5 +90,5 @@ def test_bad_init_specs():
         initial_params([1.0, 2.0])
     with pytest.raises(ValueError, match="unknown init scheme 'cauchy'"):
         draw_initial(scheme="cauchy")
-    with pytest.raises(ValueError, match="seed must be"):
+    with pytest.raises(ValueError, match="seed: expected a whole number"):
         draw_initial(seed=2**63)

@@ -1,7 +1,6 @@
 """The sweep runner: results against single runs, byte-identical CSVs whatever the jobs, chunk
 size or resuming, kill -9 and resume, changed configs, dead workers, the lesson-b3 threshold."""
 
-import errno
 import json
 import math
 import os
@@ -117,27 +116,6 @@ def test_lacking_parameters_are_empty_cells_whatever_the_chunk_size(tmp_path):
         for p in ("w1", "b1", "w2", "b2", "w3", "w4", "b3"):
             for kind in ("init", "final"):
                 assert (cells[f"{kind}_{p}"] == "") == (p in lacking), (row, p)
-
-
-def test_assembling_falls_back_to_a_buffer_where_copy_file_range_fails(tmp_path, monkeypatch):
-    """Every other os.copy_file_range call fails (as on a file system without it), the others
-    copy 10 bytes: the CSV must still be the one assembled without the failures."""
-    cfg = write(tmp_path / "small.toml", SMALL)
-    execute(cfg, jobs=1, chunk_size=100, out_dir=tmp_path / "a")
-    calls = []
-
-    def flaky(src, dst, count, offset_src=None, offset_dst=None):
-        calls.append(count)
-        if len(calls) % 2 == 0:
-            raise OSError(errno.EXDEV, "cross-device")
-        return os.write(dst, os.pread(src, min(count, 10), offset_src))
-
-    monkeypatch.setattr(os, "copy_file_range", flaky, raising=False)
-    execute(cfg, jobs=1, chunk_size=100, out_dir=tmp_path / "b")
-    assert len(calls) == 8  # 4 parts: a 10-byte copy, then a failure
-    assert (tmp_path / "b" / "small.csv").read_bytes() == (
-        tmp_path / "a" / "small.csv"
-    ).read_bytes()
 
 
 def test_json_sidecar_and_already_complete(tmp_path):

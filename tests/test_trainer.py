@@ -8,6 +8,7 @@ import pytest
 import bpsweep
 import naive
 from bpsweep import load_data, train
+from bpsweep.errors import UsageError
 
 FITTED = "statquest-fitted"
 START = "statquest-start"
@@ -149,35 +150,39 @@ def test_momentum_step_is_the_change_applied():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    ("kwargs", "message"),
     [
-        ({"lr": -0.1}, "lr must be a finite number > 0"),
-        ({"lr": 0}, "lr must be"),
-        ({"lr": float("nan")}, "lr must be"),
-        ({"tol": 0}, "tol must be"),
-        ({"max_steps": 0}, "max_steps must be a whole number >= 1"),
-        ({"max_steps": 2.5}, "max_steps must be a whole number"),
-        ({"activation": "gelu"}, "unknown activation 'gelu'"),
-        ({"optimizer": "sgd"}, "unknown optimizer 'sgd'"),
+        ({"lr": -0.1}, "lr: expected a finite number > 0, found -0.1 (number)"),
+        ({"lr": 0}, "lr: expected a finite number > 0, found 0 (integer)"),
+        ({"lr": float("nan")}, "lr: expected a finite number > 0, found nan"),
+        ({"tol": 0}, "tol: expected a finite number > 0"),
+        ({"max_steps": 0}, "max_steps: expected a whole number >= 1, found 0"),
+        ({"max_steps": 2.5}, "max_steps: expected a whole number >= 1, found 2.5"),
+        ({"activation": "gelu"}, "activation: expected one of softplus, relu, sigmoid, tanh"),
+        ({"optimizer": "sgd"}, "optimizer: expected one of gd, momentum, adam, found 'sgd'"),
         ({"trainable": "b9"}, "unknown trainable parameter(s) b9"),
+        ({"hidden": 100_000_000}, "hidden: expected a whole number from 1 to 1024"),
+        ({"lr": float("inf")}, "lr: expected a finite number > 0, found inf"),
+        ({"momentum": float("nan"), "optimizer": "momentum"}, "momentum: expected a number"),
         ({"trainable": []}, "trainable is empty"),
-        ({"hidden": 0}, "hidden must be a whole number >= 1"),
+        ({"hidden": 0}, "hidden: expected a whole number from 1 to 1024, found 0"),
         ({"init": "w9=1"}, "unknown parameter(s) w9"),
         ({"init": "w1=abc"}, "initial w1 must be a number"),
         ({"init": "w1=inf"}, "initial w1 must be a finite number"),
         ({"init": "gaussian"}, "init item 'gaussian' is neither a preset"),
         ({"init": "statquest-start", "hidden": 3}, "preset 'statquest-start' is for"),
-        ({"seed": -1}, "seed must be a whole number from 0"),
-        ({"scale": 0.0}, "init scale must be a finite number > 0"),
-        ({"biases": "ones"}, "unknown biases mode 'ones'"),
-        ({"optimizer": "momentum", "momentum": 1.5}, "momentum setting momentum must be"),
-        ({"optimizer": "adam", "eps": 0.0}, "adam setting eps must be a number > 0"),
+        ({"seed": -1}, "seed: expected a whole number from 0 to 2**63 - 1, found -1"),
+        ({"scale": 0.0}, "scale: expected a number > 0 and < 1e+100"),
+        ({"biases": "ones"}, "biases: expected one of zeros, drawn, found 'ones'"),
+        ({"optimizer": "momentum", "momentum": 1.5}, "momentum: expected a number in [0, 1)"),
+        ({"optimizer": "adam", "eps": 0.0}, "eps: expected a finite number > 0, found 0.0"),
     ],
 )
 def test_bad_settings_raise_clear_errors(kwargs, message):
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(UsageError) as err:
         train(**kwargs)
     assert message in str(err.value)
+    assert isinstance(err.value, ValueError)  # bad input is a ValueError for Python callers
 
 
 def test_bad_data_arrays():

@@ -1,5 +1,6 @@
 """bpsweep: gradient descent on the StatQuest network, swept over starts and learning rates."""
 
+from ._version import __version__
 from .config import ConfigError, load_config
 from .data import DataError, load_data
 from .init import PRESETS, SCHEMES, draw_initial, initial_params
@@ -7,9 +8,8 @@ from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
 from .sweep import SweepError, run_sweep
 from .trainer import TrainResult, train
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "ACTIVATIONS",
     "OPTIMIZERS",
     "PRESETS",

@@ -23,29 +23,13 @@ import pandas as pd
 from . import kernels
 from .data import load_data
 from .errors import UsageError
-from .model import (
-    ACTIVATIONS,
-    DEFAULT_LR,
-    DEFAULT_MAX_STEPS,
-    DEFAULT_TOL,
-    HYPER_DEFAULTS,
-    OPTIMIZERS,
-    STATUSES,
-    param_names,
-)
+from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
+from .settings import SETTINGS, hyper_array
 from .trainer import trainable_mask
 
-DEFAULTS = {
-    "dataset": "dosage",
-    "hidden": 2,
-    "activation": "softplus",
-    "optimizer": "gd",
-    "lr": DEFAULT_LR,
-    "tol": DEFAULT_TOL,
-    "max_steps": DEFAULT_MAX_STEPS,
-    "trainable": "all",
-    **HYPER_DEFAULTS,
-}
+#: Defaults of the settings the kernels use (data, model and training; not the init ones).
+DEFAULTS = {n: s.default for n, s in SETTINGS.items() if s.section in ("data", "model", "train")}
+_HYPER = ("momentum", "beta1", "beta2", "eps")
 RESULT_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 
 
@@ -128,13 +112,7 @@ def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
     init = np.ascontiguousarray(group[[f"init_{n}" for n in names]].to_numpy(np.float64))
     if not np.isfinite(init).all():
         raise UsageError(f"runs with hidden={hidden} have a missing or non-finite initial value")
-    opt_names = group["optimizer"].to_numpy()
-    hyper = np.zeros((len(group), 3))
-    is_mom = opt_names == "momentum"
-    hyper[is_mom, 0] = group["momentum"].to_numpy(np.float64)[is_mom]
-    hyper[~is_mom, 0] = group["beta1"].to_numpy(np.float64)[~is_mom]
-    hyper[~is_mom, 1] = group["beta2"].to_numpy(np.float64)[~is_mom]
-    hyper[~is_mom, 2] = group["eps"].to_numpy(np.float64)[~is_mom]
+    hyper = hyper_array(*(group[c].to_numpy() for c in ("optimizer", *_HYPER)))
     masks = {t: trainable_mask(t, hidden) for t in group["trainable"].unique()}
     return {
         "init": init,

@@ -8,7 +8,7 @@ every core, no dashboard) and closes it at the end. The chunks go to the workers
 
 What the workers do and do not do:
 
-- each task is :func:`bpsweep.sweep.train_chunk` with ``threads=1`` (``numba.set_num_threads(1)``
+- each task is :func:`bpsweep.chunks.train_chunk` with ``threads=1`` (``numba.set_num_threads(1)``
   in the task: one numba thread per single-threaded worker process, so a machine with N cores
   runs ``--nworkers N --nthreads 1``) and ``parts_dir=None``: the worker returns the part's CSV
   text and the *client* writes the part file (to a temporary name, then renamed). Workers need
@@ -19,7 +19,7 @@ What the workers do and do not do:
 A worker lost mid-sweep: the scheduler re-runs its task on another worker (a task whose
 workers die ``distributed.scheduler.allowed-failures`` + 1 times, default 4, fails with
 KilledWorker). Parts of the chunks finished so far are on disk; if the sweep cannot go on
-(KilledWorker, scheduler gone, no workers) it stops with a :class:`~bpsweep.sweep.SweepError`
+(KilledWorker, scheduler gone, no workers) it stops with a :class:`~bpsweep.errors.SweepError`
 saying so, and running the same command again resumes.
 """
 
@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import logging
 
-from .errors import DeviceError
+from .chunks import train_chunk
+from .errors import DeviceError, SweepError
+from .machine import usable_cores
 
 INSTALL_HINT = "--backend dask needs dask and distributed; install with pip install 'bpsweep[dask]'"
 #: Seconds to wait for a scheduler to answer, and for a cluster to have a worker.
@@ -63,13 +65,12 @@ class DaskSession:
     def start(self) -> int:
         """Connect; returns the number of workers to size chunks for: ``jobs`` if given, else
         the cluster's worker threads (at least 1)."""
-        from .sweep import SweepError, default_jobs
 
         distributed = self.distributed
         try:
             if self.scheduler is None:
                 self.cluster = distributed.LocalCluster(
-                    n_workers=self.jobs or default_jobs(),
+                    n_workers=self.jobs or usable_cores(),
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
@@ -102,7 +103,6 @@ class DaskSession:
         import joblib
 
         from .data import load_data
-        from .sweep import SweepError, train_chunk
 
         data = {d: load_data(d, base_dir=config.base_dir) for d in config.values_of("dataset")}
         calls = (

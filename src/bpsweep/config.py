@@ -13,12 +13,12 @@ and what was found, e.g. ``seed-lr-grid.toml: [train] lr: expected a finite numb
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import math
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,152 +26,105 @@ import numpy as np
 
 from .data import BUILTIN, load_data
 from .errors import ConfigError, DataError
-from .init import BIASES, MAX_SEED, PRESETS, SCHEMES
-from .model import (
-    ACTIVATIONS,
-    DEFAULT_HIDDEN,
-    DEFAULT_LR,
-    DEFAULT_MAX_STEPS,
-    DEFAULT_TOL,
-    HYPER_DEFAULTS,
-    OPTIMIZERS,
-    param_names,
+from .maps import MapSpec, parse_map_section
+from .model import MAX_SEED, PRESETS, param_names
+from .settings import (
+    INIT_PARAM,
+    INIT_PARAM_SETTING,
+    SECTION_KEYS,
+    SECTIONS,
+    SETTINGS,
+    InvalidValue,
+    Setting,
+    setting_for,
 )
+from .settings import found as _found
+from .settings import unknown_key as _unknown
 
 #: Bumped whenever the rows a config produces change for the same config (invalidates parts).
 RESULTS_FORMAT = 1
 
-SECTIONS = ("data", "model", "init", "train")
-TOP_KEYS = ("name", "description", *SECTIONS, "sweep")
+TOP_KEYS = ("name", "description", *SECTIONS, "sweep", "map")
 SWEEP_KEYS = ("mode", "samples", "sweep_seed")
 MODES = ("grid", "random")
-INIT_PARAM = re.compile(r"^init_([wb][1-9][0-9]*)$")
+#: Most runs a sweep may have (run ids are int64); far more than any disk holds.
+MAX_RUNS = 2**62
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-# ---------------------------------------------------------------- settings and their checks
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One trainer setting: its section, default, kind ("int", "float", "str") and check."""
-
-    name: str
-    section: str
-    default: object
-    kind: str
-    expected: str  #: what a valid value is, in words (used in messages)
-    choices: tuple = ()
-    low: float | None = None  #: lower bound (see low_open)
-    low_open: bool = False  #: low excluded (> low) rather than included (>= low)
-    high: float | None = None  #: upper bound, excluded
-
-
-def _s(name, section, default, kind, expected, **kw) -> Setting:
-    return Setting(name, section, default, kind, expected, **kw)
-
-
-_UNIT = "a number in [0, 1)"
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        _s(
-            "dataset",
-            "data",
-            "dosage",
-            "str",
-            "'dosage' or the path of a CSV file with columns x, y",
-        ),
-        _s("hidden", "model", DEFAULT_HIDDEN, "int", "a whole number >= 1", low=1),
-        _s(
-            "activation",
-            "model",
-            "softplus",
-            "str",
-            "one of " + ", ".join(ACTIVATIONS),
-            choices=tuple(ACTIVATIONS),
-        ),
-        _s(
-            "scheme",
-            "init",
-            "normal",
-            "str",
-            "a scheme (" + ", ".join(SCHEMES) + ") or a preset (" + ", ".join(PRESETS) + ")",
-            choices=(*SCHEMES, *PRESETS),
-        ),
-        _s("scale", "init", 1.0, "float", "a finite number > 0", low=0.0, low_open=True),
-        _s("biases", "init", "zeros", "str", "one of " + ", ".join(BIASES), choices=BIASES),
-        _s(
-            "seed", "init", 0, "int", "a whole number from 0 to 2**63 - 1", low=0, high=MAX_SEED + 1
-        ),
-        _s(
-            "optimizer",
-            "train",
-            "gd",
-            "str",
-            "one of " + ", ".join(OPTIMIZERS),
-            choices=tuple(OPTIMIZERS),
-        ),
-        _s("momentum", "train", HYPER_DEFAULTS["momentum"], "float", _UNIT, low=0.0, high=1.0),
-        _s("beta1", "train", HYPER_DEFAULTS["beta1"], "float", _UNIT, low=0.0, high=1.0),
-        _s("beta2", "train", HYPER_DEFAULTS["beta2"], "float", _UNIT, low=0.0, high=1.0),
-        _s(
-            "eps",
-            "train",
-            HYPER_DEFAULTS["eps"],
-            "float",
-            "a finite number > 0",
-            low=0.0,
-            low_open=True,
-        ),
-        _s("lr", "train", DEFAULT_LR, "float", "a finite number > 0", low=0.0, low_open=True),
-        _s("tol", "train", DEFAULT_TOL, "float", "a finite number > 0", low=0.0, low_open=True),
-        _s("max_steps", "train", DEFAULT_MAX_STEPS, "int", "a whole number >= 1", low=1),
-        _s(
-            "trainable",
-            "train",
-            "all",
-            "str",
-            "'all', a parameter name, names joined by ',' or a list of names",
-        ),
-    )
-}
-SECTION_KEYS = {sec: [n for n, s in SETTINGS.items() if s.section == sec] for sec in SECTIONS}
-SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
-INIT_PARAM_SETTING = Setting("init_<p>", "init", None, "float", "a finite number")
-
-
-def setting_for(name: str) -> Setting | None:
-    """The :class:`Setting` for a setting name or an ``init_<p>`` key; None if unknown."""
-    if name in SETTINGS:
-        return SETTINGS[name]
-    if INIT_PARAM.match(name):
-        return Setting(name, "init", None, "float", "a finite number")
-    return None
-
-
-def _found(value) -> str:
-    kind = {
-        bool: "boolean",
-        str: "string",
-        int: "integer",
-        float: "number",
-        list: "list",
-        dict: "table",
-    }.get(type(value), type(value).__name__)
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} ({kind})"
 
 
 # ---------------------------------------------------------------- the config object
 
 
+class Spaced(Sequence):
+    """The values of a range axis -- ``{ start, count, step }``, ``linspace`` or ``logspace`` --
+    computed on demand, so that counting runs, ``--dry-run`` and expanding a chunk never build
+    the whole list (a seed range of 10^12 runs is three numbers). Value i has the very bits
+    numpy's ``linspace``/``logspace`` (or ``start + i * step``) give it.
+    """
+
+    #: Ranges at most this long are checked value by value (and listed in the fingerprint).
+    SMALL = 100_000
+
+    def __init__(self, kind: str, a, b, n: int, integer: bool):
+        self.kind, self.a, self.b, self.n, self.integer = kind, a, b, int(n), integer
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        v = self.take(np.array([i], dtype=np.int64))[0]
+        return int(v) if self.integer else float(v)
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """Values at positions ``idx`` (int64 array), as int64 or float64."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.kind == "start":  # a = start, b = step
+            return self.a + idx * self.b
+        y = _linspace_at(float(self.a), float(self.b), self.n, idx)
+        if self.kind == "logspace":
+            y = np.power(10.0, y)
+        return y.astype(np.int64) if self.integer else y
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Spaced):
+            return (self.kind, self.a, self.b, self.n) == (other.kind, other.a, other.b, other.n)
+        if isinstance(other, (list, tuple)):
+            return len(other) == self.n and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+
+def _linspace_at(a: float, b: float, n: int, idx: np.ndarray) -> np.ndarray:
+    """``np.linspace(a, b, n)[idx]`` with numpy's float operations, without the array."""
+    y = idx.astype(np.float64)
+    div = n - 1
+    delta = b - a
+    if div > 0:
+        step = delta / div
+        if step == 0:  # numpy's path for denormal steps
+            y = y / div * delta
+        else:
+            y = y * step
+    else:
+        y = y * delta
+    y = y + a
+    if n > 1:
+        y[idx == n - 1] = b
+    return y
+
+
 @dataclass
 class Axis:
-    """A swept setting. ``kind``: "values" (a finite list, grid or choice) or "uniform",
-    "loguniform" (random mode only, with ``low`` and ``high``)."""
+    """A swept setting. ``kind``: "values" (a finite list, grid or choice), "uniform",
+    "loguniform" (random mode only, with ``low`` and ``high``) or "map" (an axis of a map:
+    ``low`` and ``high`` are its first and last pixel's values, ``spec`` its count)."""
 
     name: str
     kind: str
@@ -191,6 +144,8 @@ class Axis:
                     f"{_short(self.values[-1])}"
                 )
             return f"{n} value{'s' if n != 1 else ''} ({shown})"
+        if self.kind == "map":
+            return f"{self.spec} in [{_short(self.low)}, {_short(self.high)}] (map axis)"
         return f"{self.kind} in [{_short(self.low)}, {_short(self.high)}]"
 
 
@@ -216,17 +171,24 @@ class SweepConfig:
     mode: str = "grid"
     samples: int | None = None
     sweep_seed: int = 0
+    map: MapSpec | None = None  #: the window of a map config (mode "map")
 
     @property
     def n_runs(self) -> int:
         if self.mode == "random":
             return int(self.samples)
+        if self.mode == "map":
+            return self.map.n_pixels
         return math.prod(len(a.values) for a in self.axes)
 
     def values_of(self, name: str) -> list:
         """Every value a setting can take in this sweep (the bounds for a continuous range)."""
         for a in self.axes:
             if a.name == name:
+                if a.kind == "map":
+                    return list(
+                        self.map.x_values() if a.name == self.map.x else self.map.y_values()
+                    )
                 return list(a.values) if a.kind == "values" else [a.low, a.high]
         return [self.fixed.get(name, SETTINGS[name].default if name in SETTINGS else None)]
 
@@ -250,6 +212,9 @@ class SweepConfig:
         out = {"name": self.name, "description": self.description}
         for sec in SECTIONS:
             out[sec] = {k: v for k, v in self.fixed.items() if _section_of(k) == sec}
+        if self.mode == "map":
+            out["map"] = self.map.to_table()
+            return out
         sweep = {"mode": self.mode}
         if self.mode == "random":
             sweep["samples"] = self.samples
@@ -259,6 +224,12 @@ class SweepConfig:
                 sweep[a.name] = {a.kind: [a.low, a.high]}
             elif isinstance(a.spec, dict) and not expand_values:
                 sweep[a.name] = a.spec
+            elif isinstance(a.values, Spaced):
+                # a long range is fingerprinted by its spec, never written out
+                small = len(a.values) <= Spaced.SMALL
+                sweep[a.name] = (
+                    list(a.values.take(np.arange(len(a.values))).tolist()) if small else a.spec
+                )
             else:
                 sweep[a.name] = a.values
         out["sweep"] = sweep
@@ -337,14 +308,6 @@ def config_from_dict(
     )
 
 
-def _unknown(source, where, key, known) -> ConfigError:
-    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(
-        f"{source}: {where}: unknown key; expected one of {', '.join(known)}, found {key!r}{hint}"
-    )
-
-
 def _parse_value(text: str):
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -361,8 +324,13 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
     where = f"--set {key}"
     if "." in key:
         section, _, name = key.partition(".")
-        if section not in ("sweep", *SECTIONS):
-            raise _unknown(source, where, section, ["sweep", *SECTIONS])
+        if section not in ("sweep", "map", *SECTIONS):
+            raise _unknown(source, where, section, ["sweep", "map", *SECTIONS])
+        if section == "map":  # checked with the rest of [map]
+            if not isinstance(raw.get("map", {}), dict):
+                raise ConfigError(f"{source}: {where}: [map] is not a table")
+            raw.setdefault("map", {})[name] = value
+            return
     else:
         section, name = None, key
     if section is None and name in ("name", "description"):
@@ -404,7 +372,7 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
         if key not in TOP_KEYS:
             raise _unknown(source, "top level", key, TOP_KEYS)
     name = raw.get("name", default_name)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{source}: name: expected a file-name-safe name (letters, digits, "
             f"'.', '_', '-'), found {_found(name)}"
@@ -448,6 +416,13 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             fixed[key] = _check_value(source, where, SETTINGS[key], value)
             placed[key] = f"[{sec}]"
 
+    if "map" in raw:
+        if "sweep" in raw:
+            raise ConfigError(
+                f"{source}: [map]: expected either [sweep] or [map] (a map sweeps its two axes), "
+                f"found both"
+            )
+        return _map_config(raw, source, base_dir, name, description, fixed, placed)
     sweep = raw.get("sweep", {})
     if not isinstance(sweep, dict):
         raise ConfigError(f"{source}: [sweep]: expected a table, found {_found(sweep)}")
@@ -510,61 +485,63 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
         samples=samples if mode == "random" else None,
         sweep_seed=sweep_seed,
     )
+    if config.n_runs > MAX_RUNS:
+        raise ConfigError(
+            f"{source}: [sweep]: expected at most {MAX_RUNS:,} runs (run ids are 64-bit), found "
+            f"{config.n_runs:,} ({' x '.join(str(len(a.values)) for a in axes) or samples})"
+        )
+    _cross_check(config)
+    return config
+
+
+def _map_config(raw, source, base_dir, name, description, fixed, placed) -> SweepConfig:
+    """A ``[map]`` config: the two axes come from the map's window, the rest is fixed."""
+    table = raw["map"]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [map]: expected a table, found {_found(table)}")
+    spec = parse_map_section(table, source)
+    axes = []
+    for axis, key in enumerate(spec.names):
+        if key in placed or (INIT_PARAM.match(key) and key in fixed):
+            raise ConfigError(
+                f"{source}: [map] {'xy'[axis]}: {key} is also fixed in "
+                f"{placed.get(key, '[init]')}; "
+                f"expected it in one place, found both"
+            )
+        values = spec.x_values() if axis == 0 else spec.y_values()
+        axes.append(
+            Axis(key, "map", low=float(values[0]), high=float(values[-1]), spec=len(values))
+        )
+        fixed.pop(key, None)
+    config = SweepConfig(
+        name=name,
+        description=description,
+        source=source,
+        base_dir=base_dir,
+        fixed=fixed,
+        axes=axes,
+        mode="map",
+        map=spec,
+    )
     _cross_check(config)
     return config
 
 
 def _where(config_or_source, name: str, axes=None) -> str:
-    return (
-        f"[sweep] {name}"
-        if any(a.name == name for a in axes or ())
-        else f"[{_section_of(name)}] {name}"
-    )
+    for a in axes or ():
+        if a.name == name:
+            return f"[{'map' if a.kind == 'map' else 'sweep'}] {name}"
+    return f"[{_section_of(name)}] {name}"
 
 
 def _check_value(source: str, where: str, setting: Setting, value):
     """A valid value of ``setting`` (ints as int, floats as float), or a ConfigError."""
-
-    def bad():
-        return ConfigError(f"{source}: {where}: expected {setting.expected}, found {_found(value)}")
-
-    if setting.name == "trainable":
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            value = ",".join(v.strip() for v in value)
-        if not isinstance(value, str):
-            raise bad()
-        items = [t.strip() for t in value.split(",") if t.strip()]
-        if value.strip() == "all":
-            return "all"
-        if not items or not all(re.match(r"^[wb][1-9][0-9]*$", t) for t in items):
-            raise bad()
-        if len(set(items)) != len(items):
-            raise bad()
-        return ",".join(items)
-    if setting.kind == "str":
-        if not isinstance(value, str) or not value:
-            raise bad()
-        if setting.choices and value not in setting.choices:
-            raise bad()
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad()
-    if setting.kind == "int":
-        if isinstance(value, float):
-            if not (math.isfinite(value) and value == int(value)):
-                raise bad()
-            value = int(value)
-    else:
-        value = float(value)
-        if not math.isfinite(value):
-            raise bad()
-    if setting.low is not None and (
-        value <= setting.low if setting.low_open else value < setting.low
-    ):
-        raise bad()
-    if setting.high is not None and value >= setting.high:
-        raise bad()
-    return value
+    try:
+        return setting.check(value)
+    except InvalidValue:
+        raise ConfigError(
+            f"{source}: {where}: expected {setting.expected}, found {_found(value)}"
+        ) from None
 
 
 RANGE_SPECS = ("linspace", "logspace", "start", "uniform", "loguniform", "choice")
@@ -576,7 +553,7 @@ def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
         values = spec
     elif isinstance(spec, dict):
         values = _range_values(source, where, setting, spec, mode)
-        if not isinstance(values, list):
+        if isinstance(values, Axis):  # a random-mode draw range
             return values
     elif key == "trainable" and isinstance(spec, str):
         values = [spec]
@@ -587,6 +564,8 @@ def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
             f"{source}: {where}: expected a non-empty list of values, found [] "
             f"(an empty sweep has no runs)"
         )
+    if isinstance(values, Spaced):
+        return Axis(key, "values", values, spec=spec)
     checked = [_check_value(source, f"{where}[{i}]", setting, v) for i, v in enumerate(values)]
     return Axis(key, "values", checked, spec=spec)
 
@@ -611,7 +590,9 @@ def _range_values(source, where, setting, spec: dict, mode: str):
                 f"{source}: {where}: expected {setting.expected} (a range needs a "
                 f"numeric setting), found {_found(spec)}"
             )
-        return [start + i * step for i in range(count)]
+        values = Spaced("start", start, step, count, integer=True)
+        _check_ends(source, where, setting, values)
+        return values
     if len(keys) != 1:
         raise ConfigError(
             f"{source}: {where}: expected a list or one range spec "
@@ -655,16 +636,21 @@ def _range_values(source, where, setting, spec: dict, mode: str):
         raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
     if kind in ("linspace", "logspace"):
         a, b, n = float(args[0]), float(args[1]), int(args[2])
-        values = np.linspace(a, b, n) if kind == "linspace" else np.logspace(a, b, n)
+        values = Spaced(kind, a, b, n, integer=False)
         if setting.kind == "int":
-            if not np.all(values == np.round(values)):
+            # whole numbers: every value when few, else the ends and the step
+            probe = np.arange(n) if n <= Spaced.SMALL else np.array([0, 1, n - 1])
+            v = values.take(probe)
+            if not np.all(v == np.round(v)) or not np.all(np.abs(v) < 2**62):
+                bad = v[v != np.round(v)]
                 raise ConfigError(
                     f"{source}: {where}: expected whole numbers for "
                     f"{setting.name}, found {kind} values like "
-                    f"{values[values != np.round(values)][0]!r}"
+                    f"{(bad[0] if bad.size else v[-1])!r}"
                 )
-            return [int(v) for v in values]
-        return [float(v) for v in values]
+            values = Spaced(kind, a, b, n, integer=True)
+        _check_ends(source, where, setting, values)
+        return values
     if mode != "random":
         raise ConfigError(
             f"{source}: {where}: expected a list, linspace, logspace or start/count "
@@ -681,6 +667,18 @@ def _range_values(source, where, setting, spec: dict, mode: str):
     for bound in (low, high):
         _check_value(source, where, setting, int(bound) if setting.kind == "int" else bound)
     return Axis(setting.name, kind, low=low, high=high, spec=spec)
+
+
+def _check_ends(source, where, setting, values: Spaced) -> None:
+    """Check a range's values against the setting: each one when few, else the smallest and
+    largest (a range is monotone, so every value lies between them)."""
+    n = len(values)
+    if n <= Spaced.SMALL:
+        for i, v in enumerate(values.take(np.arange(n))):
+            _check_value(source, f"{where}[{i}]", setting, v.item())
+        return
+    for i in (0, n - 1):
+        _check_value(source, f"{where}[{i}]", setting, values[i])
 
 
 def _cross_check(config: SweepConfig) -> None:

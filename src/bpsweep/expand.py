@@ -22,39 +22,31 @@ import math
 import numpy as np
 import pandas as pd
 
+from . import settings
 from ._numba import njit
 from ._random import uniform
-from .config import SETTINGS, SweepConfig
+from .config import Spaced, SweepConfig
 from .errors import UsageError
 from .init import PRESETS, SCHEMES, draw_batch
+from .maps import pixel_values
 from .model import param_names
+from .settings import SETTINGS
 
-#: Setting columns of the results table, in order (after run_id).
-SETTING_COLUMNS = (
-    "dataset",
-    "hidden",
-    "activation",
-    "optimizer",
-    "momentum",
-    "beta1",
-    "beta2",
-    "eps",
-    "lr",
-    "tol",
-    "max_steps",
-    "trainable",
-    "scheme",
-    "scale",
-    "biases",
-    "seed",
-)
+#: Setting columns of the results table, in order (after run_id): the schema's order.
+SETTING_COLUMNS = settings.columns()
 OUTCOME_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 _DTYPES = {"int": np.int64, "float": np.float64, "str": object}
 
 
+#: A map's pixel columns, first in its table (see :mod:`bpsweep.maps`).
+MAP_COLUMNS = ("map_i", "map_j")
+
+
 def run_columns(config: SweepConfig) -> list[str]:
-    """Columns of :func:`expand`'s table: run_id, settings, init_<p> over the sweep's params."""
-    return ["run_id", *SETTING_COLUMNS, *(f"init_{p}" for p in config.param_union())]
+    """Columns of :func:`expand`'s table: (a map's map_i, map_j), run_id, settings, init_<p>
+    over the sweep's params."""
+    pixels = list(MAP_COLUMNS) if config.mode == "map" else []
+    return [*pixels, "run_id", *SETTING_COLUMNS, *(f"init_{p}" for p in config.param_union())]
 
 
 def result_columns(config: SweepConfig) -> list[str]:
@@ -64,7 +56,7 @@ def result_columns(config: SweepConfig) -> list[str]:
 
 def column_kind(column: str) -> str:
     """ "int", "float" or "str": the type of a results column."""
-    if column in ("run_id", "steps"):
+    if column in ("run_id", "steps", *MAP_COLUMNS):
         return "int"
     if column == "status":
         return "str"
@@ -89,6 +81,8 @@ def axis_indices_and_draws(config: SweepConfig, run_ids: np.ndarray) -> dict[str
     if not axes:
         return out
     start, stop = int(run_ids[0]), int(run_ids[-1]) + 1
+    if config.mode == "map":
+        return pixel_values(config.map, start, stop)
     if config.mode == "grid":
         sizes = [len(a.values) for a in axes]
         stride = 1
@@ -121,7 +115,9 @@ def axis_indices_and_draws(config: SweepConfig, run_ids: np.ndarray) -> dict[str
     return out
 
 
-def _take(values: list, idx: np.ndarray, name: str) -> np.ndarray:
+def _take(values, idx: np.ndarray, name: str) -> np.ndarray:
+    if isinstance(values, Spaced):
+        return values.take(idx)
     kind = SETTINGS[name].kind if name in SETTINGS else "float"
     return np.asarray(values, dtype=_DTYPES[kind])[idx]
 
@@ -140,7 +136,11 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
     run_ids = np.arange(start, stop, dtype=np.int64)
     r = len(run_ids)
     swept = axis_indices_and_draws(config, run_ids) if r else {}
-    columns: dict[str, np.ndarray] = {"run_id": run_ids}
+    columns: dict[str, np.ndarray] = {}
+    if config.mode == "map":
+        pixels = swept if r else {c: np.empty(0, dtype=np.int64) for c in MAP_COLUMNS}
+        columns.update({c: pixels[c] for c in MAP_COLUMNS})
+    columns["run_id"] = run_ids
     for name in SETTING_COLUMNS:
         if name in swept:
             columns[name] = swept[name]

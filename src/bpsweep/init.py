@@ -21,56 +21,20 @@ import numpy as np
 from ._numba import njit
 from ._random import normal, uniform
 from .errors import UsageError
-from .model import check_hidden, n_params, param_names
-
-PRESETS = {
-    # Lesson 000: the fitted network, with the output bias b3 still to be found.
-    "statquest-fitted": {
-        "w1": 3.34,
-        "b1": -1.43,
-        "w2": -3.53,
-        "b2": 0.57,
-        "w3": -1.22,
-        "w4": -2.30,
-        "b3": 0.0,
-    },
-    # Lesson 003: the random start of the original lesson, biases 0.
-    "statquest-start": {
-        "w1": 2.74,
-        "b1": 0.0,
-        "w2": -1.13,
-        "b2": 0.0,
-        "w3": 0.36,
-        "w4": 0.63,
-        "b3": 0.0,
-    },
-}
-SCHEMES = {"normal": 0, "uniform": 1, "xavier": 2, "he": 3}
-BIASES = ("zeros", "drawn")
-MAX_SEED = 2**63 - 1
+from .model import PRESETS, SCHEMES, check_hidden, n_params, param_names
+from .settings import check
 
 
 def check_seed(seed) -> int:
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, (int, np.integer))
-        or not (0 <= seed <= MAX_SEED)
-    ):
-        raise UsageError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
-    return int(seed)
+    return check("seed", seed)
 
 
 def check_scheme(scheme: str, scale: float, biases: str) -> None:
+    """A random scheme (not a preset), its scale and bias mode, or a UsageError."""
     if scheme not in SCHEMES:
         raise UsageError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
-    if (
-        isinstance(scale, bool)
-        or not isinstance(scale, (int, float))
-        or not (math.isfinite(scale) and scale > 0)
-    ):
-        raise UsageError(f"init scale must be a finite number > 0, got {scale!r}")
-    if biases not in BIASES:
-        raise UsageError(f"unknown biases mode {biases!r}; expected one of {', '.join(BIASES)}")
+    check("scale", scale)
+    check("biases", biases)
 
 
 @njit

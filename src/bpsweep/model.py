@@ -15,21 +15,53 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
+
 from .errors import UsageError
 
 # Registries: name -> integer code understood by the kernels. Codes are part of the kernels'
 # interface; add new entries at the end.
 ACTIVATIONS = {"softplus": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 OPTIMIZERS = {"gd": 0, "momentum": 1, "adam": 2}
+#: The lessons' starts (see :mod:`bpsweep.init`), usable wherever an init scheme is.
+PRESETS = {
+    # Lesson 000: the fitted network, with the output bias b3 still to be found.
+    "statquest-fitted": {
+        "w1": 3.34,
+        "b1": -1.43,
+        "w2": -3.53,
+        "b2": 0.57,
+        "w3": -1.22,
+        "w4": -2.30,
+        "b3": 0.0,
+    },
+    # Lesson 003: the random start of the original lesson, biases 0.
+    "statquest-start": {
+        "w1": 2.74,
+        "b1": 0.0,
+        "w2": -1.13,
+        "b2": 0.0,
+        "w3": 0.36,
+        "w4": 0.63,
+        "b3": 0.0,
+    },
+}
+#: Random init schemes (:mod:`bpsweep.init` says what each draws), bias modes, largest seed.
+SCHEMES = {"normal": 0, "uniform": 1, "xavier": 2, "he": 3}
+BIASES = ("zeros", "drawn")
+MAX_SEED = 2**63 - 1
+#: Largest hidden size: a run's state is a few vectors of 3H + 1 floats per lane, and larger
+#: networks are not what this tool is for (their sweeps would not fit memory).
+MAX_HIDDEN = 1024
 
 # Optimizer hyper-parameters and their defaults. The kernels take them as a length-3 vector
-# ``hyper``: momentum uses hyper[0]; adam uses (beta1, beta2, eps).
-OPTIMIZER_SETTINGS = {
-    "gd": {},
-    "momentum": {"momentum": 0.9},
-    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-}
+# ``hyper`` (:func:`hyper_vector`): momentum uses hyper[0]; adam uses (beta1, beta2, eps).
 HYPER_DEFAULTS = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+OPTIMIZER_SETTINGS = {
+    "gd": (),
+    "momentum": ("momentum",),
+    "adam": ("beta1", "beta2", "eps"),
+}
 
 # Run outcomes, as returned by the kernels.
 STATUSES = ("converged", "max_steps", "diverged")
@@ -63,24 +95,14 @@ def param_names(hidden: int = DEFAULT_HIDDEN) -> tuple[str, ...]:
 
 
 def check_hidden(hidden) -> int:
-    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-        raise UsageError(f"hidden must be a whole number >= 1, got {hidden!r}")
-    return hidden
-
-
-def activation_code(name: str) -> int:
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
+    """``hidden`` if it is a whole number from 1 to MAX_HIDDEN (the schema's bounds for the
+    ``hidden`` setting, :mod:`bpsweep.settings`), else a UsageError."""
+    if (
+        isinstance(hidden, bool)
+        or not isinstance(hidden, (int, np.integer))
+        or not 1 <= hidden <= MAX_HIDDEN
+    ):
         raise UsageError(
-            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
-        ) from None
-
-
-def optimizer_code(name: str) -> int:
-    try:
-        return OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        raise UsageError(
-            f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}"
-        ) from None
+            f"hidden: expected a whole number from 1 to {MAX_HIDDEN}, found {hidden!r}"
+        )
+    return int(hidden)

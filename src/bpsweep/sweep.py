@@ -1,34 +1,17 @@
-"""Run a sweep: chunks of runs trained in compiled code, dispatched with joblib, saved as parts.
+"""Run a sweep: plan the chunks no part covers, train them where asked, assemble the CSV.
 
-Chunk k of chunk size K holds runs ``[k*K, (k+1)*K)``; each is expanded on its own
-(:func:`bpsweep.expand.expand`), trained by one :func:`bpsweep.batch.train_runs` call (one
-batched kernel call per data set and hidden size, no Python per run), formatted as CSV rows and
-saved as ``<out>/<name>.parts/runs-<start>-<stop>.csv`` (written to a temporary name, then
-renamed, so a part is either whole or absent). ``manifest.json`` in that folder holds the
-fingerprint of the resolved config: a later run of the same config computes only the run_ids
-no part covers (whatever chunk size either run used), and a changed config is refused unless
-``fresh``. When every run is covered the parts are concatenated in run_id order into
-``<name>.csv`` (again written then renamed), ``<name>.json`` is written beside it and the parts
-are removed. Each row's text depends only on the run, so the CSV is byte-identical whatever the
-jobs, chunk size or resuming did. Floats are written with Python's ``repr`` (the shortest text
-that reads back to the same float64), NaN as ``nan``, and a parameter a run's network lacks as
-an empty cell.
-
-Parallelism: with more than one job, chunks go to joblib workers (default backend loky) and
-each worker runs numba with one thread; with one job (or a single chunk) chunks run in this
-process and numba's ``prange`` spreads each chunk over every core.
+:func:`execute` is the whole life of a sweep (see :mod:`bpsweep.parts` for the parts and the
+manifest, :mod:`bpsweep.chunks` for one chunk, :mod:`bpsweep.dispatch` for where chunks run):
+a finished sweep of the same config is reported as complete; otherwise the missing runs are
+trained, the parts concatenated in run_id order into ``<name>.csv`` and ``<name>.json`` written
+beside it. Memory holds a few chunks of rows (plus 9 bytes per run for the summary).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
-import math
 import os
-import platform
-import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,270 +20,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._csvfmt import format_block, read_csv_exact
-from .batch import train_runs
-from .config import ConfigError, SweepConfig, config_from_dict, load_config
-from .errors import SweepError, UsageError
-from .expand import column_kind, expand, result_columns
-from .model import STATUSES, param_names
-
-PART_RE = re.compile(r"^runs-(\d+)-(\d+)\.csv$")
-MANIFEST = "manifest.json"
-MIN_CHUNK, MAX_CHUNK = 1_000, 50_000
-WORKERS_FROM = 100_000  # default: worker processes only for sweeps of at least this many runs
-FORMAT_BLOCK = 20_000  # rows formatted at a time (bounds the memory of the CSV text)
-
-
-# ---------------------------------------------------------------- chunk training (device hook)
-
-
-def _train_cpu(runs: pd.DataFrame, data_dir, data_cache: dict) -> pd.DataFrame:
-    """Outcome columns for a chunk of runs, on the CPU kernels."""
-    return train_runs(runs, data_dir=data_dir, data_cache=data_cache)
-
-
-def _train_cuda(runs: pd.DataFrame, data_dir, data_cache: dict) -> pd.DataFrame:
-    """Outcome columns for a chunk of runs, on the GPU (:mod:`bpsweep.cuda`, imported here so
-    that the CPU path never needs numba-cuda)."""
-    from .cuda import train_runs_cuda
-
-    return train_runs_cuda(runs, data_dir=data_dir, data_cache=data_cache)
-
-
-#: device name -> chunk trainer ``(runs, data_dir, data_cache) -> outcomes``.
-CHUNK_TRAINERS = {"cpu": _train_cpu, "cuda": _train_cuda}
-#: Largest default chunk on the GPU: one chunk is one set of kernel launches, and a GPU needs
-#: hundreds of thousands of runs in flight to be busy (the chunk's table must fit host memory).
-GPU_MAX_CHUNK = 500_000
-_DATA_CACHE: dict = {}
-
-
-@dataclass
-class ChunkResult:
-    start: int
-    stop: int
-    steps: np.ndarray  #: (stop - start,) int64
-    status: np.ndarray  #: (stop - start,) int8 codes into STATUSES
-    seconds: float
-    #: the part's CSV text (header and rows, UTF-8 bytes) when the worker did not write it
-    #: (dask workers, which may run on other machines), else None
-    text: bytes | None = None
-
-
-def train_chunk(
-    config: SweepConfig,
-    start: int,
-    stop: int,
-    parts_dir,
-    threads: int | None,
-    device: str = "cpu",
-    data_cache: dict | None = None,
-) -> ChunkResult:
-    """Expand, train and save runs ``[start, stop)`` as one part file; runs in a worker.
-
-    ``threads``: numba threads for this process (1 in parallel workers), None to leave as is.
-    ``parts_dir`` None: write nothing and return the part's text in ``ChunkResult.text`` (the
-    caller writes it). ``data_cache``: data sets already loaded (dataset -> (x, y)), else this
-    process's cache (loaded from ``config.base_dir`` on first use).
-    """
-    t0 = time.perf_counter()
-    if threads is not None:
-        import numba
-
-        numba.set_num_threads(threads)
-    runs = expand(config, start, stop)
-    cache = _DATA_CACHE if data_cache is None else data_cache
-    outcome = CHUNK_TRAINERS[device](runs, config.base_dir, cache)
-    blocks = _part_blocks(runs, outcome, config)
-    text = None
-    if parts_dir is None:
-        text = b"".join(blocks)
-    else:
-        write_part(parts_dir, start, stop, blocks)
-    codes = pd.Categorical(outcome["status"], categories=STATUSES).codes.astype(np.int8)
-    return ChunkResult(
-        start, stop, outcome["steps"].to_numpy(np.int64), codes, time.perf_counter() - t0, text
-    )
-
-
-def _part_blocks(runs: pd.DataFrame, outcome: pd.DataFrame, config: SweepConfig):
-    """A part's CSV text in pieces (UTF-8 bytes): the header, then FORMAT_BLOCK rows at a time."""
-    columns = result_columns(config)
-    yield _header(columns)
-    for a in range(0, len(runs), FORMAT_BLOCK):
-        b = min(a + FORMAT_BLOCK, len(runs))
-        yield format_rows(runs.iloc[a:b], outcome.iloc[a:b], columns, config)
-
-
-def write_part(parts_dir, start: int, stop: int, blocks) -> None:
-    """Write a part file from its text pieces (bytes): to a temporary name, synced, then
-    renamed, so a part is either whole or absent."""
-    with _atomic_file(Path(parts_dir) / part_name(start, stop)) as fh:
-        for block in blocks:
-            fh.write(block)
-
-
-def part_name(start: int, stop: int) -> str:
-    return f"runs-{start:012d}-{stop:012d}.csv"
-
-
-def _header(columns: list[str]) -> bytes:
-    """The CSV header line of a part and of the whole CSV."""
-    return (",".join(columns) + "\n").encode("utf-8")
-
-
-# ---------------------------------------------------------------- CSV rows
-
-
-def format_rows(
-    runs: pd.DataFrame, outcome: pd.DataFrame, columns: list[str], config: SweepConfig
-) -> bytes:
-    """The CSV rows of these runs (no header), one ``\\n``-terminated line per run, as UTF-8.
-
-    The rows are joined in compiled code (:mod:`bpsweep._csvfmt`, which writes floats as
-    ``repr`` does); here each column is picked and the cells a run's network lacks marked.
-    """
-    if len(runs) == 0:
-        return b""
-    hidden = runs["hidden"].to_numpy()
-    # the hidden sizes of these rows, not of the sweep: a block may hold a single one
-    hiddens = np.unique(hidden)
-    params = set(config.param_union())
-    cells = []
-    for col in columns:
-        source = runs if col in runs.columns else outcome
-        values = source[col].to_numpy() if col in source.columns else np.full(len(runs), np.nan)
-        blank = None
-        kind, _, p = col.partition("_")
-        if kind in ("init", "final") and p in params:
-            lacking = [h for h in hiddens if p not in param_names(int(h))]
-            if lacking:
-                blank = np.isin(hidden, lacking)
-        cells.append((column_kind(col), values, blank))
-    return format_block(cells)
-
-
-# ---------------------------------------------------------------- parts and plans
-
-
-def existing_parts(parts_dir: Path, n_runs: int) -> list[tuple[int, int, Path]]:
-    """Finished parts as (start, stop, path), sorted; raises SweepError on overlaps."""
-    parts = []
-    if parts_dir.is_dir():
-        for path in parts_dir.iterdir():
-            m = PART_RE.match(path.name)
-            if m:
-                parts.append((int(m.group(1)), int(m.group(2)), path))
-    parts.sort()
-    end = 0
-    for start, stop, path in parts:
-        if start < end or stop <= start or stop > n_runs:
-            raise SweepError(
-                f"{parts_dir}: part {path.name} overlaps another part or lies "
-                f"outside runs 0..{n_runs - 1}; run with --fresh to start over"
-            )
-        end = stop
-    return parts
-
-
-def missing_ranges(parts, n_runs: int) -> list[tuple[int, int]]:
-    """The run_id ranges [a, b) that no part covers."""
-    gaps, end = [], 0
-    for start, stop, _ in parts:
-        if start > end:
-            gaps.append((end, start))
-        end = stop
-    if end < n_runs:
-        gaps.append((end, n_runs))
-    return gaps
-
-
-def plan_chunks(gaps, chunk_size: int) -> list[tuple[int, int]]:
-    """Split the gaps at multiples of chunk_size: chunk k is [k*K, (k+1)*K) within the gaps."""
-    chunks = []
-    for a, b in gaps:
-        s = a
-        while s < b:
-            e = min((s // chunk_size + 1) * chunk_size, b)
-            chunks.append((s, e))
-            s = e
-    return chunks
-
-
-def default_jobs() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_workers(n_runs: int, jobs: int | None) -> int:
-    """Worker processes to use: ``jobs`` when given; by default every core for sweeps of
-    WORKERS_FROM runs or more, and none (this process, numba threads on every core) below,
-    where starting worker processes (about a second or two) would cost more than it saves."""
-    if jobs is not None:
-        return jobs
-    return default_jobs() if n_runs >= WORKERS_FROM else 1
-
-
-def default_chunk_size(n_runs: int, workers: int) -> int:
-    """Runs per chunk. Workers: about 4 chunks per worker, 1,000 to 50,000 runs each. In this
-    process: about 8 chunks, 10,000 to 50,000 runs each (big chunks keep numba's threads busy)."""
-    if workers <= 1:
-        return int(max(min(max(math.ceil(n_runs / 8), 10_000), MAX_CHUNK), 1))
-    return int(min(max(math.ceil(n_runs / (4 * workers)), MIN_CHUNK), MAX_CHUNK))
-
-
-# ---------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar on stderr (runs done, runs/s, ETA), only on a terminal."""
-
-    def __init__(self, total: int, done: int, enabled: bool):
-        self.total, self.done0, self.done = total, done, done
-        self.enabled = enabled and sys.stderr.isatty()
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.show(force=True)
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        self.show()
-
-    def show(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self.last < 0.1 and self.done < self.total:
-            return
-        self.last = now
-        elapsed = now - self.t0
-        rate = (self.done - self.done0) / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        frac = self.done / self.total if self.total else 1.0
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        eta_text = _seconds(eta) if math.isfinite(eta) else "?"
-        sys.stderr.write(
-            f"\r[{bar}] {self.done:,}/{self.total:,} runs  {rate:,.0f} runs/s  ETA {eta_text}   "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.show(force=True)
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-def _seconds(s: float) -> str:
-    if s < 60:
-        return f"{s:.1f}s"
-    m, s = divmod(int(round(s)), 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
-
-
-# ---------------------------------------------------------------- the sweep
+from ._csvfmt import read_csv_exact
+from .atomic import os_reason, read_json, write_text_atomic
+from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
+from .config import SweepConfig, config_from_dict, load_config
+from .dispatch import BACKENDS, check_cuda, default_chunk_size, default_workers, dispatch
+from .errors import OutputError, SweepError, UsageError
+from .expand import column_kind, result_columns
+from .machine import cpu_model, versions
+from .model import STATUSES
+from .parts import (
+    SweepLock,
+    assemble,
+    assemble_parquet,
+    check_name_fits,
+    check_parts,
+    describe_change,
+    file_digest,
+    header_line,
+    make_out_dir,
+    missing_ranges,
+    open_parts,
+    plan_chunks,
+    remove_if_empty,
+    remove_parts,
+)
+from .progress import Progress
 
 
 @dataclass
@@ -374,6 +119,70 @@ def _kernels_cached() -> bool:
         return True
 
 
+@dataclass
+class _Plan:
+    """Where a sweep writes and how it is split, decided before anything runs."""
+
+    config: SweepConfig
+    out: Path
+    csv_path: Path
+    json_path: Path
+    parts_dir: Path
+    fingerprint: str
+    jobs: int | None
+    chunk_size: int | None
+    workers: int
+    backend: str
+    device: str
+    scheduler: str | None
+    results_format: str = "csv"
+
+    @property
+    def n(self) -> int:
+        return self.config.n_runs
+
+
+#: Formats of the results file: CSV (floats as repr) or Parquet (float64 as they are).
+FORMATS = ("csv", "parquet")
+
+
+def _plan(
+    config, jobs, chunk_size, out_dir, backend, device, scheduler, results_format="csv"
+) -> _Plan:
+    """Check every option (before anything is written) and decide the paths."""
+    if results_format not in FORMATS:
+        raise UsageError(
+            f"unknown results format {results_format!r}; expected one of {', '.join(FORMATS)}"
+        )
+    jobs = _check_int("jobs", jobs)
+    chunk_size = _check_int("chunk_size", chunk_size)
+    if device not in CHUNK_TRAINERS:
+        raise UsageError(f"unknown device {device!r}; expected one of {', '.join(CHUNK_TRAINERS)}")
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if scheduler is not None and backend != "dask":
+        raise UsageError("a scheduler address needs backend 'dask' (--backend dask)")
+    workers = default_workers(config.n_runs, jobs)
+    if device == "cuda":
+        workers = check_cuda(config, jobs, backend)
+    out = Path("results" if out_dir is None else out_dir)
+    return _Plan(
+        config=config,
+        out=out,
+        csv_path=out / f"{config.name}.{results_format}",
+        json_path=out / f"{config.name}.json",
+        parts_dir=out / f"{config.name}.parts",
+        fingerprint=config.fingerprint(),
+        jobs=jobs,
+        chunk_size=chunk_size,
+        workers=workers,
+        backend=backend,
+        device=device,
+        scheduler=scheduler,
+        results_format=results_format,
+    )
+
+
 def execute(
     config_or_path,
     *,
@@ -386,82 +195,180 @@ def execute(
     backend: str = "loky",
     device: str = "cpu",
     scheduler: str | None = None,
+    results_format: str = "csv",
 ) -> SweepOutcome:
-    """Run (or resume) a sweep and write its CSV and JSON; returns a :class:`SweepOutcome`.
+    """Run (or resume) a sweep and write its results (CSV, or Parquet with ``results_format=
+    "parquet"``) and JSON; returns a :class:`SweepOutcome`.
 
     Holds at most a few chunks of rows in memory (plus 9 bytes per run for the summary).
     See :func:`run_sweep` for the arguments.
     """
     config = _as_config(config_or_path, overrides)
-    jobs = _check_int("jobs", jobs)
-    chunk_size = _check_int("chunk_size", chunk_size)
-    if device not in CHUNK_TRAINERS:
-        raise UsageError(f"unknown device {device!r}; expected one of {', '.join(CHUNK_TRAINERS)}")
-    if scheduler is not None and backend != "dask":
-        raise UsageError("a scheduler address needs backend 'dask' (--backend dask)")
-    n = config.n_runs
-    workers = default_workers(n, jobs)
-    if device == "cuda":
-        workers = _check_cuda(config, jobs, backend)
+    plan = _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler, results_format)
     session = None
     if backend == "dask":
         from .cluster import DaskSession
 
-        session = DaskSession(scheduler, jobs)  # checks dask is installed; starts nothing yet
-    out = Path("results" if out_dir is None else out_dir)
-    csv_path, json_path = out / f"{config.name}.csv", out / f"{config.name}.json"
-    parts_dir = out / f"{config.name}.parts"
-    fingerprint = config.fingerprint()
+        session = DaskSession(scheduler, plan.jobs)  # checks dask is installed; starts nothing
+    check_name_fits(plan.out, config.name)
     started = _dt.datetime.now(_dt.UTC)
     t0 = time.perf_counter()
+    created = make_out_dir(plan.out)
+    lock = SweepLock(plan.out, config.name)
+    try:
+        lock.acquire()
+    except OutputError:  # a read-only place: fine if there is nothing to write
+        remove_if_empty(created)
+        if not fresh and _complete(plan) is not None:
+            return _already_complete(plan)
+        raise
+    with lock:
+        if fresh:
+            remove_parts(plan.parts_dir)
+        else:
+            done = _complete(plan)
+            if done is not None:
+                _remove_leftovers(plan)
+                return _already_complete(plan)
+        manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
+        header = header_line(result_columns(config))
+        steps, status = check_parts(manifest, plan.parts_dir, header)
+        gaps = missing_ranges(manifest.ranges(), plan.n)
+        run = _train_missing(plan, session, manifest, gaps, steps, status, quiet)
+        if plan.results_format == "parquet":
+            kinds = {c: column_kind(c) for c in result_columns(config)}
+            size, sha256 = assemble_parquet(manifest, plan.parts_dir, plan.csv_path, header, kinds)
+        else:
+            size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
+        wall = time.perf_counter() - t0
+        outcome = _finish(plan, run, steps, status, started, wall, size, sha256)
+        remove_parts(plan.parts_dir)
+    return outcome
 
-    if fresh:
-        _remove_parts(parts_dir)
-    elif not parts_dir.exists() and csv_path.exists() and json_path.exists():
-        previous = _read_json(json_path)
-        if previous.get("fingerprint") == fingerprint:
-            return _complete_outcome(config, csv_path, json_path, previous)
+
+_JSON_RECOVER = "run with --fresh to compute the sweep again"
+
+
+def _complete(plan: _Plan) -> dict | None:
+    """The sidecar JSON of a finished sweep of this config whose CSV is intact, or None when
+    there is no finished sweep to reuse. Raises SweepError when there is one that cannot be
+    reused as it stands: an unreadable JSON, results of another config (without parts of this
+    one in progress), or a CSV that changed since its JSON recorded its size and SHA-256."""
+    if not (plan.csv_path.exists() and plan.json_path.exists()):
+        return None
+    previous = read_json(plan.json_path, _JSON_RECOVER)
+    recorded = previous.get("csv")
+    if isinstance(recorded, str) and Path(recorded).suffix != plan.csv_path.suffix:
+        return None  # the JSON is of the other format's file: compute this one
+    if previous.get("fingerprint") != plan.fingerprint:
+        if plan.parts_dir.exists():
+            return None  # parts in progress (after --fresh): they decide
         raise SweepError(
-            f"{csv_path} holds the results of a different config ({_diff(previous, config)}); "
+            f"{plan.csv_path} holds the results of a different config "
+            f"({describe_change(previous, plan.config)}); "
             f"run with --fresh to replace them, or give the sweep another name"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    _open_parts(parts_dir, config, fingerprint, n)
-    parts = existing_parts(parts_dir, n)
-    gaps = missing_ranges(parts, n)
-    steps = np.zeros(n, dtype=np.int64)
-    status = np.full(n, -1, dtype=np.int8)
-    for start, stop, path in parts:
-        old = pd.read_csv(path, usecols=["steps", "status"])
-        steps[start:stop] = old["steps"].to_numpy(np.int64)
-        status[start:stop] = pd.Categorical(old["status"], categories=STATUSES).codes
-    if session is not None and gaps:
-        workers = session.start()  # connect or start the cluster; its worker count
+    size, sha256 = previous.get("results_size"), previous.get("results_sha256")
+    if plan.parts_dir.exists() and not _csv_matches(plan.csv_path, size, sha256):
+        return None  # a run that stopped after its CSV and before its JSON: assemble again
+    if not isinstance(size, int) or not isinstance(sha256, str):
+        raise SweepError(
+            f"{plan.json_path} records no size and SHA-256 of {plan.csv_path} (written by an "
+            f"older bpsweep), so the results cannot be checked; {_JSON_RECOVER}"
+        )
     try:
-        if not chunk_size:
-            chunk_size = default_chunk_size(n, workers)
-            if device == "cuda":
-                chunk_size = max(1, min(n, GPU_MAX_CHUNK))
+        actual = plan.csv_path.stat().st_size
+        if actual == size:
+            actual_size, actual_sha = file_digest(plan.csv_path)
+        else:
+            actual_size, actual_sha = actual, None
+    except OSError as exc:
+        raise SweepError(f"cannot read {plan.csv_path}: {os_reason(exc)}") from None
+    if actual_size != size or actual_sha != sha256:
+        what = (
+            f"{actual_size:,} bytes, recorded {size:,}"
+            if actual_size != size
+            else "same size, different SHA-256"
+        )
+        raise SweepError(
+            f"{plan.csv_path} has changed since it was written ({what} in {plan.json_path}); "
+            f"{_JSON_RECOVER}"
+        )
+    return previous
+
+
+def _csv_matches(path: Path, size, sha256) -> bool:
+    try:
+        return path.stat().st_size == size and file_digest(path)[1] == sha256
+    except OSError:
+        return False
+
+
+def _remove_leftovers(plan: _Plan) -> None:
+    """Remove the parts of this config left beside its finished CSV (a run killed while it
+    removed them); parts of another config (a --fresh run in progress) are left alone."""
+    if not plan.parts_dir.is_dir():
+        return
+    try:
+        manifest = read_json(plan.parts_dir / "manifest.json", "")
+    except SweepError:
+        return
+    if manifest.get("fingerprint") == plan.fingerprint:
+        remove_parts(plan.parts_dir)
+
+
+def _already_complete(plan: _Plan) -> SweepOutcome:
+    """The outcome of a sweep whose CSV and JSON are there and intact (see :func:`_complete`)."""
+    previous = read_json(plan.json_path, _JSON_RECOVER)
+    return _complete_outcome(plan.config, plan.csv_path, plan.json_path, previous)
+
+
+@dataclass
+class _Run:
+    """What :func:`_train_missing` did."""
+
+    chunks: list
+    chunk_size: int
+    workers: int
+    where: str  #: "in-process", the joblib backend, or "dask"
+    address: str | None = None
+
+
+def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: bool) -> _Run:
+    """Train the runs no part covers, chunk by chunk where the plan says; fills steps, status."""
+    workers = plan.workers
+    try:
+        if session is not None and gaps:
+            workers = session.start()  # connect or start the cluster; its worker count
+        chunk_size = plan.chunk_size or (
+            max(1, min(plan.n, GPU_MAX_CHUNK))
+            if plan.device == "cuda"
+            else default_chunk_size(plan.n, workers)
+        )
         chunks = plan_chunks(gaps, chunk_size)
         computed = sum(b - a for a, b in chunks)
-        if chunks and not quiet and device == "cpu" and not _kernels_cached():
+        if chunks and not quiet and plan.device == "cpu" and not _kernels_cached():
             print(
                 "bpsweep: first run: numba is compiling the kernels (about a minute, once; "
                 "later runs load them from its cache)",
                 file=sys.stderr,
                 flush=True,
             )
-        progress = Progress(n, n - computed, enabled=not quiet)
+        progress = Progress(plan.n, plan.n - computed, enabled=not quiet)
         n_workers = min(workers, len(chunks))
         try:
             results = (
-                session.dispatch(config, chunks, parts_dir, device)
+                session.dispatch(plan.config, chunks, plan.parts_dir, plan.device)
                 if session is not None
-                else _dispatch(config, chunks, parts_dir, n_workers, backend, device)
+                else dispatch(
+                    plan.config, chunks, plan.parts_dir, n_workers, plan.backend, plan.device
+                )
             )
             for res in results:
+                size, sha256 = res.size, res.sha256
                 if res.text is not None:  # a dask worker's part: written here, by the client
-                    write_part(parts_dir, res.start, res.stop, [res.text])
+                    size, sha256 = write_part(plan.parts_dir, res.start, res.stop, [res.text])
+                manifest.record(res.start, res.stop, size, sha256)  # after the part is on disk
                 steps[res.start : res.stop] = res.steps
                 status[res.start : res.stop] = res.status
                 progress.advance(res.stop - res.start)
@@ -470,22 +377,31 @@ def execute(
     finally:
         if session is not None:
             session.close()
+    if session is not None:
+        return _Run(chunks, chunk_size, workers, "dask", session.address)
+    where = plan.backend if n_workers > 1 else "in-process"
+    return _Run(chunks, chunk_size, max(n_workers, 1), where)
 
-    _assemble(parts_dir, n, csv_path, result_columns(config))
-    wall = time.perf_counter() - t0
-    ended = _dt.datetime.now(_dt.UTC)
+
+def _finish(
+    plan: _Plan, run: _Run, steps, status, started, wall: float, size: int, sha256: str
+) -> SweepOutcome:
+    """Write ``<name>.json`` (provenance, counts, timing) and return the outcome."""
+    n, config = plan.n, plan.config
     computed_mask = np.zeros(n, dtype=bool)
-    for a, b in chunks:
+    for a, b in run.chunks:
         computed_mask[a:b] = True
+    computed = int(computed_mask.sum())
     run_steps = int(steps[computed_mask].sum())
     counts = {s: int((status == i).sum()) for i, s in enumerate(STATUSES)}
     median = float(np.median(steps)) if n else float("nan")
+    ended = _dt.datetime.now(_dt.UTC)
     metadata = {
         "name": config.name,
         "description": config.description,
         "config_file": config.source,
         "config": config.resolved(),
-        "fingerprint": fingerprint,
+        "fingerprint": plan.fingerprint,
         "runs": n,
         "varying": {a.name: a.describe() for a in config.varying()},
         "computed_runs": computed,
@@ -497,201 +413,36 @@ def execute(
         "run_steps_per_second": run_steps / wall if wall > 0 else None,
         "status_counts": counts,
         "median_steps": median,
-        "jobs": jobs if jobs is not None else "default",
-        "workers": workers if session is not None else max(n_workers, 1),
-        "chunk_size": chunk_size,
-        "backend": "dask" if session is not None else backend if n_workers > 1 else "in-process",
-        "scheduler": session.address if session is not None else None,
-        "device": device,
+        "jobs": plan.jobs if plan.jobs is not None else "default",
+        "workers": run.workers,
+        "chunk_size": run.chunk_size,
+        "backend": run.where,
+        "scheduler": run.address,
+        "device": plan.device,
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "versions": versions(),
-        "csv": str(csv_path),
+        "csv": str(plan.csv_path),
+        "results_size": size,
+        "results_sha256": sha256,
     }
-    _write_atomic(json_path, json.dumps(metadata, indent=2, default=str) + "\n")
-    _remove_parts(parts_dir)
+    write_text_atomic(
+        plan.json_path,
+        json.dumps(metadata, indent=2, default=str) + "\n",
+        f"the parts are kept in {plan.parts_dir}; make room and run the same command again",
+    )
     return SweepOutcome(
-        config, csv_path, json_path, n, computed, wall, run_steps, counts, median, metadata=metadata
+        config,
+        plan.csv_path,
+        plan.json_path,
+        n,
+        computed,
+        wall,
+        run_steps,
+        counts,
+        median,
+        metadata=metadata,
     )
-
-
-def _check_cuda(config: SweepConfig, jobs, backend) -> int:
-    """Checks for ``device="cuda"`` made before anything is written; returns the worker count
-    (1: the GPU path trains in this process, chunk after chunk)."""
-    if (jobs or 1) > 1 or backend == "dask":
-        raise UsageError(
-            "--device cuda trains in this process on one GPU; leave out --jobs "
-            "(or use --jobs 1) and --backend dask"
-        )
-    from .cuda import check_hidden_cuda, require_cuda
-
-    require_cuda()
-    for h in config.hiddens:
-        check_hidden_cuda(h)
-    return 1
-
-
-def _dispatch(config, chunks, parts_dir, n_workers, backend, device):
-    """Yield ChunkResults as chunks finish (any order)."""
-    if n_workers <= 1:
-        for a, b in chunks:
-            yield train_chunk(config, a, b, parts_dir, None, device)
-        return
-    import joblib
-
-    try:
-        from joblib.externals.loky.process_executor import TerminatedWorkerError
-    except ImportError:  # pragma: no cover - joblib without loky
-        TerminatedWorkerError = ()  # noqa: N806
-    from concurrent.futures.process import BrokenProcessPool
-
-    calls = (
-        joblib.delayed(train_chunk)(config, a, b, str(parts_dir), 1, device) for a, b in chunks
-    )
-    done = 0
-    try:
-        with joblib.parallel_config(backend=backend, n_jobs=n_workers):
-            for res in joblib.Parallel(return_as="generator_unordered")(calls):
-                done += 1
-                yield res
-    except (TerminatedWorkerError, BrokenProcessPool) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SweepError(
-            f"a worker process died while training (joblib/{backend}: {first}); "
-            f"{done} of {len(chunks)} chunks of this call finished and are kept in {parts_dir}; "
-            f"run the same command again to resume"
-        ) from None
-
-
-def _open_parts(parts_dir: Path, config: SweepConfig, fingerprint: str, n: int) -> None:
-    manifest = parts_dir / MANIFEST
-    if parts_dir.exists():
-        if not manifest.is_file():
-            if any(PART_RE.match(p.name) for p in parts_dir.iterdir()):
-                raise SweepError(
-                    f"{parts_dir} holds parts without a {MANIFEST}; run with "
-                    f"--fresh to discard them"
-                )
-        else:
-            previous = _read_json(manifest)
-            if previous.get("fingerprint") != fingerprint:
-                raise SweepError(
-                    f"{parts_dir} holds parts of a different config ({_diff(previous, config)}); "
-                    f"run with --fresh to discard them, or give the sweep another name"
-                )
-            for p in parts_dir.glob(".tmp-*"):
-                p.unlink()
-            return
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(
-        manifest,
-        json.dumps({"fingerprint": fingerprint, "runs": n, "config": config.resolved()}, indent=2)
-        + "\n",
-    )
-
-
-def _diff(previous: dict, config: SweepConfig) -> str:
-    """Which settings changed between a stored resolved config and this one, in words."""
-    old = _flatten(previous.get("config", {}))
-    new = _flatten(config.resolved())
-    changed = [
-        k
-        for k in sorted(set(old) | set(new))
-        if k not in ("name", "description") and old.get(k) != new.get(k)
-    ]
-    if not changed:
-        return "same settings, different data file or results format"
-    shown = [f"{k}: {old.get(k, '-')!r} -> {new.get(k, '-')!r}" for k in changed[:3]]
-    more = f", and {len(changed) - 3} more" if len(changed) > 3 else ""
-    return "changed " + "; ".join(shown) + more
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and k in ("data", "model", "init", "train", "sweep"):
-            flat.update(_flatten(v, f"{k}."))
-        else:
-            flat[prefix + k] = json.loads(json.dumps(v, default=str))
-    return flat
-
-
-def _remove_parts(parts_dir: Path) -> None:
-    if not parts_dir.is_dir():
-        return
-    for p in parts_dir.iterdir():
-        if p.name == MANIFEST or PART_RE.match(p.name) or p.name.startswith(".tmp-"):
-            p.unlink()
-    try:
-        parts_dir.rmdir()
-    except OSError:
-        pass  # someone else's files in there: leave the folder
-
-
-def _assemble(parts_dir: Path, n: int, csv_path: Path, columns: list[str]) -> None:
-    """Concatenate the parts in run_id order into csv_path (streamed as bytes, which the parts
-    hold in UTF-8; tmp then rename)."""
-    parts = existing_parts(parts_dir, n)
-    gaps = missing_ranges(parts, n)
-    if gaps:
-        raise SweepError(f"{parts_dir}: runs {gaps[0][0]}..{gaps[0][1] - 1} have no part")
-    header = _header(columns)
-    with _atomic_file(csv_path) as out:
-        out.write(header)
-        for _, _, path in parts:
-            with open(path, "rb") as part:
-                if part.readline() != header:
-                    raise SweepError(f"{path}: unexpected header; run with --fresh")
-                _copy_rest(part, out)
-
-
-def _copy_rest(part, out) -> None:
-    """Append what is left to read of the binary file ``part`` to the binary file ``out``.
-
-    With ``os.copy_file_range`` (Linux) the kernel copies it and the bytes never pass through
-    Python (about 4x faster than a buffer for a 1M-run CSV); where that is missing or fails
-    (another OS, a file system that does not support it), through a buffer, from where it
-    stopped."""
-    out.flush()  # the header is still in out's buffer
-    src, dst = part.fileno(), out.fileno()
-    offset, size = part.tell(), os.fstat(src).st_size
-    try:
-        while offset < size:
-            copied = os.copy_file_range(src, dst, size - offset, offset_src=offset)
-            if copied == 0:
-                raise OSError("copy_file_range copied nothing")
-            offset += copied
-    except (AttributeError, OSError):
-        part.seek(offset)
-        shutil.copyfileobj(part, out, 1 << 20)
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path):
-    """A binary file that appears at ``path`` whole or not at all: written under a temporary
-    name beside it, synced, then renamed over ``path``; removed if the writing fails."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    with _atomic_file(path) as fh:
-        fh.write(text.encode("utf-8"))
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _complete_outcome(config, csv_path, json_path, previous) -> SweepOutcome:
@@ -711,35 +462,10 @@ def _complete_outcome(config, csv_path, json_path, previous) -> SweepOutcome:
     )
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> dict:
-    import joblib
-    import numba
-
-    from . import __version__
-
-    return {
-        "bpsweep": __version__,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "joblib": joblib.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def read_results(path) -> pd.DataFrame:
-    """Read a results CSV back; floats come back bit-exact."""
+    """Read a results file back (CSV or ``.parquet``); floats come back bit-exact."""
+    if Path(path).suffix == ".parquet":
+        return pd.read_parquet(path)
     return read_csv_exact(path)
 
 
@@ -755,6 +481,7 @@ def run_sweep(
     backend: str = "loky",
     device: str = "cpu",
     scheduler: str | None = None,
+    results_format: str = "csv",
 ) -> pd.DataFrame:
     """Run a sweep (or resume it, or read it back when already complete); returns its table.
 
@@ -770,9 +497,9 @@ def run_sweep(
     cluster (docs/cluster.md): the one at ``scheduler`` (``"tcp://host:8786"``), or, without
     it, a local cluster of ``jobs`` (default: every core) single-threaded worker processes
     started for this sweep. device: ``"cpu"``, or ``"cuda"`` to train on the GPU in this
-    process (docs/gpu.md; jobs must be 1).
+    process (docs/gpu.md; jobs must be 1). results_format: ``"csv"`` or ``"parquet"``.
 
-    Returns one row per run (see docs/sweeps.md for the columns), as read back from the CSV.
+    Returns one row per run (see docs/sweeps.md for the columns), as read back.
     """
     outcome = execute(
         config_or_path,
@@ -785,8 +512,9 @@ def run_sweep(
         backend=backend,
         device=device,
         scheduler=scheduler,
+        results_format=results_format,
     )
     return read_results(outcome.csv_path)
 
 
-__all__ = ["ConfigError", "SweepError", "SweepOutcome", "execute", "read_results", "run_sweep"]
+__all__ = ["SweepError", "SweepOutcome", "execute", "read_results", "run_sweep"]

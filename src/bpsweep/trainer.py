@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,17 +11,20 @@ from .data import load_data
 from .errors import UsageError
 from .init import initial_params
 from .model import (
+    ACTIVATIONS,
     DEFAULT_HIDDEN,
     DEFAULT_LR,
     DEFAULT_MAX_STEPS,
     DEFAULT_TOL,
-    HYPER_DEFAULTS,
     OPTIMIZER_SETTINGS,
+    OPTIMIZERS,
     STATUSES,
-    activation_code,
-    optimizer_code,
     param_names,
 )
+from .settings import SETTINGS, check, hyper_array
+
+#: The optimizers' hyper-parameters, in the order of :func:`bpsweep.settings.hyper_array`.
+HYPER = ("momentum", "beta1", "beta2", "eps")
 
 
 @dataclass
@@ -41,19 +43,6 @@ class TrainResult:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.final_params)
-
-
-def check_positive(name: str, value, *, integer: bool = False):
-    """Raise ValueError unless ``value`` is a finite number > 0 (a whole number if asked)."""
-    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, ok_type)
-        or not (math.isfinite(value) and value > 0)
-    ):
-        kind = "a whole number >= 1" if integer else "a finite number > 0"
-        raise UsageError(f"{name} must be {kind}, got {value!r}")
-    return value
 
 
 def trainable_mask(trainable, hidden: int) -> np.ndarray:
@@ -75,19 +64,16 @@ def trainable_mask(trainable, hidden: int) -> np.ndarray:
     return np.array([n in chosen for n in names], dtype=np.bool_)
 
 
-def optimizer_hyper(optimizer: str, **settings) -> np.ndarray:
-    """The kernels' length-3 hyper vector for ``optimizer`` (see :func:`bpsweep.kernels.update`)."""
-    optimizer_code(optimizer)
-    values = {**HYPER_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
+def optimizer_hyper(optimizer: str, **values) -> np.ndarray:
+    """The kernels' length-3 hyper vector for ``optimizer`` from its hyper-parameters (None or
+    missing: the default); see :func:`bpsweep.settings.hyper_array`."""
+    optimizer = check("optimizer", optimizer)
+    given = {k: v for k, v in values.items() if v is not None}
+    hyper = {name: SETTINGS[name].default for name in HYPER}
     for name in OPTIMIZER_SETTINGS[optimizer]:
-        v = values[name]
-        bad = isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-        if bad or (name == "eps" and v <= 0) or (name != "eps" and not 0 <= v < 1):
-            want = "> 0" if name == "eps" else "in [0, 1)"
-            raise UsageError(f"{optimizer} setting {name} must be a number {want}, got {v!r}")
-    if optimizer == "momentum":
-        return np.array([values["momentum"], 0.0, 0.0])
-    return np.array([values["beta1"], values["beta2"], values["eps"]])
+        if name in given:
+            hyper[name] = check(name, given[name])
+    return hyper_array([optimizer], *([hyper[n]] for n in HYPER))[0]
 
 
 def train(
@@ -118,11 +104,11 @@ def train(
     trace: also return the per-step trace as a DataFrame (row 0: the start).
     """
     x, y = _data_arrays(data)
-    act = activation_code(activation)
-    opt = optimizer_code(optimizer)
-    check_positive("lr", lr)
-    check_positive("tol", tol)
-    check_positive("max_steps", max_steps, integer=True)
+    act = ACTIVATIONS[check("activation", activation)]
+    opt = OPTIMIZERS[check("optimizer", optimizer)]
+    lr = check("lr", lr)
+    tol = check("tol", tol)
+    max_steps = check("max_steps", max_steps)
     p = initial_params(init, hidden=hidden, scale=scale, biases=biases, seed=seed)
     mask = trainable_mask(trainable, hidden)
     hyper = optimizer_hyper(optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps)

@@ -11,16 +11,11 @@ import argparse
 import importlib
 import sys
 
+from .._version import __version__
 from ..errors import BpsweepError
 
 #: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("train", "run", "analyse", "trace", "bench")
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
+COMMANDS = ("train", "run", "map", "analyse", "trace", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bpsweep",
         description="Gradient descent on the StatQuest backpropagation network, swept.",
     )
-    parser.add_argument("--version", action="version", version=f"bpsweep {_version()}")
+    parser.add_argument("--version", action="version", version=f"bpsweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 
+from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
-from ..sweep import (
-    GPU_MAX_CHUNK,
-    _check_int,
-    default_chunk_size,
-    default_jobs,
-    default_workers,
-    execute,
-)
+from ..dispatch import BACKENDS, default_chunk_size, default_workers
+from ..errors import UsageError
+from ..machine import usable_cores
+from ..resources import SUMMARY_BYTES, _size, row_bytes
+from ..sweep import FORMATS, _check_int, _plan, execute
 
 
 def register(sub) -> None:
@@ -64,6 +62,7 @@ def register(sub) -> None:
     p.add_argument(
         "--backend",
         default="loky",
+        choices=BACKENDS,
         help="where worker processes run: 'loky' "
         "(this machine, default) or 'dask' (a dask cluster; docs/cluster.md)",
     )
@@ -80,11 +79,48 @@ def register(sub) -> None:
         choices=["cpu", "cuda"],
         help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
     )
+    p.add_argument(
+        "--format",
+        dest="results_format",
+        default="csv",
+        choices=FORMATS,
+        help="results file: <name>.csv (default) or <name>.parquet (float64 as is, compact)",
+    )
     p.set_defaults(func=cmd_run)
 
 
+def check_options(args) -> None:
+    """Refuse a bad option value of ``bpsweep run`` (one line naming the option), before the
+    config is read or anything is written."""
+    for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be a whole number >= 1, found {value}")
+    if not args.out:
+        raise UsageError("--out must name a folder, found an empty string")
+    if args.scheduler is not None and args.backend != "dask":
+        raise UsageError(
+            f"--scheduler {args.scheduler} needs --backend dask (the backend is {args.backend})"
+        )
+
+
 def cmd_run(args) -> int:
+    check_options(args)
     config = load_config(args.config, overrides=args.overrides)
+    # every option checked against the config (dask installed, a GPU there, ...) first
+    _plan(
+        config,
+        args.jobs,
+        args.chunk_size,
+        args.out,
+        args.backend,
+        args.device,
+        args.scheduler,
+        args.results_format,
+    )
+    if args.backend == "dask":
+        from ..cluster import import_distributed
+
+        import_distributed()
     if args.dry_run:
         print(
             describe(config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler)
@@ -100,6 +136,7 @@ def cmd_run(args) -> int:
         backend=args.backend,
         device=args.device,
         scheduler=args.scheduler,
+        results_format=args.results_format,
     )
     print(outcome.summary())
     return 0
@@ -111,17 +148,18 @@ def describe(
     """The --dry-run text: runs, what varies and how the work would be split."""
     n = config.n_runs
     jobs = _check_int("jobs", jobs)
-    workers = (jobs or default_jobs()) if backend == "dask" else default_workers(n, jobs)
+    workers = (jobs or usable_cores()) if backend == "dask" else default_workers(n, jobs)
     if device == "cuda":
         workers = 1
     k = _check_int("chunk_size", chunk_size) or (
         max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
     )
-    mode = (
-        f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
-        if config.mode == "random"
-        else "grid"
-    )
+    if config.mode == "random":
+        mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
+    elif config.mode == "map":
+        mode = f"map, {config.map.width} x {config.map.height} pixels"
+    else:
+        mode = "grid"
     lines = [f"{config.name}: {n:,} runs ({mode})"]
     if config.description:
         lines.append(f"  {config.description}")
@@ -141,8 +179,13 @@ def describe(
         where = (
             f"on the dask cluster at {scheduler}"
             if scheduler
-            else f"on a local dask cluster of {jobs or default_jobs()} worker processes"
+            else f"on a local dask cluster of {jobs or usable_cores()} worker processes"
         )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
+    per_row = row_bytes(config)
+    lines.append(
+        f"results: about {per_row} bytes a run, {_size(per_row * n)} of CSV; "
+        f"{_size(SUMMARY_BYTES * n)} of memory for the summary"
+    )
     lines.append("dry run: nothing written")
     return "\n".join(lines)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from ..errors import UsageError
-from ..model import ACTIVATIONS, DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, OPTIMIZERS
+from ..atomic import os_reason
+from ..errors import OutputError, UsageError
+from ._options import add_setting_options, setting_values
 
 CLIError = UsageError
+#: The settings `train` takes as options besides --data, --hidden, --activation and --init.
+_DRAW = ("seed", "scale", "biases")
+_TRAIN = ("trainable", "optimizer", "lr", "tol", "max_steps")
+_HYPER = ("momentum", "beta1", "beta2", "eps")
 
 
 def register(sub) -> None:
@@ -15,9 +20,7 @@ def register(sub) -> None:
         description="Train one network by gradient descent and walk through "
         "its steps: slope, step size, new value and SSR.",
     )
-    p.add_argument("--data", default="dosage", help="'dosage' or a CSV file with columns x, y")
-    p.add_argument("--hidden", type=int, default=2, help="hidden nodes H (default 2)")
-    p.add_argument("--activation", default="softplus", choices=list(ACTIVATIONS))
+    add_setting_options(p, ("dataset", "hidden", "activation"))
     p.add_argument(
         "--init",
         default="normal",
@@ -25,18 +28,8 @@ def register(sub) -> None:
         "xavier, he) and/or name=value items, e.g. 'statquest-fitted,b3=1' or "
         "'w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0' (default normal)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random scheme (default 0)")
-    p.add_argument("--scale", type=float, default=1.0, help="scale of the random scheme")
-    p.add_argument("--biases", default="zeros", choices=["zeros", "drawn"])
-    p.add_argument("--trainable", default="all", help="'all' or names, e.g. 'b3' or 'w3,w4,b3'")
-    p.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS))
-    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="learning rate (default 0.1)")
-    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help="step-size tolerance")
-    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS)
-    p.add_argument("--momentum", type=float, help="momentum's coefficient (default 0.9)")
-    p.add_argument("--beta1", type=float, help="adam's beta1 (default 0.9)")
-    p.add_argument("--beta2", type=float, help="adam's beta2 (default 0.999)")
-    p.add_argument("--eps", type=float, help="adam's epsilon (default 1e-8)")
+    add_setting_options(p, _DRAW + _TRAIN)
+    add_setting_options(p, _HYPER, defaults=False)
     p.add_argument("--trace-csv", metavar="FILE", help="write the per-step trace to FILE")
     p.add_argument(
         "--show",
@@ -50,31 +43,18 @@ def register(sub) -> None:
 def _cmd_train(args) -> int:
     from ..trainer import train
 
-    result = train(
-        args.data,
-        hidden=args.hidden,
-        activation=args.activation,
-        init=args.init,
-        seed=args.seed,
-        scale=args.scale,
-        biases=args.biases,
-        trainable=args.trainable,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        tol=args.tol,
-        max_steps=args.max_steps,
-        momentum=args.momentum,
-        beta1=args.beta1,
-        beta2=args.beta2,
-        eps=args.eps,
-        trace=True,
-    )
+    values = setting_values(args, ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_HYPER))
+    data = values.pop("dataset")
+    result = train(data, init=args.init, trace=True, **values)
     print(_format_walkthrough(result, args.show))
     if args.trace_csv:
         try:
             result.trace.to_csv(args.trace_csv, index=False, float_format="%.17g")
         except OSError as exc:
-            raise CLIError(f"cannot write --trace-csv {args.trace_csv}: {exc}") from None
+            raise OutputError(
+                f"cannot write --trace-csv {args.trace_csv}: {os_reason(exc)}; "
+                f"choose a writable place"
+            ) from None
         print(f"trace written to {args.trace_csv}")
     return 0
 

@@ -1,0 +1,149 @@
+"""``bpsweep map CONFIG``: train every pixel of a map config and write its Parquet, images, JSON."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..config import load_config
+from ..errors import UsageError
+from ..maps import COLOR_MODES, parse_zoom
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "map",
+        help="train a map (a [map] config: one run per pixel) and draw it",
+        description="Train one run per pixel of a map config's window, through the same "
+        "kernels and rules as `bpsweep run` (chunks, workers, resume after an interrupt), and "
+        "write <name>.parquet (one row per pixel), <name>.png (W x H, one pixel per run), "
+        "<name>-figure.png and <name>.json into --out. See docs/maps.md.",
+    )
+    p.add_argument(
+        "config",
+        help="map config (TOML with a [map] section), e.g. experiments/map-basins-w1-w2.toml",
+    )
+    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument(
+        "--resolution",
+        metavar="WxH",
+        help="pixels, e.g. 256x256 (default: the config's); the outputs are named <name>-WxH",
+    )
+    p.add_argument(
+        "--zoom",
+        metavar="X,Y,FACTOR",
+        help="re-centre on (X, Y), in the settings' "
+        "units, and divide the span by FACTOR; named <name>-zoom-<hash>",
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="K",
+        help="with --zoom: K maps zooming "
+        "geometrically from the config's window to the zoom's, and a GIF of them",
+    )
+    p.add_argument(
+        "--color",
+        choices=COLOR_MODES,
+        help="colour by outcome (converged by speed, "
+        "diverged by speed, max_steps, false convergence), steps, final_ssr or "
+        "basin (default: the config's, else outcome)",
+    )
+    p.add_argument(
+        "--fit-ssr",
+        type=float,
+        default=0.01,
+        help="a good fit has final SSR below this (default 0.01)",
+    )
+    p.add_argument(
+        "--dimension",
+        action="store_true",
+        help="measure the box-counting "
+        "dimension of the boundary (diverged vs not), print it and store it",
+    )
+    p.add_argument("--jobs", type=int, help="worker processes (default: as bpsweep run)")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        help="pixels per tile (default: as bpsweep run's chunks)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="train on the CPU (default) or on an NVIDIA GPU (docs/gpu.md)",
+    )
+    p.add_argument("--fresh", action="store_true", help="discard earlier parts or results")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting or a [map] key, e.g. --set lr=0.3, "
+        "--set 'map.center=[0, 0]' (repeatable)",
+    )
+    p.set_defaults(func=cmd_map)
+
+
+def cmd_map(args) -> int:
+    from .. import maprun
+
+    if not (math.isfinite(args.fit_ssr) and args.fit_ssr > 0):
+        raise UsageError(f"--fit-ssr: expected a finite number > 0, found {args.fit_ssr!r}")
+    for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option}: expected a whole number >= 1, found {value}")
+    zoom = parse_zoom(args.zoom) if args.zoom is not None else None
+    config = load_config(args.config, overrides=args.overrides)
+    configs, gif = maprun.plan_maps(
+        config, resolution=args.resolution, zoom=zoom, frames=args.frames
+    )
+    drawn = []
+    for cfg in configs:
+        outcome, result = maprun.run_map(
+            cfg,
+            out_dir=args.out,
+            color=args.color,
+            fit_ssr=args.fit_ssr,
+            dimension=args.dimension,
+            jobs=args.jobs,
+            chunk_size=args.chunk_size,
+            device=args.device,
+            fresh=args.fresh,
+            quiet=args.quiet,
+            figure=gif is None or cfg is configs[-1],
+        )
+        drawn.append(result)
+        print(_summary(outcome, result))
+    if gif is not None:
+        from ..mapimage import zoom_gif
+
+        path = zoom_gif([r.png for r in drawn], Path(args.out) / f"{gif}.gif")
+        print(f"zoom: {len(drawn)} frames -> {path}")
+    return 0
+
+
+def _summary(outcome, result) -> str:
+    spec = result.config.map
+    lines = [outcome.summary().splitlines()[0], outcome.summary().splitlines()[1]]
+    lines[0] = lines[0].replace(" runs", " pixels", 1)
+    lines.append(
+        f"  map {spec.x} x {spec.y}, {spec.width} x {spec.height}, colour {result.info['color']}"
+    )
+    dim = result.info.get("dimension")
+    if dim is not None:
+        if dim["D"] is None:
+            lines.append(f"  boundary dimension: none ({dim.get('note', 'no boundary')})")
+        else:
+            lines.append(
+                f"  boundary dimension ({dim['classes']}): D = {dim['D']:.3f} "
+                f"(box counting, {len(dim['table'])} box sizes)"
+            )
+    lines.append(f"  wrote {result.results}")
+    for path in (result.png, result.figure, result.json):
+        if path is not None:
+            lines.append(f"        {path}")
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""What a sweep needs, estimated before it starts: memory for its summary, disk for its rows.
+
+Runs are expanded and trained chunk by chunk, so the run count itself needs no cap; but the
+sweep keeps 9 bytes per run in memory (steps and status, for the summary), and its results
+need disk twice over for a moment (the parts, and the CSV assembled from them). A sweep that
+cannot fit is refused up front with the estimate and what to do, instead of dying hours in.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .config import SweepConfig
+from .errors import SweepError
+from .expand import column_kind, result_columns
+
+#: Bytes per run held in memory for the summary (int64 steps and int8 status).
+SUMMARY_BYTES = 9
+#: Share of the available memory a sweep's summary may take.
+MEMORY_SHARE = 0.5
+#: Typical CSV widths of a cell, by kind (a float's repr: up to 24 characters, mostly 18-20).
+_WIDTH = {"float": 19, "int": 8}
+
+
+def row_bytes(config: SweepConfig) -> int:
+    """Estimated bytes of one CSV row of this sweep (with its comma or newline)."""
+    total = 0
+    for col in result_columns(config):
+        kind = column_kind(col)
+        values = _setting_values(config, col)
+        if values is not None:
+            total += max(len(repr(v)) if isinstance(v, float) else len(str(v)) for v in values)
+        elif col == "status":
+            total += len("converged")
+        else:
+            total += _WIDTH[kind]
+        total += 1  # the comma or newline
+    return total
+
+
+def _setting_values(config: SweepConfig, col: str):
+    """The values a setting column takes, when few (None for outcome columns, draws, ranges)."""
+    axis = next((a for a in config.axes if a.name == col), None)
+    if axis is None and col not in config.fixed:
+        return None
+    if axis is not None and (axis.kind != "values" or len(axis.values) > 1000):
+        return None
+    values = config.values_of(col)
+    return None if any(v is None for v in values) else values
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _free_disk(path: Path) -> int | None:
+    """Free bytes on the file system that would hold ``path`` (its nearest existing parent)."""
+    path = Path(path).absolute()
+    for place in (path, *path.parents):
+        if place.exists():
+            try:
+                return shutil.disk_usage(place).free
+            except OSError:
+                return None
+    return None
+
+
+def _size(n: float) -> str:
+    """A byte count in words: 364 bytes, 2.2 MB, 9.0 TB."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"  # pragma: no cover
+
+
+def check_fits(config: SweepConfig, out_dir, runs_left: int | None = None) -> None:
+    """Refuse (SweepError) a sweep whose summary cannot fit memory or whose results cannot fit
+    the disk under ``out_dir``; ``runs_left``: runs still to compute (default all)."""
+    n = config.n_runs
+    memory = available_memory()
+    need = SUMMARY_BYTES * n
+    if memory is not None and need > MEMORY_SHARE * memory:
+        raise SweepError(
+            f"{config.name}: {n:,} runs need about {_size(need)} of memory for the summary "
+            f"({SUMMARY_BYTES} bytes a run) and {_size(memory)} is available; split the sweep "
+            f"into several configs (e.g. seed ranges) of at most "
+            f"{int(MEMORY_SHARE * memory / SUMMARY_BYTES):,} runs"
+        )
+    left = n if runs_left is None else runs_left
+    per_row = row_bytes(config)
+    disk_need = per_row * (n + left)  # the parts, and the CSV assembled from them
+    free = _free_disk(Path(out_dir))
+    if free is not None and disk_need > free:
+        raise SweepError(
+            f"{config.name}: {n:,} runs need about {_size(disk_need)} on disk under {out_dir} "
+            f"(about {per_row} bytes a run, for the parts and the CSV assembled from them) and "
+            f"{_size(free)} is free; free some space, choose another --out, or run fewer runs"
+        )

@@ -1,0 +1,185 @@
+"""bpsweep map: a map is the sweep of its pixels (same rows as bpsweep run), resumable after
+kill -9 to the same Parquet, with an image of exactly one pixel per run, the right way up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bpsweep.commands import main
+from bpsweep.config import load_config
+from bpsweep.maps import axis_values
+from bpsweep.sweep import run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# lesson 003's start with lr and w4 swept: small rates on the left converge or stall, large
+# ones on the right diverge
+MAP = """
+name = "m"
+[init]
+preset = "statquest-start"
+[train]
+max_steps = 300
+[map]
+x = "lr"
+y = "init_w4"
+center = [0.5, 0.63]
+span = [0.9, 4.0]
+resolution = [6, 4]
+"""
+
+# slow: every pixel takes its 2000 steps, and 60 tiles of 50 pixels
+SLOW = """
+name = "slow"
+[init]
+preset = "statquest-start"
+[train]
+lr = 0.01
+tol = 1e-7
+max_steps = 2000
+[map]
+x = "init_w3"
+y = "init_w4"
+center = [0.36, 0.63]
+span = [1.0, 1.0]
+resolution = [60, 50]
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_map_is_the_sweep_of_its_pixels(tmp_path, capsys):
+    cfg = write(tmp_path / "m.toml", MAP)
+    assert main(["map", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    got = pd.read_parquet(tmp_path / "out" / "m.parquet")
+    xs, ys = axis_values(0.5, 0.9, 6), axis_values(0.63, 4.0, 4)
+    grid = write(
+        tmp_path / "g.toml",
+        MAP.split("[map]")[0].replace('name = "m"', 'name = "g"')
+        + f"[sweep]\ninit_w4 = {ys.tolist()}\nlr = {xs.tolist()}\n",
+    )
+    want = run_sweep(grid, out_dir=tmp_path / "out", jobs=1)
+    assert list(got.columns[:3]) == ["map_i", "map_j", "run_id"]
+    pd.testing.assert_frame_equal(
+        got.drop(columns=["map_i", "map_j"]), want, check_exact=True, check_dtype=False
+    )
+    assert (got["status"] == "diverged").any() and (got["status"] != "diverged").any()
+    out = capsys.readouterr().out
+    assert "m: 24 pixels (24 computed)" in out and "m.png" in out
+
+
+def test_raw_png_is_one_pixel_per_run_right_way_up(tmp_path):
+    from PIL import Image
+
+    cfg = write(tmp_path / "m.toml", MAP.replace("[6, 4]", "[48, 32]"))
+    assert main(["map", str(cfg), "--out", str(tmp_path), "--quiet", "--dimension"]) == 0
+    with Image.open(tmp_path / "m.png") as im:
+        image = np.asarray(im.convert("RGB"))
+    assert image.shape == (32, 48, 3)
+    df = pd.read_parquet(tmp_path / "m.parquet")
+    diverged = (df["status"] == "diverged").to_numpy().reshape(32, 48)[::-1]  # row 0 = top
+    reddish = (image[..., 0] > image[..., 1] + 40) & (image[..., 0] > image[..., 2] + 40)
+    assert np.array_equal(reddish, diverged)
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["map"]["counts"]["diverged"] == int(diverged.sum())
+    assert meta["map"]["window"]["resolution"] == [48, 32]
+    assert diverged[:, -1].all() and not diverged[:, 0].any()  # large lr on the right
+    assert meta["map"]["dimension"]["classes"] == "diverged vs not"
+    for name in ("m-figure.png", "m-dimension.png"):
+        with Image.open(tmp_path / name) as im:
+            assert im.size[0] > 200
+
+
+def test_zoom_frames_and_gif(tmp_path, capsys):
+    cfg = write(tmp_path / "m.toml", MAP)
+    args = ["map", str(cfg), "--out", str(tmp_path), "--quiet", "--zoom", "0.5,0.63,4"]
+    assert main([*args, "--frames", "3"]) == 0
+    out = capsys.readouterr().out
+    frames = sorted(tmp_path.glob("m-zoom-*-frame-*.png"))
+    frames = [f for f in frames if not f.name.endswith("-figure.png")]
+    assert len(frames) == 3
+    gif = list(tmp_path.glob("m-zoom-*.gif"))
+    assert len(gif) == 1 and "zoom: 3 frames" in out
+    last = pd.read_parquet(sorted(tmp_path.glob("m-zoom-*-frame-002.parquet"))[0])
+    assert last["lr"].min() > 0.5 - 0.9 / 8 and last["lr"].max() < 0.5 + 0.9 / 8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frames", "3"], "--frames: expected --zoom X,Y,FACTOR too"),
+        (["--zoom", "1,2"], "--zoom"),
+        (["--resolution", "0x5"], "--resolution"),
+        (["--fit-ssr", "nan"], "--fit-ssr: expected a finite number > 0"),
+        (["--jobs", "0"], "--jobs: expected a whole number >= 1"),
+    ],
+)
+def test_bad_options_are_one_line(tmp_path, capsys, args, message):
+    cfg = write(tmp_path / "m.toml", MAP)
+    assert main(["map", str(cfg), "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_config_is_refused(tmp_path, capsys):
+    cfg = write(tmp_path / "s.toml", "[sweep]\nlr = [0.1, 0.2]\n")
+    assert main(["map", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "expected a map config" in capsys.readouterr().err
+
+
+def test_shipped_maps_load():
+    for name in ("map-basins-w1-w2", "map-lr-hidden-output"):
+        config = load_config(ROOT / "experiments" / f"{name}.toml")
+        assert config.mode == "map" and config.n_runs == 1024 * 1024
+
+
+def _start(args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bpsweep", "map", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_same_parquet(tmp_path):
+    cfg = write(tmp_path / "slow.toml", SLOW)
+    out = tmp_path / "killed"
+    proc = _start(
+        [str(cfg), "--out", str(out), "--jobs", "1", "--chunk-size", "50", "--quiet"], tmp_path
+    )
+    t0 = time.monotonic()
+    parts = out / "slow.parts"
+    while not (parts.is_dir() and any(p.name.startswith("runs-") for p in parts.iterdir())):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 60, "no part appeared"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not (out / "slow.parquet").exists()
+    assert main(["map", str(cfg), "--out", str(out), "--chunk-size", "700", "--quiet"]) == 0
+    assert main(["map", str(cfg), "--out", str(tmp_path / "clean"), "--quiet"]) == 0
+    a, b = out / "slow.parquet", tmp_path / "clean" / "slow.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+    assert a.read_bytes() == b.read_bytes()  # fixed row groups: the chunking leaves no trace
+    assert (out / "slow.png").read_bytes() == (tmp_path / "clean" / "slow.png").read_bytes()

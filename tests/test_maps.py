@@ -1,0 +1,605 @@
+"""Maps: the [map] spec, pixel coordinates against exact rationals, zooms, images, dimension."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from bpsweep import mapimage as MI
+from bpsweep import maps as M
+from bpsweep.config import SETTINGS
+from bpsweep.errors import ConfigError, UsageError
+
+BASE = {
+    "x": "init_w1",
+    "y": "init_w2",
+    "center": [2.74, -1.13],
+    "span": [8.0, 8.0],
+    "resolution": [64, 48],
+}
+LOG = {
+    "x": "lr_hidden",
+    "y": "lr_output",
+    "center": [-1.0, -0.5],
+    "span": [3.0, 2.0],
+    "resolution": [40, 30],
+    "scale": ["log", "log"],
+}
+
+
+def spec_of(**changes):
+    return M.parse_map_section({**BASE, **changes}, "m.toml")
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def test_parse_fills_the_spec():
+    s = M.parse_map_section(dict(BASE), "m.toml")
+    assert (s.x, s.y, s.center, s.span, s.resolution) == (
+        "init_w1",
+        "init_w2",
+        (2.74, -1.13),
+        (8.0, 8.0),
+        (64, 48),
+    )
+    assert s.scale == ("linear", "linear") and s.color == "outcome"
+    assert (s.width, s.height, s.n_pixels) == (64, 48, 64 * 48)
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    assert log.scale == ("log", "log")
+    assert M.parse_map_section({**BASE, "color": "basin"}, "m.toml").color == "basin"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "found"),
+    [
+        ({"spn": 1}, "[map]", "did you mean 'span'?"),
+        ({"x": None}, "[map] x", "found None"),
+        ({"x": "lr_hiden"}, "[map] x", "did you mean 'lr_hidden'?"),
+        ({"x": "hidden"}, "[map] x", "found 'hidden'"),
+        ({"x": "optimizer"}, "[map] x", "found 'optimizer'"),
+        ({"y": "init_w1"}, "[map] y", "on both axes"),
+        ({"center": [1.0]}, "[map] center", "found [1.0] (list)"),
+        ({"center": [1.0, "a"]}, "[map] center", "expected two finite numbers"),
+        ({"center": [1.0, math.inf]}, "[map] center", "expected two finite numbers"),
+        ({"center": [1.0, 10**400]}, "[map] center", "expected two finite numbers"),
+        ({"span": [8.0]}, "[map] span", "expected two finite numbers > 0, found [8.0] (list)"),
+        ({"span": [8.0, 0.0]}, "[map] span", "expected two finite numbers > 0"),
+        ({"span": [8.0, -1]}, "[map] span", "expected two finite numbers > 0"),
+        ({"span": [True, 1.0]}, "[map] span", "expected two finite numbers > 0"),
+        ({"resolution": [0, 4]}, "[map] resolution", "expected two whole numbers from 1"),
+        ({"resolution": [4.5, 4]}, "[map] resolution", "found [4.5, 4] (list)"),
+        ({"resolution": [10**6, 4]}, "[map] resolution", "expected two whole numbers from 1"),
+        ({"resolution": "64x48"}, "[map] resolution", "(string)"),
+        ({"scale": ["log"]}, "[map] scale", "expected two of 'linear', 'log'"),
+        ({"scale": ["lin", "log"]}, "[map] scale", "found ['lin', 'log']"),
+        ({"color": "rainbow"}, "[map] color", "expected one of outcome, steps"),
+        # windows leaving a setting's range, overflowing, or too narrow for float64
+        (
+            {"x": "lr", "center": [0.1, 0.0], "span": [0.4, 1.0]},
+            "[map] center",
+            "expected lr to be a finite number > 0 at every pixel",
+        ),
+        (
+            {
+                "x": "momentum",
+                "center": [-0.1, 0.0],
+                "span": [0.4, 1.0],
+                "scale": ["log", "linear"],
+            },
+            "[map] center",
+            "expected momentum to be a number in [0, 1)",
+        ),
+        (
+            {"center": [400.0, 0.0], "span": [1.0, 1.0], "scale": ["log", "linear"]},
+            "[map] center",
+            "finite and > 0",
+        ),
+        ({"span": [1e-17, 8.0]}, "[map] span", "distinct values of init_w1"),
+        ({"resolution": [4096, 4], "span": [1e-13, 1.0]}, "[map] span", "4096 distinct"),
+    ],
+)
+def test_every_map_config_error(change, key, found):
+    with pytest.raises(ConfigError) as err:
+        M.parse_map_section({**BASE, **change}, "m.toml")
+    message = str(err.value)
+    assert message.startswith(f"m.toml: {key}"), message
+    assert found in message, message
+
+
+def test_missing_keys_and_non_table():
+    for key in ("x", "y", "center", "span", "resolution"):
+        table = {k: v for k, v in BASE.items() if k != key}
+        with pytest.raises(ConfigError, match=rf"^m.toml: \[map\] {key}: expected a value"):
+            M.parse_map_section(table, "m.toml")
+    with pytest.raises(ConfigError, match=r"\[map\]: expected a table"):
+        M.parse_map_section([1], "m.toml")
+
+
+def test_axes_come_from_the_callers_schema():
+    axes = {"lr": SETTINGS["lr"], "hidden": SETTINGS["hidden"], "init_<p>": M.INIT_PARAM_SETTING}
+    s = M.parse_map_section(
+        {**BASE, "x": "lr", "center": [0.5, 0.0], "span": [0.5, 1.0]}, "m.toml", axes=axes
+    )
+    assert s.x == "lr"
+    with pytest.raises(ConfigError, match="continuous values"):
+        M.parse_map_section({**BASE, "x": "hidden"}, "m.toml", axes=axes)
+    with pytest.raises(ConfigError, match="found 'momentum'"):
+        M.parse_map_section({**BASE, "x": "momentum", "center": [0.5, 0]}, "m.toml", axes=axes)
+    assert "lr_hidden" in M.default_axes() and "lr_output" in M.default_axes()
+    assert "seed" not in M.default_axes()
+
+
+def test_resolution_override():
+    s = spec_of()
+    r = s.with_resolution("100x7")
+    assert r.resolution == (100, 7) and r.center == s.center and r.span == s.span
+    assert s.with_resolution((3, 5)).resolution == (3, 5)
+    for bad in ("100", "100x", "0x5", "axb", "10x-3", "99999999x2"):
+        with pytest.raises(UsageError, match="--resolution"):
+            s.with_resolution(bad)
+    narrow = spec_of(span=[1e-12 * 2.74, 8.0], resolution=[1024, 4])
+    with pytest.raises(UsageError, match="--resolution 60000x4: .*distinct"):
+        narrow.with_resolution("60000x4")
+
+
+# ---------------------------------------------------------------- pixel coordinates
+
+
+def exact_linear(c, s, n):
+    """x_i = c + (i + 0.5 - n/2) * s / n in exact rationals, each rounded once at the end."""
+    half = Fraction(1, 2)
+    return [
+        float(Fraction(c) + (Fraction(i) + half - Fraction(n, 2)) * Fraction(s) / n)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("c", "s", "n"),
+    [
+        (2.74, 8.0, 7),
+        (-1.13, 8.0, 5),
+        (0.0, 1.0, 1),
+        (0.1, 0.3, 1000),
+        (1e5, 1e-7, 64),  # span 1e-12 of the centre
+        (-3.3e-7, 1e-18, 33),
+        (2.74, 2.74e-12, 1024),  # the issue's tiny span, 1024 wide
+    ],
+)
+def test_linear_coordinates_are_the_exact_values_rounded_once(c, s, n):
+    got = M.axis_values(c, s, n, "linear")
+    assert got.dtype == np.float64 and got.shape == (n,)
+    assert got.tolist() == exact_linear(c, s, n)
+    if n > 1:
+        assert np.all(np.diff(got) > 0)  # distinct and monotone
+
+
+def test_spec_coordinates_non_square_both_axes():
+    s = spec_of(resolution=[7, 3], center=[0.3, -2.0], span=[1.5, 0.25])
+    assert s.x_values().tolist() == exact_linear(0.3, 1.5, 7)
+    assert s.y_values().tolist() == exact_linear(-2.0, 0.25, 3)
+
+
+def exact_log(c, s, n):
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(60):
+        ts = [
+            Fraction(c) + (Fraction(i) + Fraction(1, 2) - Fraction(n, 2)) * Fraction(s) / n
+            for i in range(n)
+        ]
+        return [mpmath.power(10, mpmath.mpf(t.numerator) / mpmath.mpf(t.denominator)) for t in ts]
+
+
+@pytest.mark.parametrize(
+    ("c", "s", "n"),
+    [(-1.0, 3.0, 40), (-0.5, 2.0, 31), (-1.0, 1e-12, 1024), (2.3, 1e-11, 257), (-7.0, 0.4, 9)],
+)
+def test_log_coordinates_within_two_ulp_and_monotone(c, s, n):
+    mpmath = pytest.importorskip("mpmath")
+    got = M.axis_values(c, s, n, "log")
+    want = exact_log(c, s, n)
+    with mpmath.workdps(60):
+        err = [abs(mpmath.mpf(float(g)) - w) for g, w in zip(got, want)]
+    ulp = np.spacing(got)
+    assert max(float(e) / u for e, u in zip(err, ulp)) <= 2.0
+    assert np.all(np.diff(got) > 0)
+
+
+def test_run_order_and_tiles():
+    s = spec_of(resolution=[5, 3])
+    xs, ys = s.x_values(), s.y_values()
+    every = M.pixel_values(s)
+    assert every["map_i"].tolist() == [k % 5 for k in range(15)]
+    assert every["map_j"].tolist() == [k // 5 for k in range(15)]
+    assert every["init_w1"].tolist() == [xs[k % 5] for k in range(15)]
+    assert every["init_w2"].tolist() == [ys[k // 5] for k in range(15)]
+    tiles = [M.pixel_values(s, a, min(a + 4, 15)) for a in range(0, 15, 4)]
+    for key in every:
+        assert np.concatenate([t[key] for t in tiles]).tolist() == every[key].tolist()
+    i, j = M.pixel_of(np.arange(15), 5)
+    assert M.run_of(i, j, 5).tolist() == list(range(15))
+    with pytest.raises(UsageError):
+        M.pixel_values(s, 3, 16)
+    grid = M.to_grid(np.arange(15), s)
+    assert grid.shape == (3, 5) and grid[2, 1] == 11  # [j, i] = run j * W + i
+    with pytest.raises(UsageError, match="expected shape"):
+        M.to_grid(np.arange(14), s)
+
+
+def test_to_table_round_trips():
+    for s in (spec_of(resolution=[7, 3], color="steps"), M.parse_map_section(dict(LOG), "m.toml")):
+        assert M.parse_map_section(s.to_table(), "again.toml") == s
+
+
+def test_parse_zoom():
+    assert M.parse_zoom("0.35,0.2,1e6") == (0.35, 0.2, 1e6)
+    assert M.parse_zoom(" -1, 2 ,0.5") == (-1.0, 2.0, 0.5)
+    for bad in ("1,2", "1,2,3,4", "a,2,3", "1,2,0", "1,2,-3", "nan,2,3", "1,inf,2"):
+        with pytest.raises(UsageError, match="--zoom: expected X,Y,FACTOR"):
+            M.parse_zoom(bad)
+
+
+def test_to_dict_names_the_window():
+    d = spec_of(resolution=[4, 2]).to_dict()
+    assert d["x"] == "init_w1" and d["resolution"] == [4, 2]
+    assert d["x_range"] == [exact_linear(2.74, 8.0, 4)[0], exact_linear(2.74, 8.0, 4)[-1]]
+
+
+# ---------------------------------------------------------------- zoom
+
+
+def test_zoom_recentres_and_divides_the_span():
+    s = spec_of(resolution=[16, 12])
+    z = M.zoom(s, 3.0, -1.0, 1e6)
+    assert z.center == (3.0, -1.0) and z.span == (8.0 / 1e6, 8.0 / 1e6)
+    assert z.resolution == s.resolution and z.x == s.x
+    assert z.x_values().tolist() == exact_linear(3.0, 8e-6, 16)
+    deep = M.zoom(s, 2.74, -1.13, 8.0 / (2.74e-12))  # span 1e-12 of the centre
+    xs = deep.x_values()
+    assert np.all(np.diff(xs) > 0) and xs.tolist() == exact_linear(2.74, deep.span[0], 16)
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    zl = M.zoom(log, 0.35, 0.2, 100)
+    assert zl.center == (math.log10(0.35), math.log10(0.2)) and zl.span == (0.03, 0.02)
+
+
+@pytest.mark.parametrize(
+    ("args", "found"),
+    [
+        ((3.0, -1.0, 0), "FACTOR > 0"),
+        ((3.0, -1.0, math.nan), "FACTOR > 0"),
+        ((math.inf, -1.0, 2), "finite number"),
+        ((2.74, -1.13, 1e17), "distinct values"),
+    ],
+)
+def test_zoom_errors(args, found):
+    with pytest.raises(UsageError, match="--zoom") as err:
+        M.zoom(spec_of(), *args)
+    assert found in str(err.value)
+
+
+def test_zoom_errors_on_log_axes_and_ranges():
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    with pytest.raises(UsageError, match="> 0"):
+        M.zoom(log, -0.1, 0.2, 2)
+    lr = spec_of(x="lr", center=[0.5, 0.0], span=[0.4, 1.0])
+    with pytest.raises(UsageError, match="lr to be a finite number > 0"):
+        M.zoom(lr, 0.05, 0.0, 1.0)
+
+
+def test_zoom_frames_are_geometric_and_steady():
+    s = spec_of(resolution=[32, 24])
+    target = M.zoom(s, 3.5, -0.5, 1e4)
+    frames = M.zoom_frames(s, target, 9)
+    assert len(frames) == 9
+    assert frames[0] == s and frames[-1] == target
+    for axis in (0, 1):
+        spans = [f.span[axis] for f in frames]
+        ratios = [b / a for a, b in zip(spans, spans[1:])]
+        assert max(ratios) == pytest.approx(min(ratios), rel=1e-12)
+        assert ratios[0] == pytest.approx(1e-4 ** (1 / 8), rel=1e-12)
+        # steady: the fixed point p (same place on screen in the first and last window) stays
+        # at the same place in every frame
+        c0, s0 = Fraction(s.center[axis]), Fraction(s.span[axis])
+        c1, s1 = Fraction(target.center[axis]), Fraction(target.span[axis])
+        p = (c1 * s0 - c0 * s1) / (s0 - s1)
+        u0 = float((p - c0) / s0)
+        for f in frames:
+            assert float((p - Fraction(f.center[axis])) / Fraction(f.span[axis])) == pytest.approx(
+                u0, abs=1e-9
+            )
+    assert M.zoom_frames(s, target, 1) == [target]
+    pan = M.zoom_frames(s, M.zoom(s, 3.74, -1.13, 1.0), 3)
+    assert pan[1].center[0] == pytest.approx(3.24) and pan[1].span == s.span
+    with pytest.raises(UsageError, match="--frames"):
+        M.zoom_frames(s, target, 0)
+    with pytest.raises(UsageError, match="same axes"):
+        M.zoom_frames(s, M.parse_map_section(dict(LOG), "m.toml"), 3)
+
+
+# ---------------------------------------------------------------- boundary dimension
+
+
+def naive_box_counts(grid, size):
+    """Boundary cells: 2 x 2 windows of pixels holding both classes, found one by one; boxes of
+    side ``size`` over them from the corner (the last ones cut by the edges) holding one."""
+    h, w = grid.shape
+    cells = np.zeros((h - 1, w - 1), dtype=bool)
+    for j in range(h - 1):
+        for i in range(w - 1):
+            window = {bool(grid[j + a, i + b]) for a in (0, 1) for b in (0, 1)}
+            cells[j, i] = len(window) == 2
+    count = 0
+    for top in range(0, h - 1, size):
+        for left in range(0, w - 1, size):
+            count += bool(cells[top : top + size, left : left + size].any())
+    return count
+
+
+def test_box_counts_match_the_naive_twin():
+    rng = np.random.default_rng(3)
+    for shape in ((64, 64), (100, 70), (33, 65)):
+        grid = rng.random(shape) < 0.03
+        grid[: shape[0] // 2] = rng.random((shape[0] // 2, shape[1])) < 0.97
+        sizes = [1, 2, 4, 8, 16]
+        assert M.box_counts(grid, sizes).tolist() == [naive_box_counts(grid, s) for s in sizes]
+
+
+def fill_polygon(vertices, n):
+    """Even-odd fill of a polygon (complex vertices in [0, 1]^2) at the n x n pixel centres:
+    per row, the x where edges cross the row's centre line, sorted, filled pairwise."""
+    a = np.asarray(vertices)
+    b = np.roll(a, -1)
+    x0, y0, x1, y1 = a.real, a.imag, b.real, b.imag
+    grid = np.zeros((n, n), dtype=bool)
+    centres = (np.arange(n) + 0.5) / n
+    for j, y in enumerate(centres):
+        crosses = (y0 <= y) != (y1 <= y)
+        xs = np.sort(
+            x0[crosses]
+            + (y - y0[crosses]) * (x1[crosses] - x0[crosses]) / (y1[crosses] - y0[crosses])
+        )
+        for left, right in zip(xs[0::2], xs[1::2]):
+            grid[j, (centres > left) & (centres < right)] = True
+    return grid
+
+
+def koch_snowflake(depth):
+    """Vertices of the Koch snowflake (complex), side 0.75, centred in [0, 1]^2."""
+    r = 0.75 / math.sqrt(3)
+    points = [0.5 + 0.55j + r * np.exp(1j * math.radians(a)) for a in (90, -30, 210)]
+    for _ in range(depth):
+        out = []
+        for p, q in zip(points, points[1:] + points[:1]):
+            d = (q - p) / 3
+            out += [p, p + d, p + d + d * np.exp(1j * math.pi / 3), p + 2 * d]
+        points = out
+    return points
+
+
+def test_dimension_of_known_shapes():
+    n = 2048
+    centres = (np.arange(n) + 0.5) / n
+    y, x = np.meshgrid(centres, centres, indexing="ij")
+    line = y > 0.37 * x + 0.2  # a straight boundary, tilted
+    disk = (x - 0.5) ** 2 + (y - 0.45) ** 2 < 0.35**2
+    koch = fill_polygon(koch_snowflake(7), n)
+    assert koch.mean() == pytest.approx(0.75**2 * math.sqrt(3) / 4 * 1.6, rel=0.02)  # area 8/5
+    for grid, want in ((line, 1.0), (disk, 1.0), (koch, math.log(4) / math.log(3))):
+        d, table = M.boundary_dimension(grid)
+        assert abs(d - want) < 0.05, (d, want, table)
+        assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64, 128, 256]
+        assert (table["count"] > 0).all()
+    # a boundary that fills the plane: noise
+    d, _ = M.boundary_dimension(np.random.default_rng(0).random((512, 512)) < 0.5)
+    assert abs(d - 2.0) < 0.05
+
+
+def test_dimension_edge_cases():
+    d, table = M.boundary_dimension(np.zeros((64, 64), dtype=bool))
+    assert math.isnan(d) and (table["count"] == 0).all()
+    _, table = M.boundary_dimension(np.eye(64, dtype=bool), min_box=4, max_box=16)
+    assert table["box_size"].tolist() == [4, 8, 16]
+    _, table = M.boundary_dimension(np.eye(600, 800, dtype=bool))
+    assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64]  # up to 600 / 8 = 75
+    for bad, match in (
+        (np.zeros((64, 64)), "boolean grid"),
+        (np.zeros(64, dtype=bool), "2-D grid"),
+        (np.zeros((16, 64), dtype=bool), "at least 32 x 32"),
+        (np.zeros((7, 64), dtype=bool), "too small"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            M.boundary_dimension(bad)
+    with pytest.raises(UsageError, match="power of two"):
+        M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=3)
+    with pytest.raises(UsageError, match="min_box < max_box"):
+        M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=8, max_box=8)
+
+
+# ---------------------------------------------------------------- images
+
+
+def lum(rgb):
+    return np.asarray(rgb, dtype=np.int64).sum(axis=-1)
+
+
+def left_half_diverges(w=40, h=30):
+    """Per-pixel arrays in run order: columns i < W/2 diverged, the rest converged to a good
+    fit, except the top row (j = H-1), which ran to max_steps."""
+    s = spec_of(resolution=[w, h])
+    k = np.arange(w * h)
+    i, j = k % w, k // w
+    status = np.where(i < w // 2, 2, 0)
+    status[j == h - 1] = 1
+    steps = np.full(w * h, 50)
+    ssr = np.where(status == 0, 1e-4, 0.5)
+    return s, status, steps, ssr
+
+
+def test_outcome_image_size_and_orientation(tmp_path):
+    s, status, steps, ssr = left_half_diverges()
+    image = MI.map_image("outcome", s, status=status, steps=steps, final_ssr=ssr)
+    rgb = image.rgb
+    assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8
+    red, blue = rgb[5, 3], rgb[5, 35]
+    assert red[0] > red[2] and blue[2] > blue[0]  # diverged red on the left, converged blue
+    assert (rgb[1:, :20] == red).all() and (rgb[1:, 20:] == blue).all()
+    grey = rgb[0, 0]
+    assert grey[0] == grey[1] == grey[2]  # row 0 of the image is the top row, j = H-1
+    assert (rgb[0] == grey).all() and not (rgb[-1] == grey).all()
+    # the same from (H, W) grids [j, i]
+    again = MI.map_image(
+        "outcome",
+        (30, 40),
+        status=status.reshape(30, 40),
+        steps=steps.reshape(30, 40),
+        final_ssr=ssr.reshape(30, 40),
+    )
+    assert (again.rgb == rgb).all()
+    path = MI.write_png(image, tmp_path / "m.png")
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.size == (40, 30) and im.mode == "RGB"
+        assert (np.asarray(im) == rgb).all()
+
+
+def test_outcome_families_and_shading():
+    # one row per family, steps growing to the right: converged good fit, converged without a
+    # fit, max_steps, diverged
+    w = 10
+    steps = np.tile(np.geomspace(1, 1000, w).round(), 4)
+    status = np.repeat([0, 0, 1, 2], w)
+    ssr = np.repeat([1e-5, 0.7, 0.6, np.inf], w)
+    rgb = MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr).rgb
+    good, false, maxed, diverged = rgb[3], rgb[2], rgb[1], rgb[0]  # image rows from the top
+    for row in (good, false, diverged):
+        assert np.all(np.diff(lum(row)) >= 0) and lum(row)[0] < lum(row)[-1]  # fast = dark
+    assert (maxed == maxed[0]).all()
+    colours = {tuple(row[w // 2]) for row in (good, false, maxed, diverged)}
+    assert len(colours) == 4  # all four distinguishable
+    image = MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr)
+    assert [label.split(":")[0].split(" (")[0] for label, _ in image.legend] == [
+        "converged, good fit",
+        "converged, no fit",
+        "max_steps",
+        "diverged; dark = fast",
+    ]
+    assert image.legend[0][0].endswith("25.0%")
+    for bad in (math.nan, 0.0, -1.0, math.inf):
+        with pytest.raises(UsageError, match="--fit-ssr"):
+            MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr, fit_ssr=bad)
+    with pytest.raises(UsageError, match="codes 0, 1, 2"):
+        MI.map_image("outcome", (4, w), status=status + 1, steps=steps, final_ssr=ssr)
+    with pytest.raises(UsageError, match="'steps'"):
+        MI.map_image("outcome", (4, w), status=status, final_ssr=ssr)
+    with pytest.raises(UsageError, match="expected shape"):
+        MI.map_image("outcome", (5, w), status=status, steps=steps, final_ssr=ssr)
+
+
+def test_steps_final_ssr_and_basin_modes():
+    steps = np.array([1, 10, 100, 1000])
+    rgb = MI.map_image("steps", (1, 4), steps=steps).rgb[0]
+    as_floats = MI.map_image("steps", (1, 4), steps=steps.astype(float)).rgb[0]
+    assert (rgb == as_floats).all()  # whole numbers go through a table of levels
+    assert len({tuple(c) for c in rgb}) == 4
+    assert tuple(rgb[0]) == tuple(MI.ramp(MI.VIRIDIS)[0])
+    assert tuple(rgb[-1]) == tuple(MI.ramp(MI.VIRIDIS)[-1])
+    ssr = np.array([1e-6, 1e-3, 1.0, np.inf, np.nan])
+    image = MI.map_image("final_ssr", (1, 5), final_ssr=ssr)
+    red = tuple(MI._rgb(MI.NO_VALUE_COLOUR).astype(np.uint8))
+    assert [tuple(c) for c in image.rgb[0, 3:]] == [red, red]
+    assert tuple(image.rgb[0, 1]) == tuple(MI.ramp(MI.VIRIDIS)[128])  # 1e-3: the middle
+    assert image.colorbar["log"] and image.colorbar["vmin"] == 1e-6
+    fixed = MI.map_image("final_ssr", (1, 5), final_ssr=ssr, ssr_range=(1e-3, 1e-1)).rgb[0]
+    assert tuple(fixed[0]) == tuple(fixed[1]) == tuple(MI.ramp(MI.VIRIDIS)[0])
+    basin = np.array([[0, 1, -1, 1], [12, 0, 0, 3]])
+    image = MI.map_image("basin", basin.shape, basin=basin)
+    rgb = image.rgb[::-1]  # back to [j, i]
+    colour = {b: tuple(rgb[basin == b][0]) for b in np.unique(basin)}
+    assert len(set(colour.values())) == 5
+    for b, c in colour.items():
+        assert (rgb[basin == b] == c).all()
+        assert MI._hex(c) == MI.basin_colour(int(b))
+    assert image.legend[0][0].startswith("basin 0: 37.5%")
+    assert any(label.startswith("no basin") for label, _ in image.legend)
+    with pytest.raises(UsageError, match="integer ids"):
+        MI.map_image("basin", (1, 2), basin=np.array([0.0, 1.0]))
+    with pytest.raises(UsageError, match="--color"):
+        MI.map_image("rainbow", (1, 2))
+
+
+def test_colouring_in_blocks_equals_one_block(monkeypatch):
+    rng = np.random.default_rng(5)
+    h, w = 37, 23
+    arrays = {
+        "status": rng.integers(0, 3, h * w),
+        "steps": rng.integers(1, 1000, h * w),
+        "final_ssr": 10.0 ** rng.uniform(-5, 1, h * w),
+        "basin": rng.integers(-1, 14, h * w),
+    }
+    whole = {m: MI.map_image(m, (h, w), **arrays) for m in M.COLOR_MODES}
+    monkeypatch.setattr(MI, "BLOCK_PIXELS", 50)  # 2 rows a block, the last one short
+    for mode, image in whole.items():
+        blocks = MI.map_image(mode, (h, w), **arrays)
+        assert (blocks.rgb == image.rgb).all() and blocks.legend == image.legend
+
+
+def test_map_figure_and_gif(tmp_path):
+    pytest.importorskip("matplotlib")
+    s, status, steps, ssr = left_half_diverges()
+    image = MI.map_image("outcome", s, status=status, steps=steps, final_ssr=ssr)
+    ax = MI.map_figure(None, image, s, start=(2.74, -1.13), fixed={"lr": 0.1, "preset": "x"})
+    assert "fixed: lr=0.1, preset=x" in ax.get_title()
+    assert ax.get_xlabel() == "init_w1" and ax.get_ylabel() == "init_w2"
+    assert ax.get_xlim() == pytest.approx(s.edges(0))
+    assert len(ax.collections) == 1  # the start marker
+    ax.figure.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    outside = MI.map_figure(None, image, s, start=(100.0, 0.0))
+    assert len(outside.collections) == 0
+    log = M.parse_map_section(dict(LOG), "m.toml")
+    steps_image = MI.map_image("steps", log, steps=np.arange(1, log.n_pixels + 1))
+    ax = MI.map_figure(None, steps_image, log, start=(0.1, 0.1))
+    assert ax.get_xlabel() == "lr_hidden (log scale)"
+    assert ax.get_xlim() == pytest.approx((-2.5, 0.5))
+    assert len(ax.collections) == 1 and ax.collections[0].get_offsets()[0][0] == pytest.approx(-1)
+    assert len(ax.figure.axes) == 2  # the colour bar
+    deep = M.zoom(log, 0.1, 0.3, 1e6)
+    ax = MI.map_figure(None, steps_image.rgb, deep)
+    assert ax.get_xlabel() == "log10 lr_hidden"
+    with pytest.raises(UsageError, match="expected an image of 48 x 64"):
+        MI.map_figure(None, image, spec_of())
+    frames = [image, image.rgb[::-1].copy(), MI.write_png(image, tmp_path / "a.png")]
+    gif = MI.zoom_gif(frames, tmp_path / "z.gif")
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert im.size == (40, 30) and im.n_frames >= 2
+    with pytest.raises(UsageError, match="one size"):
+        MI.zoom_gif([image, image.rgb[:5]], tmp_path / "y.gif")
+    table = M.boundary_dimension(status.reshape(30, 40) == 2, max_box=8)
+    ax = MI.dimension_plot(table[1], table[0])
+    assert "D = 1.000" in ax.get_legend().get_texts()[1].get_text()
+
+
+def test_write_png_errors(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Exception, match="cannot write the map image") as err:
+        MI.write_png(np.zeros((2, 2, 3), np.uint8), tmp_path / "file" / "m.png")
+    assert err.type.__name__ == "OutputError"
+    with pytest.raises(UsageError, match=r"\(H, W, 3\) uint8"):
+        MI.write_png(np.zeros((2, 2)), tmp_path / "m.png")
+
+
+@pytest.mark.parametrize("name", ["map-basins-w1-w2", "map-lr-hidden-output"])
+def test_shipped_map_configs_validate(name):
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "experiments" / f"{name}.toml"
+    raw = tomllib.loads(path.read_text())
+    spec = M.parse_map_section(raw["map"], str(path))
+    assert spec.resolution == (1024, 1024)
+    assert raw["name"] == name
