@@ -91,7 +91,7 @@ def test_format_table_aligned():
 
 
 @pytest.mark.parametrize(
-    "option, value",
+    ("option", "value"),
     [
         ("--fit-ssr", "nan"),
         ("--fit-ssr", "inf"),
@@ -117,7 +117,8 @@ def test_analyse_rejects_bad_numbers(grid_csv, capsys, option, value):
 
 
 @pytest.mark.parametrize(
-    "option, value", [("--show", "-1"), ("--show", "nan"), ("--run-id", "nan"), ("--run-id", "-3")]
+    ("option", "value"),
+    [("--show", "-1"), ("--show", "nan"), ("--run-id", "nan"), ("--run-id", "-3")],
 )
 def test_trace_rejects_bad_numbers(grid_csv, capsys, option, value):
     args = ["trace", str(grid_csv), "--run-id", "1"]
@@ -167,7 +168,8 @@ def test_broken_pipe_still_writes_the_files(grid_csv, tmp_path):
     cmd += ["--plots", str(plots), "--report", str(report)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()  # the reader goes away at once, like `| head -0`
-    err = proc.stderr.read().decode()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
     assert proc.wait() == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert report.is_file() and len(list(plots.glob("*.png"))) == 5

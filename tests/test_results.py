@@ -50,7 +50,7 @@ def test_load_minimal_hand_written_table(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content, message",
+    ("content", "message"),
     [
         (None, "no such file"),
         (b"", "the file is empty"),

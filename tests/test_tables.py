@@ -235,7 +235,7 @@ def test_sensitivity_bins_match_reference():
 
 
 @pytest.mark.parametrize(
-    "k, n, lo, hi",
+    ("k", "n", "lo", "hi"),
     [  # Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (Wilson score)
         (81, 263, 0.2553, 0.3662),
         (15, 148, 0.0624, 0.1605),

@@ -14,7 +14,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .model import param_names
-from .results import run_ids
+from .results import run_ids, varies
 from .tables import DEFAULT_FIT_SSR
 
 #: The model a final parameter vector belongs to: basins are found within each.
@@ -97,7 +97,7 @@ def unique_rows(cells: np.ndarray):
 
 
 def _model_groups(df: pd.DataFrame):
-    keys = [k for k in MODEL_COLUMNS if k in df.columns and df[k].nunique(dropna=False) > 1]
+    keys = [k for k in MODEL_COLUMNS if k in df.columns and varies(df[k])]
     if not keys:
         yield {}, df
         return

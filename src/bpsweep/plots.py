@@ -21,7 +21,7 @@ from .errors import OutputError, ResultsError
 from .model import param_names
 from .reruns import model_data, predict, single_trainable
 from .reruns import param_curve as param_curve_data
-from .results import varying_settings
+from .results import varies, varying_settings
 from .tables import DEFAULT_FIT_SSR, OUTCOMES, init_columns, outcomes, sensitivity
 
 #: Colour of each outcome category (tables.OUTCOMES).
@@ -118,7 +118,7 @@ def _groups(df: pd.DataFrame, key):
 
 def _map_axes(df: pd.DataFrame):
     candidates = list(varying_settings(df)) + (
-        ["seed"] if "seed" in df.columns and df["seed"].nunique() > 1 else []
+        ["seed"] if "seed" in df.columns and varies(df["seed"].dropna()) else []
     )
     candidates.sort(key=lambda c: -df[c].nunique(dropna=False))
     return (candidates + [None, None])[:2]

@@ -17,6 +17,7 @@ from .data import BUILTIN, load_data
 from .errors import ResultsError
 from .model import ACTIVATIONS, param_names
 from .results import data_dir as _data_dir
+from .results import varies
 from .tables import DEFAULT_FIT_SSR, SHARES, group_codes, group_keys, outcome_flags
 
 
@@ -269,9 +270,10 @@ def model_data(df: pd.DataFrame):
 
 def single_trainable(df: pd.DataFrame):
     """The one trainable parameter's name when every run trains just one (e.g. b3), else None."""
-    if "trainable" not in df.columns or df["trainable"].nunique() != 1:
+    col = df["trainable"].dropna() if "trainable" in df.columns else pd.Series([], dtype=object)
+    if col.empty or varies(col):
         return None
-    name = str(df["trainable"].iloc[0]).strip()
+    name = str(col.iloc[0]).strip()
     return name if name and "," not in name and name != "all" else None
 
 

@@ -221,9 +221,17 @@ def check_results(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
     return df
 
 
+def varies(col: pd.Series) -> bool:
+    """True when ``col`` holds more than one distinct value (NaN counts as one value)."""
+    missing = col.isna()
+    if missing.all():
+        return False
+    return bool(missing.any() or (col != col.iloc[0]).any())
+
+
 def varying_settings(df: pd.DataFrame) -> list[str]:
     """Setting columns (SETTING_COLUMNS) with more than one distinct value, in contract order."""
-    return [c for c in SETTING_COLUMNS if c in df.columns and df[c].nunique(dropna=False) > 1]
+    return [c for c in SETTING_COLUMNS if c in df.columns and varies(df[c])]
 
 
 def run_ids(df: pd.DataFrame) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResultsError, UsageError
-from .results import varying_settings
+from .results import varies, varying_settings
 
 #: Outcome categories of one run, in display order.
 OUTCOMES = ("good fit", "false convergence", "stuck", "diverged")
@@ -132,19 +132,17 @@ def outcome_table(
     codes, frame = group_codes(df, keys)
     g = work.groupby(codes, sort=True)
     counts = g[list(SHARES)].sum()
-    steps = g["steps"].quantile([0.1, 0.5, 0.9]).unstack()
-    ssr_q = g["ssr"].quantile([0.5, 0.9]).unstack()
     table = frame.reset_index(drop=True)
     runs = g["runs"].sum().to_numpy()
     table["runs"] = runs
     for col in SHARES:
         table[col] = counts[col].to_numpy() / runs
-    table["steps_p10"] = steps[0.1].to_numpy()
-    table["steps_median"] = steps[0.5].to_numpy()
-    table["steps_p90"] = steps[0.9].to_numpy()
+    table["steps_p10"] = g["steps"].quantile(0.1).to_numpy()
+    table["steps_median"] = g["steps"].quantile(0.5).to_numpy()
+    table["steps_p90"] = g["steps"].quantile(0.9).to_numpy()
     table["ssr_min"] = g["ssr"].min().to_numpy()
-    table["ssr_median"] = ssr_q[0.5].to_numpy()
-    table["ssr_p90"] = ssr_q[0.9].to_numpy()
+    table["ssr_median"] = g["ssr"].quantile(0.5).to_numpy()
+    table["ssr_p90"] = g["ssr"].quantile(0.9).to_numpy()
     for col in SHARES:
         table[f"{col}_lo"], table[f"{col}_hi"] = wilson_interval(
             counts[col].to_numpy(), runs, level
@@ -158,7 +156,7 @@ def outcome_table(
 def init_columns(df: pd.DataFrame) -> list[str]:
     """init_<p> columns whose values vary over the table."""
     cols = [c for c in df.columns if c.startswith("init_")]
-    return [c for c in cols if df[c].nunique() > 1]
+    return [c for c in cols if varies(df[c].dropna())]
 
 
 def _grouped_spearman(work: pd.DataFrame, codes: np.ndarray, target: str, n_groups: int):
