@@ -179,3 +179,14 @@ def test_no_shares_table_when_each_group_is_one_run(grid_csv, capsys):
     assert main(["analyse", str(grid_csv), "--by", "lr", "seed"]) == 0
     out = capsys.readouterr().out
     assert "Outcomes:" in out and "Wilson" not in out
+
+
+def test_truncated_results_warn_before_the_error(grid, tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    write_results(grid, path)
+    data = path.read_bytes()
+    (tmp_path / "t.json").write_text(json.dumps({"results_size": len(data)}))
+    path.write_bytes(data[: len(data) // 2])  # cut mid-row, as `truncate -s` does
+    assert main(["analyse", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "warning" in err[0] and "t.json" in err[0] and "error" in err[1]

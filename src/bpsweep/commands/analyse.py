@@ -156,10 +156,11 @@ def load(path, command: str):
     """load_results, its warnings printed as one line each on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = A.load_results(path)
-    for w in caught:
-        print(f"bpsweep {command}: warning: {w.message}", file=sys.stderr)
-    return df
+        try:
+            return A.load_results(path)
+        finally:  # also when the file then cannot be analysed: the warning may say why
+            for w in caught:
+                print(f"bpsweep {command}: warning: {w.message}", file=sys.stderr)
 
 
 def print_quietly(lines) -> bool:
