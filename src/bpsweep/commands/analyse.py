@@ -27,7 +27,7 @@ def register(sub) -> None:
         aliases=["analyze"],
         help="summarise a results file: outcomes, sensitivity, basins, plots and a report",
         description="Analyse a sweep's results (CSV or Parquet): outcome table per setting "
-        "that varies (shares with 95%% Wilson intervals), sensitivity to the initial values, "
+        "that varies (shares with 95% Wilson intervals), sensitivity to the initial values, "
         "solution basins and stuck places; optionally plots, a report and a chaos check "
         "(re-runs from starts nudged by 1e-12).",
     )
