@@ -19,25 +19,10 @@ import pandas as pd
 from ._csvfmt import read_csv_exact
 from .errors import ResultsError
 from .model import STATUSES, param_names
+from .settings import SETTINGS
 
 #: Setting columns of the contract (seed is the replicate axis, not a grouping key).
-SETTING_COLUMNS = (
-    "dataset",
-    "hidden",
-    "activation",
-    "optimizer",
-    "momentum",
-    "beta1",
-    "beta2",
-    "eps",
-    "lr",
-    "tol",
-    "max_steps",
-    "trainable",
-    "scheme",
-    "scale",
-    "biases",
-)
+SETTING_COLUMNS = tuple(n for n in SETTINGS if n != "seed")
 #: Columns every analysis needs; init_<p> and final_<p> of each hidden size are needed too.
 CORE_COLUMNS = ("status", "steps", "final_ssr")
 #: File name endings read as Parquet; anything else is read as CSV.
