@@ -229,3 +229,31 @@ def csv_rows(rows, columns, kinds):
                 cells.append(csv_quote(str(row[col])))
         lines.append(",".join(cells) + "\n")
     return "".join(lines)
+
+
+# ------------------------------------------------------------------ shares and intervals
+
+
+def normal_quantile(q):
+    """The standard normal quantile of q, by bisection on Phi(z) = (1 + erf(z / sqrt 2)) / 2."""
+    lo, hi = -10.0, 10.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if (1 + math.erf(mid / math.sqrt(2))) / 2 < q:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def wilson(k, n, level=0.95):
+    """Wilson score interval of k successes in n: the two shares p with
+    (k/n - p)^2 = z^2 p (1 - p) / n (the normal test that just does not reject p), as the
+    roots of (1 + z^2/n) p^2 - (2 k/n + z^2/n) p + (k/n)^2 = 0."""
+    z = normal_quantile((1 + level) / 2)
+    phat = k / n
+    a = 1 + z * z / n
+    b = -(2 * phat + z * z / n)
+    c = phat * phat
+    root = math.sqrt(b * b - 4 * a * c)
+    return max(0.0, (-b - root) / (2 * a)), min(1.0, (-b + root) / (2 * a))

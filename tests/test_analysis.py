@@ -1,22 +1,14 @@
-"""Analyses on small sweeps with known answers, checked against slow, plain-Python references.
+"""`bpsweep analyse` and `bpsweep trace` on the command line, and analysis.analyse()."""
 
-Sweeps are trained with batch.train_runs (tests/results_helper.py); the answers come from the
-lessons (statquest.md) or from loops over the rows, never from the code under test.
-"""
-
+import io
 import json
-import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from bpsweep import analysis as A
 from bpsweep.commands import main
-from bpsweep.model import param_names
+from bpsweep.formatting import format_table
 from results_helper import make_results, write_results
-
-NAMES = param_names(2)
 
 
 @pytest.fixture(scope="module")
@@ -30,362 +22,6 @@ def grid_csv(grid, tmp_path_factory):
     path = tmp_path_factory.mktemp("res") / "grid.csv"
     write_results(grid, path)
     return path
-
-
-# ---------------------------------------------------------------- outcome table
-
-
-def _reference_outcomes(df, key, fit):
-    rows = []
-    for value in sorted(set(df[key])):
-        part = [r for _, r in df.iterrows() if r[key] == value]
-        conv = [r for r in part if r["status"] == "converged"]
-        alive = [r["final_ssr"] for r in part if r["status"] != "diverged"]
-        steps = [r["steps"] for r in conv]
-        rows.append(
-            {
-                key: value,
-                "runs": len(part),
-                "converged": len(conv) / len(part),
-                "max_steps": sum(r["status"] == "max_steps" for r in part) / len(part),
-                "diverged": sum(r["status"] == "diverged" for r in part) / len(part),
-                "good_fit": sum(r["final_ssr"] < fit for r in part) / len(part),
-                "false_conv": sum(r["final_ssr"] >= fit for r in conv) / len(part),
-                "steps_p10": np.percentile(steps, 10) if steps else np.nan,
-                "steps_median": np.percentile(steps, 50) if steps else np.nan,
-                "steps_p90": np.percentile(steps, 90) if steps else np.nan,
-                "ssr_min": min(alive) if alive else np.nan,
-                "ssr_median": np.percentile(alive, 50) if alive else np.nan,
-                "ssr_p90": np.percentile(alive, 90) if alive else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def test_outcome_table_matches_reference(grid):
-    table = A.outcome_table(grid)
-    assert A.varying_settings(grid) == ["lr"]
-    ref = _reference_outcomes(grid, "lr", 0.01)
-    pd.testing.assert_frame_equal(table, ref, check_dtype=False, check_column_type=False)
-
-
-def test_outcome_table_by_column_and_threshold(grid):
-    table = A.outcome_table(grid, by=["lr"], fit_ssr=0.7)
-    ref = _reference_outcomes(grid, "lr", 0.7)
-    pd.testing.assert_frame_equal(table, ref, check_dtype=False, check_column_type=False)
-    one = A.outcome_table(grid, by=[])
-    assert len(one) == 1 and one["runs"].iloc[0] == len(grid)
-
-
-def test_all_converge():
-    # b3 alone from the fitted values converges for every lr below 1/3 (lesson 000)
-    df = make_results(lrs=(0.05, 0.1, 0.2), seeds=range(3), init="statquest-fitted", trainable="b3")
-    table = A.outcome_table(df)
-    assert (table["converged"] == 1).all() and (table["good_fit"] == 1).all()
-    assert (table["runs"] == 3).all() and (table["false_conv"] == 0).all()
-    assert table.loc[table["lr"] == 0.1, "steps_median"].item() == 10  # statquest.md
-
-
-def test_lr_that_always_diverges():
-    df = make_results(lrs=(0.1, 1.0), seeds=range(20))
-    table = A.outcome_table(df).set_index("lr")
-    assert table.loc[1.0, "diverged"] == 1 and table.loc[1.0, "good_fit"] == 0
-    assert math.isnan(table.loc[1.0, "ssr_median"]) and math.isnan(table.loc[1.0, "steps_median"])
-    assert table.loc[0.1, "diverged"] == 0
-
-
-def test_b3_threshold():
-    # SSR is quadratic in b3 with curvature 2n = 6, so gradient descent is stable iff lr < 1/3
-    lrs = (0.1, 0.25, 0.32, 0.34, 0.4, 0.6)
-    df = make_results(lrs=lrs, seeds=[0], init="statquest-fitted", trainable="b3")
-    table = A.outcome_table(df)
-    assert list(table["converged"] == 1) == [lr < 1 / 3 for lr in lrs]
-    assert list(table["good_fit"] == 1) == [lr < 1 / 3 for lr in lrs]
-    assert list(table["diverged"] == 1) == [lr > 1 / 3 for lr in lrs]
-
-
-def test_false_convergence_lesson_003():
-    # statquest.md: from the lesson's start, lr = 0.01 "converges" after 16 steps, SSR 0.72
-    df = make_results(lrs=(0.01, 0.1), seeds=[0], init="statquest-start")
-    table = A.outcome_table(df).set_index("lr")
-    assert table.loc[0.01, "false_conv"] == 1 and table.loc[0.01, "good_fit"] == 0
-    assert table.loc[0.01, "steps_median"] == 16
-    assert table.loc[0.01, "ssr_median"] == pytest.approx(0.72, abs=0.01)
-    assert table.loc[0.1, "good_fit"] == 1 and table.loc[0.1, "false_conv"] == 0
-    assert list(A.outcomes(df)) == ["false convergence", "good fit"]
-
-
-# ---------------------------------------------------------------- sensitivity
-
-
-def _spearman_ref(x, y):
-    def ranks(v):
-        order = sorted(range(len(v)), key=lambda i: v[i])
-        r = [0.0] * len(v)
-        i = 0
-        while i < len(v):
-            j = i
-            while j + 1 < len(v) and v[order[j + 1]] == v[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                r[order[k]] = (i + j) / 2 + 1
-            i = j + 1
-        return r
-
-    rx, ry = ranks(list(x)), ranks(list(y))
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    return cov / math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
-
-
-def test_spearman_matches_reference():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=200)
-    y = np.round(x + rng.normal(size=200), 1)  # ties
-    assert A.spearman(x, y) == pytest.approx(_spearman_ref(x, y), abs=1e-12)
-    assert A.spearman(x, (x > 0).astype(float)) == pytest.approx(
-        _spearman_ref(x, (x > 0).astype(float)), abs=1e-12
-    )
-    assert math.isnan(A.spearman(x, np.ones(200)))
-
-
-def _synthetic(n=500, seed=3):
-    """No training: good fit iff init_w1 > 0; steps grow with init_w2; other inits noise."""
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame({f"init_{p}": rng.normal(size=n) for p in NAMES})
-    df["lr"] = np.repeat([0.1, 0.2], n // 2)
-    for p in NAMES:
-        df[f"final_{p}"] = 0.0
-    df["final_ssr"] = np.where(df["init_w1"] > 0, 1e-4, 0.5)
-    df["steps"] = (100 + 50 * df["init_w2"].rank()).round().astype(int)
-    df["status"] = "converged"
-    return df
-
-
-def test_sensitivity_finds_the_parameter_that_matters():
-    df = _synthetic()
-    table = A.sensitivity(df)
-    for lr, part in table.groupby("lr"):
-        top = part.iloc[0]
-        assert top["param"] == "w1" and top["rank"] == 1
-        assert top["fit_q1"] == 0 and top["fit_q5"] == 1 and top["spread"] == 1
-        sub = df[df["lr"] == lr]
-        assert top["rho_fit"] == pytest.approx(
-            _spearman_ref(sub["init_w1"], sub["final_ssr"] < 0.01), abs=1e-12
-        )
-        w2 = part[part["param"] == "w2"].iloc[0]
-        assert w2["rho_steps"] == pytest.approx(1.0)
-        assert w2["rho_steps"] == pytest.approx(_spearman_ref(sub["init_w2"], sub["steps"]))
-
-
-def test_sensitivity_bins_match_reference():
-    df = _synthetic()
-    sub = df[df["lr"] == 0.1]
-    bins = A.sensitivity_bins(df, "w3", bins=4)
-    mine = bins[bins["lr"] == 0.1].reset_index(drop=True)
-    values = np.sort(sub["init_w3"].to_numpy())
-    good = sub.sort_values("init_w3", kind="mergesort")["final_ssr"].to_numpy() < 0.01
-    for b in range(4):
-        # run i (0-based, in sorted order) of n falls in bin floor(i * bins / n)
-        lo, hi = -(-b * len(values) // 4), -(-(b + 1) * len(values) // 4)
-        assert mine.loc[b, "runs"] == hi - lo
-        assert mine.loc[b, "lo"] == values[lo] and mine.loc[b, "hi"] == values[hi - 1]
-        assert mine.loc[b, "good_fit"] == pytest.approx(good[lo:hi].mean())
-    table = A.sensitivity(df, bins=4)
-    row = table[(table["lr"] == 0.1) & (table["param"] == "w3")].iloc[0]
-    assert [row[f"fit_q{b + 1}"] for b in range(4)] == pytest.approx(list(mine["good_fit"]))
-
-
-# ---------------------------------------------------------------- basins
-
-
-def _swap(vec):
-    w1, b1, w2, b2, w3, w4, b3 = vec
-    return np.array([w2, b2, w1, b1, w4, w3, b3])
-
-
-def test_canonical_final_matches_reference():
-    rng = np.random.default_rng(0)
-    vecs = rng.normal(size=(50, 7))
-    df = pd.DataFrame(vecs, columns=[f"final_{p}" for p in NAMES])
-    out = A.canonical_final(df, 2)
-    for v, c in zip(vecs, out):
-        units = sorted([(v[0], v[1], v[4]), (v[2], v[3], v[5])])
-        ref = [units[0][0], units[0][1], units[1][0], units[1][1], units[0][2], units[1][2], v[6]]
-        assert list(c) == ref
-    swapped = pd.DataFrame([_swap(v) for v in vecs], columns=df.columns)
-    assert np.array_equal(A.canonical_final(swapped, 2), out)
-
-
-def test_canonical_final_three_hidden_units():
-    names = param_names(3)
-    v = np.arange(10.0)[::-1]  # units (9,8,3), (7,6,2), (5,4,1), output bias 0
-    df = pd.DataFrame([v], columns=[f"final_{p}" for p in names])
-    assert list(A.canonical_final(df, 3)[0]) == [5, 4, 7, 6, 9, 8, 1, 2, 3, 0]
-
-
-def test_mirror_images_share_a_basin():
-    start = np.array([2.74, 0.0, -1.13, 0.0, 0.36, 0.63, 0.0])  # lesson 003's start
-    other = make_results(lrs=(0.1,), seeds=range(229, 230))  # ends in a different solution
-    a = make_results(lrs=(0.1,), seeds=[0], init=start)
-    b = make_results(lrs=(0.1,), seeds=[1], init=_swap(start))
-    df = pd.concat([a, b, other], ignore_index=True)
-    df["run_id"] = range(3)
-    assert (df["final_ssr"] < 0.01).all()
-    # mirror runs do the same float ops (a + b == b + a), so they end exactly mirrored
-    fa = df.loc[0, [f"final_{p}" for p in NAMES]].to_numpy(float)
-    fb = df.loc[1, [f"final_{p}" for p in NAMES]].to_numpy(float)
-    assert np.array_equal(_swap(fa), fb)
-    table, labels = A.basins(df, with_labels=True)
-    assert labels[0] == labels[1] != labels[2]
-    assert list(table["runs"]) == [2, 1]
-    assert table.loc[0, "rep_run_id"] in (0, 1)
-
-
-def test_cluster_points_known_groups():
-    rng = np.random.default_rng(0)
-    a = rng.normal(0, 0.01, size=(30, 3))
-    b = rng.normal(5, 0.01, size=(10, 3))
-    chain = np.array([[10.0, 0, 0], [10.2, 0, 0], [10.4, 0, 0], [10.6, 0, 0]])
-    labels = A.cluster_points(np.vstack([b, a, chain]), tol=0.25)
-    assert set(labels[10:40]) == {0} and set(labels[:10]) == {1} and set(labels[40:]) == {2}
-    # the cap: cells beyond it still join a touching capped cell's cluster (a straddles 0, so
-    # it occupies several cells)
-    capped = A.cluster_points(np.vstack([b, a, chain]), tol=0.25, max_cells=3)
-    assert len(set(capped[10:40])) == 1 and capped[10] != capped[0]
-
-
-def test_stuck_points_are_the_poor_runs():
-    df = make_results(lrs=(0.01,), seeds=range(30))
-    table, labels = A.stuck_points(df, with_labels=True)
-    poor = (df["final_ssr"] >= 0.01) & (df["status"] != "diverged")
-    assert ((labels > 0) == poor).all() and table["runs"].sum() == poor.sum()
-    assert table["share"].sum() == pytest.approx(poor.mean())
-
-
-# ---------------------------------------------------------------- re-runs: chaos and traces
-
-
-def test_chaos_calm_and_chaotic():
-    # statquest.md: chaotic at larger learning rates; calm at lr = 0.01
-    df = make_results(lrs=(0.01, 0.3), seeds=range(100))
-    runs = A.chaos(df)
-    table = A.chaos_table(df, runs).set_index("lr")
-    assert table.loc[0.01, "changed"] == 0 and table.loc[0.01, "moved"] == 0
-    assert table.loc[0.3, "changed"] > 0
-    # with no perturbation the re-run reproduces every run
-    same = A.chaos(df, rel=0.0)
-    assert not same["changed"].any() and not same["moved"].any()
-    assert np.array_equal(same["final_ssr_new"].to_numpy(), df["final_ssr"].to_numpy())
-    sample = A.chaos(df, sample=17)
-    assert len(sample) == 17 and sample.index.is_unique
-
-
-def test_trace_reproduces_csv_rows(grid_csv):
-    df = A.load_results(grid_csv)
-    ids = [0, 5, 41, 60, 95, 119]  # every lr, some chaotic at 0.3
-    trace, check = A.trace_runs(df, ids)
-    assert check["reproduced"].all()
-    for run_id in ids:
-        row = df[df["run_id"] == run_id].iloc[0]
-        part = trace[trace["run_id"] == run_id]
-        assert len(part) == row["steps"] + 1
-        assert part["ssr"].iloc[-1] == row["final_ssr"]  # bit for bit, through the CSV
-        assert part["ssr"].iloc[0] == row["initial_ssr"]
-        for p in NAMES:
-            assert part[p].iloc[0] == row[f"init_{p}"]
-            assert part[p].iloc[-1] == row[f"final_{p}"]
-    with pytest.raises(A.AnalysisError, match="no run with run_id 9999"):
-        A.trace_runs(df, [9999])
-
-
-def test_trace_flags_an_edited_row(grid_csv, tmp_path):
-    df = pd.read_csv(grid_csv)
-    df.loc[df["run_id"] == 3, "steps"] += 1
-    path = tmp_path / "edited.csv"
-    write_results(df, path)
-    _, check = A.trace_runs(A.load_results(path), [2, 3])
-    assert list(check["reproduced"]) == [True, False]
-
-
-# ---------------------------------------------------------------- loading and bad input
-
-
-def test_load_reads_sidecar_and_keeps_extra_columns(grid, tmp_path):
-    path = tmp_path / "r.csv"
-    df = grid.copy()
-    df["note"] = "hand-made"
-    write_results(df, path)
-    (tmp_path / "r.json").write_text(json.dumps({"name": "r", "runs": len(df)}))
-    loaded = A.load_results(path)
-    assert loaded.attrs["meta"] == {"name": "r", "runs": len(df)}
-    assert "note" in loaded.columns and len(loaded) == len(grid)
-    assert np.array_equal(loaded["final_ssr"].to_numpy(), grid["final_ssr"].to_numpy())
-
-
-def test_load_minimal_hand_written_table(tmp_path):
-    # only the needed columns: settings default, no run_id (row numbers are the ids)
-    df = make_results(lrs=(0.1,), seeds=range(3))
-    cols = ["status", "steps", "final_ssr"] + [f"{k}_{p}" for k in ("init", "final") for p in NAMES]
-    path = tmp_path / "min.csv"
-    write_results(df[cols], path)
-    loaded = A.load_results(path)
-    assert A.varying_settings(loaded) == []
-    assert A.outcome_table(loaded)["runs"].item() == 3
-    _, check = A.trace_runs(loaded, [1])
-    assert check["reproduced"].all()
-
-
-@pytest.mark.parametrize(
-    "content, message",
-    [
-        (None, "no such file"),
-        (b"", "the file is empty"),
-        (b"\n\n", "empty"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00", "not a readable CSV|missing column"),
-        (b"a,b\n1,2\n3,4,5,6,7\n", "not a readable CSV"),
-        (b"hello world\n", "missing column"),
-    ],
-)
-def test_bad_files(tmp_path, content, message):
-    path = tmp_path / "bad.csv"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(A.AnalysisError, match=message):
-        A.load_results(path)
-
-
-def test_directory_is_not_a_file(tmp_path):
-    with pytest.raises(A.AnalysisError, match="not a file"):
-        A.load_results(tmp_path)
-
-
-def test_missing_columns_are_named(grid, tmp_path):
-    path = tmp_path / "r.csv"
-    write_results(grid.drop(columns=["status", "init_w2", "final_b3"]), path)
-    with pytest.raises(A.AnalysisError) as err:
-        A.load_results(path)
-    text = str(err.value)
-    assert "status" in text and "init_w2" in text and "final_b3" in text and str(path) in text
-
-
-def test_header_only_and_bad_values(grid, tmp_path):
-    path = tmp_path / "h.csv"
-    write_results(grid.iloc[:0], path)
-    with pytest.raises(A.AnalysisError, match="no runs"):
-        A.load_results(path)
-    bad = grid.copy()
-    bad.loc[2, "status"] = "finished"
-    write_results(bad, path)
-    with pytest.raises(A.AnalysisError, match="unknown value.*'finished'"):
-        A.load_results(path)
-    bad = grid.copy().astype({"steps": object})
-    bad.loc[4, "steps"] = "many"
-    write_results(bad, path)
-    with pytest.raises(
-        A.AnalysisError, match="column steps has a non-numeric value 'many' in row 5"
-    ):
-        A.load_results(path)
 
 
 def test_cli_bad_input_exit_2(tmp_path, capsys):
@@ -410,7 +46,7 @@ def test_cli_analyse_formats(grid_csv, grid, capsys):
     assert set(data) == {"outcome", "sensitivity", "basins", "stuck"}
     assert [r["runs"] for r in data["outcome"]] == [40, 40, 40]
     assert main(["analyse", str(grid_csv), "--format", "csv", "--by", "lr", "seed"]) == 0
-    table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert len(table) == len(grid) and (table["runs"] == 1).all()
     assert (
         main(
@@ -449,6 +85,108 @@ def test_cli_trace(grid_csv, tmp_path, capsys):
 
 def test_format_table_aligned():
     t = pd.DataFrame({"name": ["a", "long"], "x": [1.5, 0.000123456], "n": [1, 20]})
-    lines = A.format_table(t).splitlines()
+    lines = format_table(t).splitlines()
     assert len({len(line) for line in lines}) == 1
     assert lines[2].split() == ["long", "0.0001235", "20"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--fit-ssr", "nan"),
+        ("--fit-ssr", "inf"),
+        ("--fit-ssr", "0"),
+        ("--fit-ssr", "-0.5"),
+        ("--fit-ssr", "small"),
+        ("--basin-tol", "nan"),
+        ("--basin-tol", "-inf"),
+        ("--basin-tol", "0"),
+        ("--chaos-sample", "0"),
+        ("--chaos-sample", "nan"),
+        ("--chaos-sample", "2.5"),
+        ("--chaos-repeats", "0"),
+        ("--chaos-repeats", "101"),
+        ("--chaos-repeats", "inf"),
+    ],
+)
+def test_analyse_rejects_bad_numbers(grid_csv, capsys, option, value):
+    assert main(["analyse", str(grid_csv), f"{option}={value}"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and repr(value) in err[0] and not captured.out
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--show", "-1"), ("--show", "nan"), ("--run-id", "nan"), ("--run-id", "-3")],
+)
+def test_trace_rejects_bad_numbers(grid_csv, capsys, option, value):
+    args = ["trace", str(grid_csv), "--run-id", "1"]
+    args = [*args[:3], value] if option == "--run-id" else [*args, option, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and repr(value) in err[0]
+
+
+def test_shares_with_intervals_printed_and_as_numbers(grid_csv, grid, capsys):
+    assert main(["analyse", str(grid_csv), "--table", "shares"]) == 0
+    out = capsys.readouterr().out
+    assert "Wilson" in out and "good_fit" in out
+    assert main(["analyse", str(grid_csv), "--table", "shares", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns[:5]) == ["lr", "runs", "converged", "converged_lo", "converged_hi"]
+    assert (table["good_fit_lo"] <= table["good_fit"]).all()
+    assert (table["good_fit"] <= table["good_fit_hi"]).all()
+    args = ["analyse", str(grid_csv), "--chaos", "--chaos-repeats", "2", "--format", "json"]
+    assert main(args) == 0
+    outcome = json.loads(capsys.readouterr().out)["outcome"]
+    assert all(r["good_fit_chaos_min"] <= r["good_fit_chaos_max"] for r in outcome)
+    assert main(["analyse", str(grid_csv), "--chaos-sample", "30", "--table", "chaos"]) == 0
+    out = capsys.readouterr().out
+    assert "30 runs x 3 perturbations" in out and ".." in out
+
+
+def test_sidecar_mismatch_is_one_warning_line(grid, tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    write_results(grid, path)
+    (tmp_path / "r.json").write_text(json.dumps({"results_size": 12}))
+    assert main(["analyse", str(path), "--table", "outcome"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bpsweep analyse: warning:") and "r.json" in err[0]
+
+
+def test_broken_pipe_still_writes_the_files(grid_csv, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("matplotlib")
+    src = os.path.join(os.path.dirname(__file__), "..", "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    plots, report = tmp_path / "plots", tmp_path / "r.html"
+    cmd = [sys.executable, "-m", "bpsweep", "analyse", str(grid_csv)]
+    cmd += ["--plots", str(plots), "--report", str(report)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader goes away at once, like `| head -0`
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert report.is_file() and len(list(plots.glob("*.png"))) == 5
+
+
+def test_no_shares_table_when_each_group_is_one_run(grid_csv, capsys):
+    assert main(["analyse", str(grid_csv), "--by", "lr", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert "Outcomes:" in out and "Wilson" not in out
+
+
+def test_truncated_results_warn_before_the_error(grid, tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    write_results(grid, path)
+    data = path.read_bytes()
+    (tmp_path / "t.json").write_text(json.dumps({"results_size": len(data)}))
+    path.write_bytes(data[: len(data) // 2])  # cut mid-row, as `truncate -s` does
+    assert main(["analyse", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "warning" in err[0] and "t.json" in err[0] and "error" in err[1]

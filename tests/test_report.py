@@ -52,7 +52,7 @@ def test_html_report_is_self_contained(results, tmp_path):
     parser.feed(text)
     parser.close()
     assert not parser.open and parser.tags[0] == "html"
-    assert parser.tags.count("table") == 5  # outcome, sensitivity, basins, stuck, chaos
+    assert parser.tags.count("table") == 6  # outcome, shares, sensitivity, basins, stuck, chaos
     assert len(parser.images) == 5 and not parser.links
     for src in parser.images:
         assert src.startswith("data:image/png;base64,")

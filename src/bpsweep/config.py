@@ -38,6 +38,7 @@ from .settings import (
     Setting,
     setting_for,
 )
+from .settings import columns as settings_columns
 from .settings import found as _found
 from .settings import unknown_key as _unknown
 
@@ -191,6 +192,11 @@ class SweepConfig:
                     )
                 return list(a.values) if a.kind == "values" else [a.low, a.high]
         return [self.fixed.get(name, SETTINGS[name].default if name in SETTINGS else None)]
+
+    def setting_columns(self) -> tuple[str, ...]:
+        """The results' setting columns of this sweep: every setting, and the optional ones
+        (lr_hidden, lr_output) where the config sets them, fixed or swept."""
+        return settings_columns((*self.fixed, *(a.name for a in self.axes)))
 
     @property
     def hiddens(self) -> list[int]:
@@ -381,7 +387,7 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description: expected a string, found {_found(description)}")
 
-    fixed: dict = {n: s.default for n, s in SETTINGS.items()}
+    fixed: dict = {n: s.default for n, s in SETTINGS.items() if not s.optional}
     placed: dict[str, str] = {}
     for sec in SECTIONS:
         table = raw.get(sec, {})

@@ -101,7 +101,7 @@ def _import_cuda():
         # numpy 2.5 removed np.row_stack (an alias of vstack); numba-cuda 0.30.4 still registers
         # an overload for it when it compiles its first kernel, which would fail with
         # AttributeError. Restore the alias so that combination works too.
-        np.vstack = np.vstack
+        np.row_stack = np.vstack  # noqa: NPY201 - restoring the removed alias is the point
     global cuda
     try:
         from numba import cuda as numba_cuda

@@ -32,7 +32,8 @@ from .maps import pixel_values
 from .model import param_names
 from .settings import SETTINGS
 
-#: Setting columns of the results table, in order (after run_id): the schema's order.
+#: Setting columns of every results table, in order (after run_id): the schema's order; the
+#: optional settings (lr_hidden, lr_output) follow lr where a sweep sets them.
 SETTING_COLUMNS = settings.columns()
 OUTCOME_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 _DTYPES = {"int": np.int64, "float": np.float64, "str": object}
@@ -46,7 +47,8 @@ def run_columns(config: SweepConfig) -> list[str]:
     """Columns of :func:`expand`'s table: (a map's map_i, map_j), run_id, settings, init_<p>
     over the sweep's params."""
     pixels = list(MAP_COLUMNS) if config.mode == "map" else []
-    return [*pixels, "run_id", *SETTING_COLUMNS, *(f"init_{p}" for p in config.param_union())]
+    params = (f"init_{p}" for p in config.param_union())
+    return [*pixels, "run_id", *config.setting_columns(), *params]
 
 
 def result_columns(config: SweepConfig) -> list[str]:
@@ -141,7 +143,7 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
         pixels = swept if r else {c: np.empty(0, dtype=np.int64) for c in MAP_COLUMNS}
         columns.update({c: pixels[c] for c in MAP_COLUMNS})
     columns["run_id"] = run_ids
-    for name in SETTING_COLUMNS:
+    for name in config.setting_columns():
         if name in swept:
             columns[name] = swept[name]
         else:
@@ -153,8 +155,9 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
     if r:
         _fill_starts(config, columns, swept, union, init)
     frame = pd.DataFrame(columns)
-    for name in ("dataset", "activation", "optimizer", "trainable", "scheme", "biases"):
-        frame[name] = frame[name].astype(object)
+    for name in config.setting_columns():
+        if SETTINGS[name].kind == "str":
+            frame[name] = frame[name].astype(object)
     for j, p in enumerate(union):
         frame[f"init_{p}"] = init[:, j]
     return frame

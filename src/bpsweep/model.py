@@ -94,16 +94,6 @@ def param_names(hidden: int = DEFAULT_HIDDEN) -> tuple[str, ...]:
     return tuple(names)
 
 
-def weight_names(hidden: int) -> tuple[str, ...]:
-    """Names of the weights (hidden then output), in the order the init schemes draw them."""
-    return tuple(f"w{i}" for i in range(1, 2 * hidden + 1))
-
-
-def bias_names(hidden: int) -> tuple[str, ...]:
-    """Names of the biases (hidden then output), in the order the init schemes draw them."""
-    return tuple(f"b{i}" for i in range(1, hidden + 2))
-
-
 def check_hidden(hidden) -> int:
     """``hidden`` if it is a whole number from 1 to MAX_HIDDEN (the schema's bounds for the
     ``hidden`` setting, :mod:`bpsweep.settings`), else a UsageError."""

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis as A
+from .errors import OutputError, ResultsError
+from .formatting import cell, display_tables, format_table
+from .results import varying_settings
+from .tables import DEFAULT_FIT_SSR
 
 SECTIONS = (
     (
@@ -19,6 +22,12 @@ SECTIONS = (
         "Outcomes per setting",
         "Shares of runs per outcome; steps over converged runs, final SSR over runs that did not "
         "diverge. false_conv: converged by the step-size rule with a poor fit.",
+    ),
+    (
+        "shares",
+        "Shares with their uncertainty",
+        "Each share of the outcome table with its 95% Wilson interval over the group's runs: "
+        "the range a share could have with other random starts drawn the same way.",
     ),
     (
         "sensitivity",
@@ -42,7 +51,8 @@ SECTIONS = (
         "chaos",
         "Sensitivity to the last bit",
         "Runs re-run from starts nudged by 1e-12 (relative): share whose outcome (status or good "
-        "fit) changed, and share that ended elsewhere (moved).",
+        "fit) changed, share that ended elsewhere (moved), and the range (min..max over the "
+        "perturbations) of each share of the outcome table recomputed with the re-runs.",
     ),
 )
 PLOT_TITLES = {
@@ -59,7 +69,7 @@ def _summary(df: pd.DataFrame, fit_ssr: float) -> list[tuple[str, str]]:
     items = [
         ("results", str(df.attrs.get("path", "(in memory)"))),
         ("runs", f"{len(df):,}"),
-        ("varying settings", ", ".join(A.varying_settings(df)) or "none"),
+        ("varying settings", ", ".join(varying_settings(df)) or "none"),
         ("good fit", f"final SSR < {fit_ssr:g}"),
     ]
     meta = df.attrs.get("meta")
@@ -74,33 +84,50 @@ def write_report(
     path,
     df: pd.DataFrame,
     tables: dict[str, pd.DataFrame],
-    fit_ssr: float = A.DEFAULT_FIT_SSR,
+    fit_ssr: float = DEFAULT_FIT_SSR,
     plots: bool = True,
 ) -> Path:
     """Write the report to ``path``: .html/.htm (self-contained) or .md (PNGs beside it, named
-    <stem>-<plot>.png). ``tables``: from analysis.analyse(). Returns the path."""
+    <stem>-<plot>.png). ``tables``: from analysis.analyse(). Returns the path. OutputError
+    naming the path and the cause when it cannot be written."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".html", ".htm", ".md", ".markdown"):
-        raise A.AnalysisError(f"--report {path}: expected a .html or .md file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise ResultsError(f"--report {path}: expected a .html or .md file name")
     from . import plots as P
 
+    if path.is_dir():
+        raise OutputError(f"cannot write the report {path}: a folder is in the way")
     if suffix in (".md", ".markdown"):
         images = (
-            P.make_plots(df, path.parent, tables, fit_ssr, prefix=f"{path.stem}-")
-            if (plots)
-            else {}
+            P.make_plots(df, path.parent, tables, fit_ssr, prefix=f"{path.stem}-") if plots else {}
         )
-        path.write_text(_markdown(df, tables, fit_ssr, images))
+        _write_text(path, _markdown(df, tables, fit_ssr, images))
         return path
     with tempfile.TemporaryDirectory() as tmp:
         images = P.make_plots(df, tmp, tables, fit_ssr) if plots else {}
         data = {
             k: base64.b64encode(Path(v).read_bytes()).decode("ascii") for k, v in images.items()
         }
-    path.write_text(_html(df, tables, fit_ssr, data))
+    _write_text(path, _html(df, tables, fit_ssr, data))
     return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(
+            f"cannot write the report {path}: a file is in the way of the folder {path.parent}"
+        ) from None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the folder {path.parent}: {exc.strerror or exc}"
+        ) from None
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
 def _show(tables, name):
@@ -115,6 +142,7 @@ def _show(tables, name):
 
 
 def _markdown(df, tables, fit_ssr, images) -> str:
+    tables = display_tables(tables)
     lines = ["# bpsweep analysis", ""]
     lines += [f"- **{k}**: {v}" for k, v in _summary(df, fit_ssr)]
     for name, title, text in SECTIONS:
@@ -127,7 +155,7 @@ def _markdown(df, tables, fit_ssr, images) -> str:
             "",
             text,
             "",
-            A.format_table(table, "markdown") if len(table) else "(none)",
+            format_table(table, "markdown") if len(table) else "(none)",
         ]
     if images:
         lines += ["", "## Plots"]
@@ -152,13 +180,14 @@ def _html_table(table: pd.DataFrame) -> str:
         return "<p>(none)</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(A._cell(v, 4))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell(v, 4))}</td>" for v in row) + "</tr>"
         for row in table.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _html(df, tables, fit_ssr, images) -> str:
+    tables = display_tables(tables)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html>",

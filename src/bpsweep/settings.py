@@ -59,7 +59,7 @@ class Setting:
     kind: "int", "float" or "str". expected: what a valid value is, in words (for messages).
     low/high: bounds (low excluded when low_open, high always excluded). flag: the
     ``bpsweep train`` option (None: no such option). optimizer: the optimizer whose
-    hyper-parameter this is.
+    hyper-parameter this is. optional: see below.
     """
 
     name: str
@@ -74,6 +74,9 @@ class Setting:
     high: float | None = None
     flag: str | None = ""
     optimizer: str | None = None
+    #: optional: default None ("as ``lr``"), and a results column only where it is set, so
+    #: that results of sweeps that never set it keep their columns
+    optional: bool = False
 
     @property
     def option(self) -> str | None:
@@ -232,6 +235,28 @@ SETTINGS: dict[str, Setting] = {
             low_open=True,
         ),
         _s(
+            "lr_hidden",
+            "train",
+            None,
+            "float",
+            _POSITIVE,
+            "learning rate of the hidden layer (every w_i, b_i feeding a hidden node)",
+            low=0.0,
+            low_open=True,
+            optional=True,
+        ),
+        _s(
+            "lr_output",
+            "train",
+            None,
+            "float",
+            _POSITIVE,
+            "learning rate of the output layer (the output weights and bias)",
+            low=0.0,
+            low_open=True,
+            optional=True,
+        ),
+        _s(
             "tol",
             "train",
             DEFAULT_TOL,
@@ -316,13 +341,14 @@ def setting_for(name: str) -> Setting | None:
     return None
 
 
-def columns() -> tuple[str, ...]:
-    """The results table's setting columns, in order."""
-    return tuple(SETTINGS)
+def columns(present=()) -> tuple[str, ...]:
+    """The results table's setting columns, in order: every setting but the optional ones,
+    which are columns only when in ``present`` (the settings a sweep sets)."""
+    return tuple(n for n, s in SETTINGS.items() if not s.optional or n in present)
 
 
 def defaults() -> dict:
-    """Every setting's default value."""
+    """Every setting's default value (None for the optional ones: "as ``lr``")."""
     return {name: s.default for name, s in SETTINGS.items()}
 
 

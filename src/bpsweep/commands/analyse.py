@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 import time
+import warnings
+from pathlib import Path
 
 from .. import analysis as A
+from ..errors import OutputError, UsageError
+from ..formatting import display_tables, format_table
 
-TABLES = ("outcome", "sensitivity", "basins", "stuck", "chaos")
+#: Tables that can be printed, in order (shares: the outcome table's shares with intervals).
+TABLES = ("outcome", "shares", "sensitivity", "basins", "stuck", "chaos")
+DEFAULT_BASIN_TOL = 0.25
+DEFAULT_CHAOS_REPEATS = 3
+MAX_CHAOS_REPEATS = 100
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "analyse",
         aliases=["analyze"],
-        help="summarise a results CSV: outcomes, sensitivity, basins, plots and a report",
-        description="Analyse a sweep's results CSV: outcome table per setting that varies, "
-        "sensitivity to the initial values, solution basins and stuck places; optionally "
-        "plots, a report and a chaos check (re-runs from starts nudged by 1e-12).",
+        help="summarise a results file: outcomes, sensitivity, basins, plots and a report",
+        description="Analyse a sweep's results (CSV or Parquet): outcome table per setting "
+        "that varies (shares with 95% Wilson intervals), sensitivity to the initial values, "
+        "solution basins and stuck places; optionally plots, a report and a chaos check "
+        "(re-runs from starts nudged by 1e-12).",
     )
     p.add_argument(
         "results",
-        help="results CSV written by `bpsweep run` (its .json sidecar is read when present)",
+        help="results file written by `bpsweep run` (.csv, or .parquet; its .json sidecar is "
+        "read when present)",
     )
     p.add_argument(
         "--by",
@@ -32,15 +44,14 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--fit-ssr",
-        type=float,
-        default=A.DEFAULT_FIT_SSR,
-        help="a good fit has final SSR below this (default 0.01)",
+        metavar="X",
+        help=f"a good fit has final SSR below X > 0 (default {A.DEFAULT_FIT_SSR:g})",
     )
     p.add_argument(
         "--basin-tol",
-        type=float,
-        default=0.25,
-        help="grid size for grouping final parameter vectors (default 0.25)",
+        metavar="X",
+        help="grid size X > 0 for grouping final parameter vectors "
+        f"(default {DEFAULT_BASIN_TOL:g})",
     )
     p.add_argument("--plots", metavar="DIR", help="write the PNG plots to DIR")
     p.add_argument(
@@ -63,18 +74,48 @@ def register(sub) -> None:
         "--chaos",
         action="store_true",
         help="re-run runs from starts perturbed by +-1e-12 (relative) and report "
-        "the share whose outcome changes",
+        "the share whose outcome changes and the range of each share",
     )
     p.add_argument(
         "--chaos-sample",
-        type=int,
         metavar="N",
-        help="with --chaos, re-run N runs drawn at random instead of all",
+        help="with --chaos, re-run N >= 1 runs drawn at random instead of all",
+    )
+    p.add_argument(
+        "--chaos-repeats",
+        metavar="K",
+        help="with --chaos, perturb each start K times with fresh signs "
+        f"(1..{MAX_CHAOS_REPEATS}, default {DEFAULT_CHAOS_REPEATS})",
     )
     p.set_defaults(func=_cmd_analyse)
 
 
-def _check_plots_available():
+def number_option(option: str, text, default, *, integer=False, minimum=None, maximum=None):
+    """The value of a numeric option (``text`` as typed, None when not given): a finite
+    number (whole with ``integer``) within [minimum, maximum] (a float ``minimum`` of 0 means
+    > 0); else a one-line UsageError naming the option."""
+    if text is None:
+        return default
+    try:
+        value = float(text) if not integer else int(str(text).strip(), 10)
+    except ValueError:
+        value = None
+    ok = value is not None and math.isfinite(value)
+    if ok and minimum is not None:
+        ok = value > 0 if (minimum == 0 and not integer) else value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        want = "a whole number" if integer else "a finite number"
+        if minimum is not None:
+            want += " > 0" if (minimum == 0 and not integer) else f" >= {minimum}"
+        if maximum is not None:
+            want += f" and <= {maximum}"
+        raise UsageError(f"{option}: expected {want}, got {text!r}")
+    return value
+
+
+def check_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -83,73 +124,179 @@ def _check_plots_available():
         ) from None
 
 
+def check_folder(option: str, folder, target=None) -> None:
+    """Fail early (OutputError naming ``option`` and ``target``, default ``folder``) when
+    ``folder`` cannot be made or written: a file in its place or in its path, or a read-only
+    place."""
+    folder = Path(folder)
+    target = folder if target is None else target
+    for place in [folder, *folder.parents]:
+        if place.exists():
+            if not place.is_dir():
+                what = "it is" if Path(target) == place else f"{place} is"
+                raise OutputError(
+                    f"{option} {target}: cannot write there, {what} a file, not a folder"
+                )
+            if not os.access(place, os.W_OK | os.X_OK):
+                raise OutputError(f"{option} {target}: cannot write there, {place} is read-only")
+            return
+
+
+def check_file(option: str, path) -> None:
+    """Fail early (OutputError) when the file ``path`` cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: cannot write there, a folder is in the way")
+    check_folder(option, path.parent, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{option} {path}: cannot write there, the file is read-only")
+
+
+def load(path, command: str):
+    """load_results, its warnings printed as one line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return A.load_results(path)
+        finally:  # also when the file then cannot be analysed: the warning may say why
+            for w in caught:
+                print(f"bpsweep {command}: warning: {w.message}", file=sys.stderr)
+
+
+def print_quietly(lines) -> bool:
+    """Print ``lines`` to stdout; False (and stdout sent to /dev/null) when the reader went
+    away (``| head``), so the files asked for are still written."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return False
+    return True
+
+
 def _cmd_analyse(args) -> int:
-    if args.fit_ssr <= 0:
-        raise A.AnalysisError(f"--fit-ssr must be > 0, got {args.fit_ssr}")
-    if args.basin_tol <= 0:
-        raise A.AnalysisError(f"--basin-tol must be > 0, got {args.basin_tol}")
-    if args.chaos_sample is not None and args.chaos_sample < 1:
-        raise A.AnalysisError(f"--chaos-sample must be >= 1, got {args.chaos_sample}")
+    fit_ssr = number_option("--fit-ssr", args.fit_ssr, A.DEFAULT_FIT_SSR, minimum=0)
+    basin_tol = number_option("--basin-tol", args.basin_tol, DEFAULT_BASIN_TOL, minimum=0)
+    chaos_sample = number_option("--chaos-sample", args.chaos_sample, None, integer=True, minimum=1)
+    repeats = number_option(
+        "--chaos-repeats",
+        args.chaos_repeats,
+        DEFAULT_CHAOS_REPEATS,
+        integer=True,
+        minimum=1,
+        maximum=MAX_CHAOS_REPEATS,
+    )
     if args.plots or args.report:
-        _check_plots_available()
+        check_matplotlib()
     if args.report and not args.report.lower().endswith((".html", ".htm", ".md", ".markdown")):
         raise A.AnalysisError(f"--report {args.report}: expected a .html or .md file name")
+    if args.plots:
+        check_folder("--plots", args.plots)
+    if args.report:
+        check_file("--report", args.report)
     t0 = time.perf_counter()
-    df = A.load_results(args.results)
+    df = load(args.results, "analyse")
     t_load = time.perf_counter() - t0
+    run_chaos = args.chaos or chaos_sample is not None or args.chaos_repeats is not None
     tables = A.analyse(
         df,
         by=args.by,
-        fit_ssr=args.fit_ssr,
-        run_chaos=args.chaos or args.chaos_sample is not None,
-        chaos_sample=args.chaos_sample,
-        basin_tol=args.basin_tol,
+        fit_ssr=fit_ssr,
+        run_chaos=run_chaos,
+        chaos_sample=chaos_sample,
+        basin_tol=basin_tol,
+        chaos_repeats=repeats,
     )
     t_analyse = time.perf_counter() - t0 - t_load
-    _print_tables(df, tables, args)
-    notes = []
+    machine = args.format in ("csv", "json")
+    stdout_ok = print_quietly(_table_lines(df, tables, args, fit_ssr, repeats))
+    notes, errors = [], []
     if args.plots:
         from ..plots import make_plots
 
-        made = make_plots(df, args.plots, tables, args.fit_ssr)
-        notes.append(f"plots written to {args.plots}: {', '.join(p.name for p in made.values())}")
+        try:
+            made = make_plots(df, args.plots, tables, fit_ssr)
+            names = ", ".join(p.name for p in made.values())
+            notes.append(f"plots written to {args.plots}: {names}")
+        except OutputError as exc:
+            errors.append(str(exc))
     if args.report:
         from ..report import write_report
 
-        notes.append(f"report written to {write_report(args.report, df, tables, args.fit_ssr)}")
+        try:
+            notes.append(f"report written to {write_report(args.report, df, tables, fit_ssr)}")
+        except OutputError as exc:
+            errors.append(str(exc))
     notes.append(f"read {len(df):,} runs in {t_load:.1f} s, analysed in {t_analyse:.1f} s")
-    for note in notes:
-        print(note, file=sys.stderr if args.format in ("csv", "json") else sys.stdout)
+    if machine or not stdout_ok:
+        for note in notes:
+            print(note, file=sys.stderr)
+    else:
+        print_quietly(notes)
+    if errors:
+        raise OutputError("; ".join(errors))
     return 0
 
 
-def _print_tables(df, tables, args) -> None:
+TITLES = {
+    "outcome": "Outcomes",
+    "shares": "Shares with their 95% Wilson intervals over the runs",
+    "sensitivity": "Sensitivity to initialization (ranked "
+    "by the spread of the good-fit share over quantile bins q1..q5 of the value)",
+    "basins": "Solution basins of good fits (canonical parameters of a representative run)",
+    "stuck": "Where runs get stuck with a poor fit (largest 15)",
+    "chaos": "Chaos: shares whose outcome changed / that ended elsewhere when the start moved "
+    "by 1e-12",
+}
+
+
+def _shares_numeric(outcome):
+    keys = list(outcome.columns[: list(outcome.columns).index("runs")])
+    cols = [
+        c
+        for s in A.SHARES
+        for c in (s, f"{s}_lo", f"{s}_hi", f"{s}_chaos_min", f"{s}_chaos_max")
+        if c in outcome.columns
+    ]
+    return outcome[keys + ["runs", *cols]]
+
+
+def _table_lines(df, tables, args, fit_ssr, repeats):
     chosen = args.table or ("outcome" if args.format == "csv" else "all")
-    names = [n for n in TABLES if n in tables and chosen in ("all", n)]
-    if args.format == "json":
-        print(json.dumps({n: json.loads(A.format_table(tables[n], "json")) for n in names}))
+    if args.format in ("csv", "json"):
+        tables = {**tables, "shares": _shares_numeric(tables["outcome"])}
+        names = [n for n in TABLES if n in tables and chosen == n]
+        if chosen == "all":  # every table once: the shares are columns of the outcome table
+            names = [n for n in TABLES if n in tables and n != "shares"]
+        if args.format == "json":
+            yield json.dumps({n: json.loads(format_table(tables[n], "json")) for n in names})
+        else:
+            for n in names:
+                yield format_table(tables[n], "csv")
         return
-    if args.format == "csv":
-        for n in names:
-            print(A.format_table(tables[n], "csv"))
-        return
+    shown = display_tables(tables)
+    names = [n for n in TABLES if n in shown and chosen in ("all", n)]
     md = args.format == "markdown"
     varying = ", ".join(A.varying_settings(df)) or "none"
-    print(
+    yield (
         f"{df.attrs.get('path')}: {len(df):,} runs; varying: {varying}; "
-        f"good fit: final SSR < {args.fit_ssr:g}"
+        f"good fit: final SSR < {fit_ssr:g}"
     )
-    titles = {
-        "outcome": "Outcomes",
-        "sensitivity": "Sensitivity to initialization (ranked "
-        "by the spread of the good-fit share over quantile bins q1..q5 of the value)",
-        "basins": "Solution basins of good fits (canonical parameters of a representative run)",
-        "stuck": "Where runs get stuck with a poor fit (largest 15)",
-        "chaos": "Chaos: shares whose outcome changed / that ended elsewhere when "
-        "the start moved by 1e-12",
-    }
+    titles = dict(TITLES)
+    if "chaos" in shown:
+        runs = tables["chaos_runs"].index.nunique()
+        titles["chaos"] += (
+            f" ({runs:,} runs x {repeats} perturbation{'s' if repeats > 1 else ''}; "
+            "each share's range over the perturbations)"
+        )
     for n in names:
-        table = tables[n].head(15) if n == "stuck" else tables[n]
+        table = shown[n].head(15) if n == "stuck" else shown[n]
         if n == "sensitivity" and len(table):
             keys = [c for c in table.columns[: list(table.columns).index("param")]]
             informative = table["rho_fit"].notna() | table["rho_steps"].notna()
@@ -160,8 +307,8 @@ def _print_tables(df, tables, args) -> None:
             if not informative.all():
                 table = table[informative]
                 titles[n] += " (groups without any information omitted)"
-        print()
-        print(f"## {titles[n]}" if md else f"{titles[n]}:")
+        yield ""
+        yield f"## {titles[n]}" if md else f"{titles[n]}:"
         if md:
-            print()
-        print(A.format_table(table, args.format if md else "table") if len(table) else "(none)")
+            yield ""
+        yield format_table(table, args.format if md else "table") if len(table) else "(none)"
