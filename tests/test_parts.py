@@ -247,3 +247,26 @@ def test_a_stale_lock_file_never_blocks(tmp_path):
     (tmp_path / ".small.lock").write_text("999999\n")
     res = execute(SMALL, out_dir=tmp_path, jobs=1)
     assert res.computed == N
+
+
+@pytest.mark.parametrize(("every", "saves"), [(1e9, 2), (0.0, 1 + N // 4)])
+def test_the_manifest_is_saved_at_most_once_a_second_while_parts_come(
+    tmp_path, clean, monkeypatch, every, saves
+):
+    """With tiny chunks (80 of 4 runs) the manifest is not rewritten for every part: once when
+    opened, then at most every SAVE_EVERY seconds, then once after the last part (with
+    SAVE_EVERY 0: after every part, 1 + 80). The CSV is the same."""
+    from bpsweep import parts as parts_module
+
+    count = []
+    real = parts_module.Manifest.save
+
+    def counting(self):
+        count.append(len(self.parts))
+        real(self)
+
+    monkeypatch.setattr(parts_module, "SAVE_EVERY", every)
+    monkeypatch.setattr(parts_module.Manifest, "save", counting)
+    res = execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=4)
+    assert len(count) == saves and count[0] == 0 and count[-1] == N // 4
+    assert res.csv_path.read_bytes() == clean

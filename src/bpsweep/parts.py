@@ -31,6 +31,7 @@ import json
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,8 @@ MANIFEST = "manifest.json"
 #: the hint of an OutputError while parts are being written
 KEPT_HINT = "the finished parts are kept; {action} and run the same command again to resume"
 _BLOCK = 1 << 22  # bytes read at a time when checking and assembling parts
+#: seconds between two saves of the manifest while parts are recorded (see Manifest.record)
+SAVE_EVERY = 1.0
 
 
 def header_line(columns: list[str]) -> bytes:
@@ -87,16 +90,28 @@ class Manifest:
     runs: int
     config: dict
     parts: dict = field(default_factory=dict)  #: file name -> {start, stop, size, sha256}
+    _saved_at: float = 0.0
+    _dirty: bool = False
 
     def record(self, start: int, stop: int, size: int, sha256: str) -> None:
-        """List a part that is on disk, and save (atomically)."""
+        """List a part that is on disk, and save (atomically) unless the manifest was saved
+        less than SAVE_EVERY seconds ago (then :meth:`flush` or a later record saves it): many
+        tiny chunks cost a save a second, not a save each, and a kill loses at most that much
+        finished work (parts on disk but not yet listed are computed again)."""
         self.parts[part_name(start, stop)] = {
             "start": start,
             "stop": stop,
             "size": size,
             "sha256": sha256,
         }
-        self.save()
+        self._dirty = True
+        if time.monotonic() - self._saved_at >= SAVE_EVERY:
+            self.save()
+
+    def flush(self) -> None:
+        """Save what :meth:`record` has not saved yet."""
+        if self._dirty:
+            self.save()
 
     def drop(self, name: str) -> None:
         self.parts.pop(name, None)
@@ -113,6 +128,7 @@ class Manifest:
             "parts": dict(sorted(self.parts.items())),
         }
         write_text_atomic(self.path, json.dumps(body, indent=1) + "\n", KEPT_HINT)
+        self._saved_at, self._dirty = time.monotonic(), False
 
 
 def _part_files(parts_dir: Path) -> list[Path]:

@@ -9,6 +9,7 @@ beside it. Memory holds a few chunks of rows (plus 9 bytes per run for the summa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -25,7 +26,7 @@ from .atomic import os_reason, read_json, write_text_atomic
 from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
 from .config import SweepConfig, config_from_dict, load_config
 from .dispatch import BACKENDS, check_cuda, default_chunk_size, default_workers, dispatch
-from .errors import OutputError, SweepError, UsageError
+from .errors import BpsweepError, OutputError, SweepError, UsageError
 from .expand import column_kind, result_columns
 from .machine import cpu_model, versions
 from .model import STATUSES
@@ -379,8 +380,13 @@ def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: b
                 steps[res.start : res.stop] = res.steps
                 status[res.start : res.stop] = res.status
                 progress.advance(res.stop - res.start)
+        except BaseException:  # interrupted or failed: keep what finished, if we can
+            with contextlib.suppress(BpsweepError):
+                manifest.flush()
+            raise
         finally:
             progress.close()
+        manifest.flush()
     finally:
         if session is not None:
             session.close()
