@@ -427,7 +427,15 @@ def _case_json_of_something_else(ctx):
     return ["run", ctx["cfg"], "--out", ctx["out"]], "tiny.json is not the JSON of a bpsweep"
 
 
+def _case_jobs_huge(ctx):
+    return (
+        ["run", ctx["cfg"], "--out", ctx["out"], "--jobs", "100000", "--chunk-size", "1"],
+        "--jobs 100000 would start 100,000 worker processes",
+    )
+
+
 BAD_INPUTS = {
+    "--jobs 100000": _case_jobs_huge,
     "--out is a link to nowhere": _case_out_is_a_broken_link,
     "--out empty": _case_out_empty,
     "<name>.parts is a file": _case_parts_folder_is_a_file,

@@ -49,6 +49,23 @@ def watch_parent(parent_pid: int) -> None:
 _WATCHING = False
 
 
+#: local worker processes allowed per usable core (each loads numba and the kernels, about
+#: 250 MB): more only oversubscribes the machine, and a typo such as --jobs 100000 must not
+#: start a process per chunk
+JOBS_PER_CORE = 4
+
+
+def check_local_jobs(jobs: int | None, option: str = "jobs") -> None:
+    """Refuse more local worker processes than JOBS_PER_CORE per usable core (UsageError)."""
+    most = max(JOBS_PER_CORE * usable_cores(), 8)
+    if jobs is not None and jobs > most:
+        raise UsageError(
+            f"{option} {jobs} would start {jobs:,} worker processes on this machine's "
+            f"{usable_cores()} usable cores (each loads numba and its kernels, about 250 MB); "
+            f"use at most {most}"
+        )
+
+
 def default_workers(n_runs: int, jobs: int | None) -> int:
     """Worker processes to use: ``jobs`` when given; by default every core for sweeps of
     WORKERS_FROM runs or more, and none (this process, numba threads on every core) below,

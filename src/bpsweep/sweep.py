@@ -25,7 +25,14 @@ from ._csvfmt import read_csv_exact
 from .atomic import os_reason, read_json, write_text_atomic
 from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
 from .config import SweepConfig, config_from_dict, load_config
-from .dispatch import BACKENDS, check_cuda, default_chunk_size, default_workers, dispatch
+from .dispatch import (
+    BACKENDS,
+    check_cuda,
+    check_local_jobs,
+    default_chunk_size,
+    default_workers,
+    dispatch,
+)
 from .errors import BpsweepError, OutputError, SweepError, UsageError
 from .expand import column_kind, result_columns
 from .machine import cpu_model, versions
@@ -164,6 +171,8 @@ def _plan(
         raise UsageError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if scheduler is not None and backend != "dask":
         raise UsageError("a scheduler address needs backend 'dask' (--backend dask)")
+    if scheduler is None:  # worker processes on this machine (a remote cluster sizes itself)
+        check_local_jobs(jobs)
     workers = default_workers(config.n_runs, jobs)
     if device == "cuda":
         workers = check_cuda(config, jobs, backend)

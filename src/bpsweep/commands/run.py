@@ -6,7 +6,7 @@ import math
 
 from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
-from ..dispatch import BACKENDS, default_chunk_size, default_workers
+from ..dispatch import BACKENDS, check_local_jobs, default_chunk_size, default_workers
 from ..errors import UsageError
 from ..machine import usable_cores
 from ..resources import SUMMARY_BYTES, _size, row_bytes
@@ -95,6 +95,8 @@ def check_options(args) -> None:
     for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
         if value is not None and value < 1:
             raise UsageError(f"{option} must be a whole number >= 1, found {value}")
+    if args.scheduler is None:
+        check_local_jobs(args.jobs, "--jobs")
     if not args.out:
         raise UsageError("--out must name a folder, found an empty string")
     if args.scheduler is not None and args.backend != "dask":
