@@ -101,10 +101,17 @@ def train(
     max_steps=1000,
     trainable=None,
     activation=textbook_activation,
+    lr_hidden=None,
+    lr_output=None,
 ):
     """The stopping rule of statquest.md, step by step. Returns a dict with status, steps,
-    initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr)."""
+    initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr).
+
+    Per-layer rates: ``lr_hidden`` moves w1, b1, ..., wH, bH (the first 2H parameters),
+    ``lr_output`` the output weights and bias; each defaults to ``lr``."""
     p = list(p)
+    rates = [lr if lr_hidden is None else lr_hidden] * (2 * hidden)
+    rates += [lr if lr_output is None else lr_output] * (hidden + 1)
     trainable = [True] * len(p) if trainable is None else list(trainable)
     m = [0.0] * len(p)
     v = [0.0] * len(p)
@@ -119,17 +126,18 @@ def train(
             if not trainable[j]:
                 sizes.append(0.0)
                 continue
+            rate = rates[j]
             if opt == 0:
-                step = lr * g[j]
+                step = rate * g[j]
             elif opt == 1:
-                step = hyper[0] * m[j] + lr * g[j]
+                step = hyper[0] * m[j] + rate * g[j]
                 m[j] = step
             else:
                 m[j] = hyper[0] * m[j] + (1.0 - hyper[0]) * g[j]
                 v[j] = hyper[1] * v[j] + (1.0 - hyper[1]) * g[j] * g[j]
                 m_hat = m[j] / (1.0 - hyper[0] ** steps)
                 v_hat = v[j] / (1.0 - hyper[1] ** steps)
-                step = lr * m_hat / (math.sqrt(v_hat) + hyper[2])
+                step = rate * m_hat / (math.sqrt(v_hat) + hyper[2])
             sizes.append(step)
             p[j] = p[j] - step
         now = ssr(x, y, p, hidden, act, activation)

@@ -108,19 +108,25 @@ def train(
     beta1: float | None = None,
     beta2: float | None = None,
     eps: float | None = None,
+    lr_hidden: float | None = None,
+    lr_output: float | None = None,
     trace: bool = False,
 ) -> TrainResult:
     """Train one network by gradient descent with the stopping rules of statquest.md.
 
     data: ``"dosage"``, a CSV path, or an ``(x, y)`` pair of 1-D arrays.
     init: preset, scheme, ``name=value`` items or an array; see :func:`bpsweep.init.initial_params`.
-    lr: learning rate (> 0). tol: a step converges when every trainable |step size| < tol.
+    lr: learning rate (> 0); ``lr_hidden`` (every w_i, b_i feeding a hidden node) and
+    ``lr_output`` (the output weights and bias) override it per layer (None: ``lr``).
+    tol: a step converges when every trainable |step size| < tol.
     trace: also return the per-step trace as a DataFrame (row 0: the start).
     """
     x, y = _data_arrays(data)
     act = activation_code(activation)
     opt = optimizer_code(optimizer)
     check_positive("lr", lr)
+    lr_hidden = lr if lr_hidden is None else check_positive("lr_hidden", lr_hidden)
+    lr_output = lr if lr_output is None else check_positive("lr_output", lr_output)
     check_positive("tol", tol)
     check_positive("max_steps", max_steps, integer=True)
     p = initial_params(init, hidden=hidden, scale=scale, biases=biases, seed=seed)
@@ -139,7 +145,8 @@ def train(
         act,
         opt,
         hyper,
-        float(lr),
+        float(lr_hidden),
+        float(lr_output),
         float(tol),
         int(max_steps),
         mask,
