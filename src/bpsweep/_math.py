@@ -133,6 +133,10 @@ LG4 = 2.222219843214978396e-01  # 3FCC71C5 1D8E78AF
 LG5 = 1.818357216161805012e-01  # 3FC74664 96CB03DE
 LG6 = 1.531383769920937332e-01  # 3FC39A09 D078C69F
 LG7 = 1.479819860511658591e-01  # 3FC2F112 DF3E5244
+#: |x| below this: expm1(x) rounds to x.
+EXPM1_TINY = 2.0**-54
+#: tanh's switch between its two formulas: ln(3)/2 rounded up (2t / (1 + t) <= 1/2 above).
+TANH_SWITCH = 0.55
 #: |x| below this: log1p(x) rounds to x (musl's cut).
 TINY = 2.0**-53
 
@@ -140,11 +144,10 @@ TINY = 2.0**-53
 
 
 @njit(forceinline=True)
-def _exp_parts(x):
-    """e^x = 2^k (1 + uh + ul) with |uh| < 0.42 and |ul| <= ulp(uh) / 2, 2^k = s1 * s2 (both
-    normal): returns (uh, ul, k, s1, s2).
-
-    NaN comes out as the parts of e^-746; callers select x for NaN themselves."""
+def _exp_reduce(x):
+    """x = k ln2 + r, |r| <= ln2/2 (+ rounding), r = hi - lo with hi exact; the polynomial
+    q(r) with S(r) = 1/2 + r q(r); 2^k = s1 * s2, both normal: returns (k, hi, lo, r, q, s1,
+    s2). x is clamped to [EXP_LO, EXP_HI] first (NaN to EXP_LO: callers select x for NaN)."""
     xc = x if x > EXP_LO else EXP_LO  # NaN -> EXP_LO
     xc = xc if xc < EXP_HI else EXP_HI
     kd = xc * INV_LN2 + SHIFT  # k = round(x / ln2), in the low bits of kd's pattern
@@ -153,7 +156,7 @@ def _exp_parts(x):
     hi = xc - kd * LN2_HI  # exact
     lo = kd * LN2_LO
     r = hi - lo
-    q = S10  # S(r) = 1/2 + r q(r)
+    q = S10
     q = q * r + S9
     q = q * r + S8
     q = q * r + S7
@@ -163,14 +166,44 @@ def _exp_parts(x):
     q = q * r + S3
     q = q * r + S2
     q = q * r + S1
+    k1 = k >> 1
+    s1 = i64_as_f64((k1 + 1023) << 52)
+    s2 = i64_as_f64((k - k1 + 1023) << 52)
+    return k, hi, lo, r, q, s1, s2
+
+
+@njit(forceinline=True)
+def _exp_parts(x):
+    """e^x = 2^k (1 + uh + ul), |uh| < 0.42, |ul| <= ulp(uh) / 2, 2^k = s1 * s2: returns
+    (uh, ul, k, s1, s2). uh + ul is e^r - 1 to about 1e-17 (exp's accuracy needs no more)."""
+    k, hi, lo, r, q, s1, s2 = _exp_reduce(x)
     # r^2 / 2 from the exact hi, so that the rounding of r does not enter it
     hr = 0.5 * (hi * hi) - lo * (hi - 0.5 * lo)
     v = lo - (hr + (r * r) * (r * q))  # e^r - 1 = hi - v
     uh = hi - v
     ul = (hi - uh) - v  # exact (Fast2Sum: |hi| >= |v|)
-    k1 = k >> 1
-    s1 = i64_as_f64((k1 + 1023) << 52)
-    s2 = i64_as_f64((k - k1 + 1023) << 52)
+    return uh, ul, k, s1, s2
+
+
+@njit(forceinline=True)
+def _expm1_parts(x):
+    """As _exp_parts, with e^r - 1 = uh + ul to about 2e-18: hi^2 split exactly (Dekker's
+    product) and hi + hi^2/2 summed exactly (Fast2Sum), so that 2^k (uh + ul) + 2^k - 1
+    stays within 1 ulp where it is smaller than 2^k uh (0 < x < 1.04, k = 1)."""
+    k, hi, lo, r, q, s1, s2 = _exp_reduce(x)
+    c = 134217729.0 * hi  # 2^27 + 1: Veltkamp split hi = h1 + h2, 26 bits each
+    h1 = c - (c - hi)
+    h2 = hi - h1
+    p = hi * hi
+    pe = ((h1 * h1 - p) + 2.0 * h1 * h2) + h2 * h2  # hi^2 = p + pe exactly
+    hp = 0.5 * p
+    s = hi + hp
+    e = hp - (s - hi)  # exact (Fast2Sum: |hi| >= hi^2 / 2)
+    # e^r - 1 = (hi - lo) + (hi - lo)^2 / 2 + r^3 q = s + e + small
+    small = 0.5 * pe - lo * (1.0 + hi - 0.5 * lo) + (r * r) * (r * q)
+    t = e + small
+    uh = s + t
+    ul = t - (uh - s)  # exact (Fast2Sum: |s| >= |t|)
     return uh, ul, k, s1, s2
 
 
@@ -195,7 +228,7 @@ def expm1(x):
 
     Measured max error: see tests/test_math.py and :func:`measure` (the module doc).
     """
-    uh, ul, k, s1, s2 = _exp_parts(x)
+    uh, ul, k, s1, s2 = _expm1_parts(x)
     scale = s1 * s2  # 2^k, exact (subnormal or 0 for k < -1022)
     # |k| <= 53: (scale - 1) + scale uh + scale ul, the first two exact and summed by TwoSum
     a = scale - 1.0
@@ -211,7 +244,8 @@ def expm1(x):
     pl = (1.0 - p) + uh
     kk = k if k < 100 else 100
     y = y if k <= 53 else ((p + (pl + (ul - i64_as_f64((1023 - kk) << 52)))) * s1) * s2
-    y = y if k != 0 else uh  # also -0.0 -> -0.0
+    y = y if k != 0 else uh
+    y = y if abs(x) >= EXPM1_TINY else x  # also -0.0 -> -0.0
     return y if x == x else x
 
 
@@ -278,9 +312,36 @@ def sigmoid(z):
 
 @njit(forceinline=True)
 def tanh(z):
-    """tanh(z) and its slope 1 - y^2, as ``(value, slope)``; tanh(-0.0) = -0.0."""
-    m = expm1(-2.0 * abs(z))  # in [-1, 0]
-    y = math.copysign(-m / (2.0 + m), z)
+    """tanh(z) and its slope 1 - y^2, as ``(value, slope)``; tanh(-0.0) = -0.0.
+
+    With a = |z|, m = e^-2a - 1 and t = e^-2a from one range reduction: y = -m / (2 + m)
+    for a < TANH_SWITCH (no cancellation for small a), else y = 1 - 2t / (1 + t) (the
+    subtracted term is at most 1/2, so its error shrinks in y's ulp); sign of z copied.
+    """
+    a = abs(z)
+    x = -2.0 * a
+    uh, ul, k, s1, s2 = _expm1_parts(x)
+    # m = expm1(x) for x <= 0 (k <= 0), as in expm1
+    scale = s1 * s2
+    c = scale - 1.0
+    b = scale * uh
+    w = c + b
+    bb = w - c
+    e = (c - (w - bb)) + (b - bb)
+    m = w + (e + scale * ul)
+    m = m if k >= -53 else scale * (1.0 + uh) - 1.0
+    m = m if k != 0 else uh
+    # t = exp(x), as in exp
+    p = 1.0 + uh
+    pl = (1.0 - p) + uh
+    t = ((p + (pl + ul)) * s1) * s2
+    small = a < TANH_SWITCH
+    num = -m if small else 2.0 * t
+    den = 2.0 + m if small else 1.0 + t
+    q = num / den
+    y = q if small else 1.0 - q
+    y = y if a >= EXPM1_TINY else a  # tiny, and -0.0 (via copysign)
+    y = math.copysign(y, z)
     return y, 1.0 - y * y
 
 
