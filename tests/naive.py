@@ -237,3 +237,68 @@ def csv_rows(rows, columns, kinds):
                 cells.append(csv_quote(str(row[col])))
         lines.append(",".join(cells) + "\n")
     return "".join(lines)
+
+
+# ------------------------------------------------------------------ math functions (bpsweep._math)
+# Correctly rounded twins of bpsweep._math's functions, in mpmath at 40 significant digits:
+# each returns an mpmath number (or a pair: value, slope), to score float64 results in ulps.
+# They also check the numpy longdouble reference that the vectorised accuracy sweep uses.
+
+
+def _mp():
+    import mpmath
+
+    mpmath.mp.dps = 40
+    return mpmath
+
+
+def exp_exact(x):
+    return _mp().exp(x)
+
+
+def expm1_exact(x):
+    return _mp().expm1(x)
+
+
+def log1p_exact(x):
+    mp = _mp()
+    if x == -1.0:
+        return mp.mpf("-inf")
+    if x < -1.0 or math.isnan(x):
+        return mp.mpf("nan")
+    return mp.log1p(x)
+
+
+def sigmoid_exact(z):
+    """sigmoid(z) = 1 / (1 + e^-z) and its derivative e^-z / (1 + e^-z)^2."""
+    mp = _mp()
+    s = 1 / (1 + mp.exp(-mp.mpf(z)))
+    return s, s * (1 - s)
+
+
+def softplus_exact(z):
+    """log(1 + e^z) and its derivative sigmoid(z)."""
+    mp = _mp()
+    return mp.log1p(mp.exp(mp.mpf(z))), sigmoid_exact(z)[0]
+
+
+def tanh_exact(z):
+    """tanh(z) and its derivative 1 / cosh(z)^2."""
+    mp = _mp()
+    return mp.tanh(z), 1 / mp.cosh(z) ** 2
+
+
+def ulps(got, exact):
+    """|got - exact| in ulps of the float64 nearest ``exact`` (an mpmath number); inf where
+    one is infinite or NaN and the other is not the same."""
+    mp = _mp()
+    if math.isnan(got) or mp.isnan(exact):
+        return 0.0 if (math.isnan(got) and mp.isnan(exact)) else math.inf
+    if math.isinf(got) or mp.isinf(exact):
+        return 0.0 if float(exact) == got else math.inf
+    nearest = float(exact)  # mpmath rounds to nearest
+    if math.isinf(nearest):
+        return 0.0 if got == nearest else math.inf
+    e = math.frexp(nearest)[1] if nearest != 0.0 else -1073
+    ulp = 2.0 ** max(e - 53, -1074)
+    return float(abs(mp.mpf(got) - exact) / ulp)
