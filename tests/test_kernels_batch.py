@@ -200,3 +200,36 @@ def test_train_one_matches_its_python_form(hidden):
     compiled = one_by_one(X, Y, hidden, runs, kernels.train_one)
     python = one_by_one(X, Y, hidden, runs, kernels.train_one.py_func)
     assert_same_bits(compiled, python)
+
+
+def test_train_runs_reads_per_layer_rates_missing_or_nan_meaning_lr():
+    """batch.train_runs: optional lr_hidden / lr_output columns; a missing column or a NaN cell
+    means lr. Each row's outcome is train_one's with the rates it should have."""
+    import pandas as pd
+
+    from bpsweep.batch import train_runs
+
+    start = {"init_w1": 2.74, "init_b1": 0.0, "init_w2": -1.13, "init_b2": 0.0}
+    start |= {"init_w3": 0.36, "init_w4": 0.63, "init_b3": 0.0}
+    rows = pd.DataFrame(
+        [
+            {**start, "lr": 0.1, "lr_hidden": np.nan, "lr_output": np.nan},
+            {**start, "lr": 0.1, "lr_hidden": 0.02, "lr_output": np.nan},
+            {**start, "lr": 0.1, "lr_hidden": np.nan, "lr_output": 0.3},
+            {**start, "lr": 0.05, "lr_hidden": 0.2, "lr_output": 0.01},
+        ]
+    )
+    got = train_runs(rows)
+    plain = train_runs(rows.drop(columns=["lr_hidden", "lr_output"]))
+    p0 = np.array([start[f"init_{n}"] for n in ("w1", "b1", "w2", "b2", "w3", "w4", "b3")])
+    no = np.empty((0, 7))
+    for r, (lr_h, lr_o) in enumerate([(0.1, 0.1), (0.02, 0.1), (0.1, 0.3), (0.2, 0.01)]):
+        p = p0.copy()
+        s, k, _, ssr = kernels.train_one(
+            X, Y, 2, 0, 0, np.zeros(3), lr_h, lr_o, 1e-3, 1000, np.ones(7, bool), p,
+            no, no, no, np.empty(0),
+        )  # fmt: skip
+        assert (got["steps"][r], got["final_ssr"][r]) == (k, ssr)
+        assert got.filter(like="final_w").iloc[r].tolist() == [p[0], p[2], p[4], p[5]]
+    assert got.iloc[0].equals(plain.iloc[0])
+    assert not got.iloc[1].equals(plain.iloc[1])
