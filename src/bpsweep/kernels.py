@@ -90,13 +90,21 @@ def activate(z, act):
 # ---------------------------------------------------------------- forward and backward
 
 
-@njit
 def forward(x, y, p, hidden, act, predicted, act_out, act_slope):
     """Forward pass over the data; returns the SSR.
 
     Fills ``predicted`` (n,), and caches each hidden node's activation ``act_out`` (n, H) and
-    its derivative ``act_slope`` (n, H) for the backward pass.
+    its derivative ``act_slope`` (n, H) for the backward pass. Inputs are converted (copied
+    only where needed) to writable C-contiguous float64, so the kernel compiles once.
     """
+    f8 = np.float64
+    x, y, p = (_kernel_array(a, f8) for a in (x, y, p))
+    return _forward(x, y, p, int(hidden), int(act), predicted, act_out, act_slope)
+
+
+@njit
+def _forward(x, y, p, hidden, act, predicted, act_out, act_slope):
+    """forward's compiled body."""
     ssr = 0.0
     for i in range(x.shape[0]):
         pred = 0.0
