@@ -20,27 +20,34 @@ and bias (p[2H .. 3H]); momentum and adam use the group's rate where they use lr
 Lanes (:func:`train_batch`)
 ---------------------------
 
-The batched kernel trains LANES runs at once in one thread, one run per *lane*, in lockstep:
-every array of per-run state is laid out structure-of-arrays, lane index last and fastest::
+The batched kernel trains ``lanes`` runs at once in one thread (LANES = 128 by default), one
+run per *lane*, in lockstep. Every array of per-run state is laid out structure-of-arrays, lane
+index last and fastest (``lanes`` is L below)::
 
-    p[j * LANES + l]     parameter j of the run in lane l       (P * LANES)
-    g[j * LANES + l]     its slope dSSR/dp_j                    (P * LANES)
-    s, m, v              step sizes and optimizer state, the same way
-    act_y[(h * n + i) * LANES + l], act_dy[...]   node h's activation and its slope at
-                                                  data point i, for lane l
-    lr_h[l], lr_o[l], tol[l], t[l], ...            one value per lane
+    p[j * L + l]        parameter j of the run in lane l (w1, b1, ..., as above)   (P * L)
+    g[j * L + l]        its slope dSSR/dp_j                                         (P * L)
+    s, m, v, rate, tr   its step size, optimizer state, learning rate (its layer's)
+                        and trainable flag, the same way
+    z, act_y, act_dy    [(h * n + i) * L + l]: node h's input w_h x_i + b_h, its
+                        activation and slope, at data point i, in lane l
+    tol[l], t[l], ...   one value per lane
 
-Every loop over lanes is innermost, has the compile-time trip count LANES and no branch
-(choices are written as selects), so LLVM turns it into AVX2 vector instructions: four runs
-per ymm register. The math functions (exp, log1p, tanh) are our own branch-free polynomials
-from :mod:`bpsweep._math`, which LLVM inlines and vectorizes like any other arithmetic;
-libm's scalar calls would serialise the lanes again.
+Every loop over lanes is innermost and branch-free (choices are selects), so LLVM's loop
+vectorizer turns it into AVX-512 (or AVX2) instructions: eight (four) runs per register. The
+lane count is a runtime argument on purpose: numba leaves LLVM's SLP vectorizer off, and a
+loop with a small constant trip count is unrolled into scalar code before the loop vectorizer
+sees it; with a runtime count each loop is vectorized, behind runtime alias checks whose cost
+is shared by all lanes (hence many lanes: see LANES). The math functions (exp, log1p, expm1)
+are our own branch-free polynomials from :mod:`bpsweep._math`, inlined and vectorized like any
+other arithmetic; libm's scalar calls would serialise the lanes again. The activations of all
+hidden nodes, data points and lanes of a step are computed in one flat loop.
 
-The runs of one lane group share the activation and the optimizer (the host sorts runs by
-them and hands each thread GROUP runs of one kind); everything else (start, rates, tol,
-max_steps, trainable mask, hyper-parameters) is per lane data. When a run stops, its outcome
-is written and its lane takes the next run of the group at once; a lane with no run left idles
-(learning rate 0, never stops) until the group's last run stops.
+The runs of one work item share the activation and the optimizer (the host sorts runs by
+them and cuts them into work items of up to GROUP runs); everything else (start, per-layer
+rates, tol, max_steps, trainable mask, hyper-parameters) is per-lane data. When a run stops,
+its outcome is written and its lane takes the next run of the item at once (its initial SSR
+and slopes from :func:`ssr_and_slopes`); a lane with no run left idles (learning rate 0,
+never stops) until the item's last run stops.
 """
 
 import math
@@ -509,6 +516,7 @@ def _lanes_range(
     d_pred = np.empty(lanes)
     code = np.full(lanes, CONVERGED, np.int64)  # every lane starts empty: filled below
     flags = np.empty(2 * lanes, np.int64)
+    keep = np.empty(lanes, np.int64)  # the lanes kept when draining
     # one run's start, slopes and activations (the initial SSR, by ssr_and_slopes)
     p0 = np.empty(n_p)
     g0 = np.empty(n_p)
@@ -573,6 +581,37 @@ def _lanes_range(
                 run[lane] = -1
         if active == 0:
             return
+        if next_run >= last and 2 * active <= lanes:
+            # draining: no run left to start and half the lanes idle. Move the running lanes
+            # to the front, in the layout of ``active`` lanes, and step only those. In place:
+            # each value moves to a lower (or the same) index, after it has been read.
+            q = 0
+            for lane in range(lanes):
+                if run[lane] >= 0:
+                    keep[q] = lane
+                    q += 1
+            for j in range(n_p):
+                for q in range(active):
+                    src = j * lanes + keep[q]
+                    dst = j * active + q
+                    p[dst] = p[src]
+                    g[dst] = g[src]
+                    m[dst] = m[src]
+                    v[dst] = v[src]
+                    rate[dst] = rate[src]
+                    tr[dst] = tr[src]
+            for row in range(3):  # row by row, as the parameters above
+                for q in range(active):
+                    hyp[row * active + q] = hyp[row * lanes + keep[q]]
+            for q in range(active):
+                src = keep[q]
+                tol_l[q] = tol_l[src]
+                limit[q] = limit[src]
+                max_l[q] = max_l[src]
+                t[q] = t[src]
+                run[q] = run[src]
+                code[q] = code[src]
+            lanes = active
         # step every lane until a run stops
         while True:
             for lane in range(lanes):
