@@ -28,8 +28,8 @@ index last and fastest (``lanes`` is L below)::
     g[j * L + l]        its slope dSSR/dp_j                                         (P * L)
     s, m, v, rate, tr   its step size, optimizer state, learning rate (its layer's)
                         and trainable flag, the same way
-    z, act_y, act_dy    [(h * n + i) * L + l]: node h's input w_h x_i + b_h, its
-                        activation and slope, at data point i, in lane l
+    act_y, act_dy       [(h * n + i) * L + l]: node h's activation and its slope at
+                        data point i, in lane l
     tol[l], t[l], ...   one value per lane
 
 Every loop over lanes is innermost and branch-free (choices are selects), so LLVM's loop
@@ -39,8 +39,7 @@ loop with a small constant trip count is unrolled into scalar code before the lo
 sees it; with a runtime count each loop is vectorized, behind runtime alias checks whose cost
 is shared by all lanes (hence many lanes: see LANES). The math functions (exp, log1p, expm1)
 are our own branch-free polynomials from :mod:`bpsweep._math`, inlined and vectorized like any
-other arithmetic; libm's scalar calls would serialise the lanes again. The activations of all
-hidden nodes, data points and lanes of a step are computed in one flat loop.
+other arithmetic; libm's scalar calls would serialise the lanes again.
 
 The runs of one work item share the activation and the optimizer (the host sorts runs by
 them and cuts them into work items of up to GROUP runs); everything else (start, per-layer
@@ -325,10 +324,9 @@ _RUNNING = -1
 
 
 @njit
-def _lanes_activations(x, hidden, act, lanes, p, z, act_y, act_dy):
+def _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy):
     """Every hidden node's activation and slope at every data point, in every lane (the
-    activate calls of ssr_and_slopes): first the inputs z = w * x + b of every node, point
-    and lane, then one flat loop over them that LLVM vectorizes."""
+    activate calls of ssr_and_slopes): one vectorized loop over lanes per node and point."""
     n = x.shape[0]
     for h in range(hidden):
         w = 2 * h * lanes
@@ -336,48 +334,56 @@ def _lanes_activations(x, hidden, act, lanes, p, z, act_y, act_dy):
         for i in range(n):
             xi = x[i]
             k = (h * n + i) * lanes
-            for lane in range(lanes):
-                z[k + lane] = p[w + lane] * xi + p[b + lane]
-    size = hidden * n * lanes
-    if act == 0:
-        for k in range(size):
-            act_y[k], act_dy[k] = softplus(z[k])
-    elif act == 1:
-        for k in range(size):
-            act_y[k], act_dy[k] = relu(z[k])
-    elif act == 2:
-        for k in range(size):
-            act_y[k], act_dy[k] = sigmoid(z[k])
-    else:
-        for k in range(size):
-            act_y[k], act_dy[k] = tanh(z[k])
+            if act == 0:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = softplus(p[w + lane] * xi + p[b + lane])
+            elif act == 1:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = relu(p[w + lane] * xi + p[b + lane])
+            elif act == 2:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = sigmoid(p[w + lane] * xi + p[b + lane])
+            else:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = tanh(p[w + lane] * xi + p[b + lane])
 
 
 @njit
-def _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, z, act_y, act_dy, pred, d_pred):
-    """ssr_and_slopes in every lane: the SSR into ``ssr`` (lanes,), the slopes into ``g``."""
+def _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, act_y, act_dy, pred, d_pred):
+    """ssr_and_slopes in every lane: the SSR into ``ssr`` (lanes,), the slopes into ``g``.
+
+    Loops are fused where the float operations allow: ``0.0 + w * a`` is what ``pred = 0.0;
+    pred += w * a`` computes, and the residual is taken in the loop of the last node."""
     n = x.shape[0]
     n_p = 3 * hidden + 1
-    _lanes_activations(x, hidden, act, lanes, p, z, act_y, act_dy)
+    _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy)
     for k in range(n_p * lanes):
         g[k] = 0.0
     for lane in range(lanes):
         ssr[lane] = 0.0
     b_out = 3 * hidden * lanes
+    last = hidden - 1
     for i in range(n):
         xi = x[i]
         yi = y[i]
-        for lane in range(lanes):
-            pred[lane] = 0.0
         for h in range(hidden):
             w_out = (2 * hidden + h) * lanes
             k = (h * n + i) * lanes
-            for lane in range(lanes):
-                pred[lane] += p[w_out + lane] * act_y[k + lane]
-        for lane in range(lanes):
-            residual = yi - (pred[lane] + p[b_out + lane])
-            ssr[lane] += residual * residual
-            d_pred[lane] = -2.0 * residual
+            if h < last:
+                if h == 0:
+                    for lane in range(lanes):
+                        pred[lane] = 0.0 + p[w_out + lane] * act_y[k + lane]
+                else:
+                    for lane in range(lanes):
+                        pred[lane] += p[w_out + lane] * act_y[k + lane]
+            else:  # the last node: the prediction is complete, take the residual
+                for lane in range(lanes):
+                    term = p[w_out + lane] * act_y[k + lane]
+                    predicted = (0.0 + term if h == 0 else pred[lane] + term) + p[b_out + lane]
+                    residual = yi - predicted
+                    ssr[lane] += residual * residual
+                    d_pred[lane] = -2.0 * residual
+                    g[b_out + lane] += d_pred[lane]
         for h in range(hidden):
             w_out = (2 * hidden + h) * lanes
             w = 2 * h * lanes
@@ -388,8 +394,6 @@ def _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, z, act_y, act_dy,
                 d_z = d_pred[lane] * p[w_out + lane] * act_dy[k + lane]
                 g[w + lane] += d_z * xi
                 g[b + lane] += d_z
-        for lane in range(lanes):
-            g[b_out + lane] += d_pred[lane]
 
 
 @njit
@@ -501,7 +505,6 @@ def _lanes_range(
     v = np.zeros(size)
     rate = np.zeros(size)
     tr = np.ones(size, np.bool_)
-    z = np.empty(hidden * n * lanes)
     act_y = np.empty(hidden * n * lanes)
     act_dy = np.empty(hidden * n * lanes)
     hyp = np.ones(3 * lanes)
@@ -618,7 +621,7 @@ def _lanes_range(
                 t[lane] += 1
             _lanes_update(hidden, opt_code, lanes, p, g, s, m, v, tr, rate, hyp, tol_l, t, c, flags)
             _lanes_ssr_and_slopes(
-                x, y, hidden, act_code, lanes, p, g, ssr, z, act_y, act_dy, pred, d_pred
+                x, y, hidden, act_code, lanes, p, g, ssr, act_y, act_dy, pred, d_pred
             )
             if _lanes_status(lanes, ssr, limit, t, max_l, flags, code) > 0:
                 break
