@@ -310,3 +310,39 @@ def test_per_layer_rate_of_a_frozen_layer_changes_nothing():
         )
     assert outs[0] == outs[1]
     assert outs[0][4:8] == tuple(start[:4])
+
+
+def test_train_takes_per_layer_rates_defaulting_to_lr():
+    """bpsweep.train(lr_hidden=, lr_output=): each defaults to lr; the run is train_one's."""
+    import bpsweep
+
+    x, y = DOSAGE
+    start = np.array([2.74, 0.0, -1.13, 0.0, 0.36, 0.63, 0.0])
+    no = np.empty((0, 7))
+    for lr_h, lr_o, kwargs in (
+        (0.1, 0.1, {}),
+        (0.05, 0.1, {"lr_hidden": 0.05}),
+        (0.1, 0.02, {"lr_output": 0.02}),
+    ):
+        r = bpsweep.train(init="statquest-start", lr=0.1, **kwargs)
+        p = start.copy()
+        status, steps, _, ssr = kernels.train_one(
+            x, y, 2, 0, 0, np.zeros(3), lr_h, lr_o, 1e-3, 1000, np.ones(7, bool), p,
+            no, no, no, np.empty(0),
+        )  # fmt: skip
+        assert (r.status, r.steps, r.final_ssr) == (STATUSES[status], steps, ssr)
+        assert list(r.final_params.values()) == p.tolist()
+    with pytest.raises(bpsweep.errors.UsageError, match="lr_output"):
+        bpsweep.train(lr_output=0.0)
+
+
+def test_forward_accepts_read_only_and_other_dtype_inputs():
+    """plots hand forward read-only DataFrame rows: same result (and, by the session's
+    signature guard, no second compiled signature)."""
+    x, y = DOSAGE
+    p = np.array([2.74, 0.0, -1.13, 0.0, 0.36, 0.63, 0.0])
+    pred, a, da, _ = _buffers(3, 2)
+    want = kernels.forward(x, y, p, 2, 0, pred, a, da)
+    ro = p.copy()
+    ro.flags.writeable = False
+    assert kernels.forward(x.astype(np.float32), y.astype(int), ro, 2, 0, pred, a, da) == want

@@ -172,8 +172,9 @@ def train(
 
 def _data_arrays(data):
     if isinstance(data, tuple) and len(data) == 2:
-        x = np.ascontiguousarray(data[0], dtype=np.float64)
-        y = np.ascontiguousarray(data[1], dtype=np.float64)
+        # owned, writable, C-contiguous float64 copies: one numba type for the kernels
+        x = np.array(data[0], dtype=np.float64, order="C")
+        y = np.array(data[1], dtype=np.float64, order="C")
         if x.ndim != 1 or x.shape != y.shape or x.size < 1:
             raise UsageError(
                 f"data x and y must be 1-D of the same length >= 1, "
