@@ -315,9 +315,10 @@ def train_one(
 #: with a runtime trip count every lane loop is vectorized (AVX-512 or AVX2, with runtime alias
 #: checks), and the checks and loop set-up cost less per run the more lanes share them. Chosen
 #: by measurement (``bpsweep bench --lanes L``): on the 2-core Zen 5 VM, H = 2 softplus gd,
-#: fixed steps, 1 thread, against the previous two-runs-in-lockstep kernel: 16 lanes 1.0x,
-#: 32 1.5x, 64 2.4x, 128 2.7x, 256 2.8x (8 lanes as a compile-time constant, the textbook
-#: choice for AVX2: scalar code, 0.4-0.8x).
+#: 1 thread, against the previous two-runs-in-lockstep kernel, fixed steps (early stopping):
+#: 8 lanes 0.90x (0.86x), 16 1.26x (1.23x), 32 1.59x (1.61x), 64 1.94x (1.80x), 128 2.13x
+#: (1.93x), 256 2.15x (1.89x). 8 lanes as a compile-time constant, the textbook choice for
+#: AVX2, gave scalar code (0.4-0.8x).
 LANES = 128
 #: Most runs per work item of train_batch's parallel loop (fewer when a batch is small, so that
 #: every thread gets several items).
