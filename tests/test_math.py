@@ -71,6 +71,19 @@ def test_exp_coefficients_are_the_documented_fit():
     assert fit_math.fit_error(coefs, points=201) < 2.0**-60
 
 
+def test_fdlibm_constants_have_their_published_bits():
+    """FDLIBM's e_exp.c / e_log.c list these constants with their bit patterns."""
+    published = {
+        "LN2_HI": "3fe62e42fee00000", "LN2_LO": "3dea39ef35793c76",
+        "INV_LN2": "3ff71547652b82fe", "LG1": "3fe5555555555593", "LG2": "3fd999999997fa04",
+        "LG3": "3fd2492494229359", "LG4": "3fcc71c51d8e78af", "LG5": "3fc7466496cb03de",
+        "LG6": "3fc39a09d078c69f", "LG7": "3fc2f112df3e5244",
+    }  # fmt: skip
+    for name, pattern in published.items():
+        assert struct.pack(">d", getattr(M, name)).hex() == pattern, name
+    assert struct.pack(">d", M.SHIFT).hex() == f"{M.SHIFT_BITS:016x}"
+
+
 # ---------------------------------------------------------------- accuracy (vectorised sweep)
 
 #: Max ulp error allowed for the value, per function: the analytic bound where docs/math.md
