@@ -114,12 +114,14 @@ def _bitcast_i64_f64(typingctx, i):
 def _f64_as_i64_compiled(x):
     if x == types.float64:
         return lambda x: _bitcast_f64_i64(x)
+    return None
 
 
 @overload(i64_as_f64)
 def _i64_as_f64_compiled(i):
     if isinstance(i, types.Integer):
         return lambda i: _bitcast_i64_f64(i)
+    return None
 
 
 # ---------------------------------------------------------------- constants
