@@ -71,15 +71,31 @@ def test_exp_coefficients_are_the_documented_fit():
     assert fit_math.fit_error(coefs, points=201) < 2.0**-60
 
 
+def test_fdlibm_constants_have_their_published_bits():
+    """FDLIBM's e_exp.c / e_log.c list these constants with their bit patterns."""
+    published = {
+        "LN2_HI": "3fe62e42fee00000", "LN2_LO": "3dea39ef35793c76",
+        "INV_LN2": "3ff71547652b82fe", "LG1": "3fe5555555555593", "LG2": "3fd999999997fa04",
+        "LG3": "3fd2492494229359", "LG4": "3fcc71c51d8e78af", "LG5": "3fc7466496cb03de",
+        "LG6": "3fc39a09d078c69f", "LG7": "3fc2f112df3e5244",
+    }  # fmt: skip
+    for name, pattern in published.items():
+        assert struct.pack(">d", getattr(M, name)).hex() == pattern, name
+    assert struct.pack(">d", M.SHIFT).hex() == f"{M.SHIFT_BITS:016x}"
+
+
 # ---------------------------------------------------------------- accuracy (vectorised sweep)
 
-#: Max ulp error allowed for the value, per function (measured values in the module doc).
-VALUE_BOUND = {"exp": 1.0, "expm1": 1.0, "log1p": 1.0, "softplus": 2.0, "sigmoid": 2.5,
-               "tanh": 3.0}  # fmt: skip
-#: softplus's slope a / (1 + t): the error of t, of 1 + t and of the division (libm: the same).
+#: Max ulp error allowed for the value, per function: the analytic bound where docs/math.md
+#: derives one (exp 0.83 with subnormal results, 0.66 without; expm1 0.65), else the measured
+#: max over 10^7 points rounded up (log1p 0.84, softplus 1.48, sigmoid 2.40, tanh 2.33).
+VALUE_BOUND = {"exp": 0.83, "expm1": 0.65, "log1p": 0.9, "softplus": 1.6, "sigmoid": 2.5,
+               "tanh": 2.5}  # fmt: skip
+#: softplus's slope a / (1 + t): the errors of t, of 1 + t and of the division (measured 2.40
+#: over 10^7 points; today's libm formula has the same).
 SOFTPLUS_SLOPE_BOUND = 2.5
-#: points per function in the sweep (1.2e7 in all; measure() and docs/math.md have more).
-SWEEP = {"exp": 4_000_000, "log1p": 4_000_000, "expm1": 1_000_000, "softplus": 1_000_000,
+#: points per function in the sweep (1.4e7 in all; docs/math.md has 10^7 for each).
+SWEEP = {"exp": 5_000_000, "log1p": 5_000_000, "expm1": 1_000_000, "softplus": 1_000_000,
          "sigmoid": 1_000_000, "tanh": 1_000_000}  # fmt: skip
 
 needs_wide_longdouble = pytest.mark.skipif(
