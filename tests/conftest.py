@@ -30,3 +30,48 @@ def interrupt_sweep_at():
             CHUNK_TRAINERS["cpu"] = cpu
 
     return interrupting
+
+
+# ---------------------------------------------------------------- one signature per kernel
+#
+# Every array handed to a kernel has one fixed dtype, layout and writability, so each njit
+# kernel of bpsweep compiles once. A second signature means a silent recompile (a minute on a
+# first run) somewhere: the session fails, naming the kernel and its signatures.
+
+
+def compiled_signatures():
+    """{qualified name: [signatures]} of every numba CPU dispatcher in bpsweep's modules.
+
+    Signatures that differ only in literal values (numba's Literal types: a helper called with
+    constants, compiled with its caller) count as one: they are compile-time specializations,
+    not a new dtype, layout or writability of an argument."""
+    from numba.core import types
+    from numba.core.registry import CPUDispatcher
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if not (name == "bpsweep" or name.startswith("bpsweep.")) or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == name:
+                kinds = {tuple(types.unliteral(t) for t in sig) for sig in value.signatures}
+                found[f"{name}.{attr}"] = sorted(kinds, key=str)
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if "numba" not in sys.modules:
+        return
+    many = {k: sigs for k, sigs in compiled_signatures().items() if len(sigs) > 1}
+    if many:
+        lines = [f"  {k}: {len(sigs)} signatures: {sigs}" for k, sigs in sorted(many.items())]
+        message = "kernels compiled for more than one signature (a silent recompile):\n"
+        session.config._bpsweep_signatures = message + "\n".join(lines)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    message = getattr(terminalreporter.config, "_bpsweep_signatures", None)
+    if message:
+        terminalreporter.section("signature guard", red=True)
+        terminalreporter.write_line(message)

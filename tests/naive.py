@@ -101,10 +101,17 @@ def train(
     max_steps=1000,
     trainable=None,
     activation=textbook_activation,
+    lr_hidden=None,
+    lr_output=None,
 ):
     """The stopping rule of statquest.md, step by step. Returns a dict with status, steps,
-    initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr)."""
+    initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr).
+
+    Per-layer rates: ``lr_hidden`` moves w1, b1, ..., wH, bH (the first 2H parameters),
+    ``lr_output`` the output weights and bias; each defaults to ``lr``."""
     p = list(p)
+    rates = [lr if lr_hidden is None else lr_hidden] * (2 * hidden)
+    rates += [lr if lr_output is None else lr_output] * (hidden + 1)
     trainable = [True] * len(p) if trainable is None else list(trainable)
     m = [0.0] * len(p)
     v = [0.0] * len(p)
@@ -119,17 +126,18 @@ def train(
             if not trainable[j]:
                 sizes.append(0.0)
                 continue
+            rate = rates[j]
             if opt == 0:
-                step = lr * g[j]
+                step = rate * g[j]
             elif opt == 1:
-                step = hyper[0] * m[j] + lr * g[j]
+                step = hyper[0] * m[j] + rate * g[j]
                 m[j] = step
             else:
                 m[j] = hyper[0] * m[j] + (1.0 - hyper[0]) * g[j]
                 v[j] = hyper[1] * v[j] + (1.0 - hyper[1]) * g[j] * g[j]
                 m_hat = m[j] / (1.0 - hyper[0] ** steps)
                 v_hat = v[j] / (1.0 - hyper[1] ** steps)
-                step = lr * m_hat / (math.sqrt(v_hat) + hyper[2])
+                step = rate * m_hat / (math.sqrt(v_hat) + hyper[2])
             sizes.append(step)
             p[j] = p[j] - step
         now = ssr(x, y, p, hidden, act, activation)
@@ -257,3 +265,68 @@ def wilson(k, n, level=0.95):
     c = phat * phat
     root = math.sqrt(b * b - 4 * a * c)
     return max(0.0, (-b - root) / (2 * a)), min(1.0, (-b + root) / (2 * a))
+
+
+# ------------------------------------------------------------------ math functions (bpsweep._math)
+# Correctly rounded twins of bpsweep._math's functions, in mpmath at 40 significant digits:
+# each returns an mpmath number (or a pair: value, slope), to score float64 results in ulps.
+# They also check the numpy longdouble reference that the vectorised accuracy sweep uses.
+
+
+def _mp():
+    import mpmath
+
+    mpmath.mp.dps = 40
+    return mpmath
+
+
+def exp_exact(x):
+    return _mp().exp(x)
+
+
+def expm1_exact(x):
+    return _mp().expm1(x)
+
+
+def log1p_exact(x):
+    mp = _mp()
+    if x == -1.0:
+        return mp.mpf("-inf")
+    if x < -1.0 or math.isnan(x):
+        return mp.mpf("nan")
+    return mp.log1p(x)
+
+
+def sigmoid_exact(z):
+    """sigmoid(z) = 1 / (1 + e^-z) and its derivative e^-z / (1 + e^-z)^2."""
+    mp = _mp()
+    s = 1 / (1 + mp.exp(-mp.mpf(z)))
+    return s, s * (1 - s)
+
+
+def softplus_exact(z):
+    """log(1 + e^z) and its derivative sigmoid(z)."""
+    mp = _mp()
+    return mp.log1p(mp.exp(mp.mpf(z))), sigmoid_exact(z)[0]
+
+
+def tanh_exact(z):
+    """tanh(z) and its derivative 1 / cosh(z)^2."""
+    mp = _mp()
+    return mp.tanh(z), 1 / mp.cosh(z) ** 2
+
+
+def ulps(got, exact):
+    """|got - exact| in ulps of the float64 nearest ``exact`` (an mpmath number); inf where
+    one is infinite or NaN and the other is not the same."""
+    mp = _mp()
+    if math.isnan(got) or mp.isnan(exact):
+        return 0.0 if (math.isnan(got) and mp.isnan(exact)) else math.inf
+    if math.isinf(got) or mp.isinf(exact):
+        return 0.0 if float(exact) == got else math.inf
+    nearest = float(exact)  # mpmath rounds to nearest
+    if math.isinf(nearest):
+        return 0.0 if got == nearest else math.inf
+    e = math.frexp(nearest)[1] if nearest != 0.0 else -1073
+    ulp = 2.0 ** max(e - 53, -1074)
+    return float(abs(mp.mpf(got) - exact) / ulp)

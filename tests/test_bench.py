@@ -16,11 +16,41 @@ def test_fixed_steps_count_every_step():
 
 
 def test_early_stopping_counts_the_steps_taken():
-    t = bench.time_batch(runs=9, steps=3000, threads=1, lr=0.1, tol=1e-3, repeat=1)
-    args = bench.batch_inputs(9, 0.1, 1e-3, 3000)
+    t = bench.time_batch(runs=9, steps=3000, threads=1, lr=bench.MAIN_JOB_LRS, tol=1e-3, repeat=1)
+    args = bench.batch_inputs(9, bench.MAIN_JOB_LRS, 1e-3, 3000)
+    assert args["lr"].tolist() == [*bench.MAIN_JOB_LRS, *bench.MAIN_JOB_LRS[:3]]
     kernels.train_batch(**args)
     assert t.run_steps == args["steps"].sum() < 9 * 3000
     assert np.array_equal(t.statuses, np.bincount(args["status"], minlength=3))
+
+
+def test_sweep_config_is_built_in_and_matches_the_shipped_experiment():
+    """bench must not read experiments/ (an installed wheel has none); its built-in config is
+    the shipped seed-lr-grid.toml, where the source tree has it."""
+    import inspect
+    import tomllib
+    from pathlib import Path
+
+    assert "__file__" not in inspect.getsource(bench)  # no path outside the package
+    path = Path(__file__).parents[1] / "experiments" / "seed-lr-grid.toml"
+    if not path.is_file():
+        pytest.skip("no experiments/ folder here")
+    assert tomllib.loads(path.read_text()) == bench.SWEEP_CONFIG
+
+
+def test_cli_json_is_one_object_with_cases_and_math(capsys):
+    import json
+
+    args = ["bench", "--runs", "4", "--steps", "5", "--jobs", "1", "--repeat", "1"]
+    assert main([*args, "--no-sweep", "--json", "--lanes", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["lanes"] == 3 and out["runs"] == 4
+    assert [c["case"] for c in out["cases"]][0] == "fixed 5 steps (lr 0.01, tol 0)"
+    fixed = out["cases"][0]
+    assert fixed["threads"] == 1 and fixed["run_steps"] == 4 * 5
+    assert fixed["ns_per_step"] == pytest.approx(1e9 / fixed["run_steps_per_s"])
+    assert {"exp", "log1p"} <= set(out["math"])
+    assert all(m["ns_per_call"] > 0 for m in out["math"].values())
 
 
 def test_cli_prints_table(capsys):

@@ -185,6 +185,19 @@ def test_trainable_subsets_keep_frozen_parameters():
     np.testing.assert_array_equal(gpu[0][~trainable], b["init"][~trainable])
 
 
+@pytest.mark.parametrize("opt", ["gd", "momentum", "adam"])
+def test_per_layer_rates_match_cpu(opt):
+    """lr (hidden layer) and lr_output (output layer) differ per run, as the CPU takes them."""
+    rng = np.random.default_rng(40 + OPTIMIZERS[opt])
+    b = make_batch(rng, 12, 2, OPTIMIZERS[opt], lrs=(0.01, 0.05, 0.002))
+    lr_output = np.resize(np.array([0.04, 0.003, 0.01]), 12)
+    cpu = run(kernels.train_batch, 2, b, lr_output=lr_output)
+    assert_agree(cpu, run(bc.train_batch_cuda, 2, b, lr_output=lr_output))
+    # and the output rate matters: the same batch with one rate for both layers differs
+    same = run(kernels.train_batch, 2, b)
+    assert not np.array_equal(same[0], cpu[0])
+
+
 def test_order_chunks_and_mixed_groups_do_not_change_outcomes():
     """Mixed activations, optimizers, lrs and max_steps in one batch, launched in small
     chunks, sorted or not: every run's outcome lands in its own row."""

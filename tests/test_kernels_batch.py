@@ -1,11 +1,11 @@
 """train_batch must give, run for run, the bits of train_one (the single-run trainer's kernel).
 
-train_batch trains H = 2 through a fast path (two runs in lockstep, state in local variables)
-and other H through train_one; every run must end with the same status, steps, final
-parameters (NaN positions included) and SSRs as train_one run alone. Both sides do the same
-float operations in the same order, so the comparison is bit-exact even for chaotic runs
-(lr up to 3, diverging ones included). train_one itself is checked against its plain-Python
-form (train_one.py_func) on a few short runs.
+train_batch trains runs in lanes (many runs in lockstep, structure-of-arrays state, vectorized
+math); every run must end with the same status, steps, final parameters (NaN positions
+included) and SSRs as train_one run alone. Both sides do the same float operations in the
+same order, so the comparison is bit-exact even for chaotic runs (lr up to 3, diverging ones
+included), with mixed activations, optimizers, trainable subsets and per-layer rates in one
+batch. train_one itself is checked against its plain-Python form (train_one.py_func).
 """
 
 import numba
@@ -40,11 +40,16 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     trainable = np.ones((n_runs, n_p), bool)
     some = rng.random(n_runs) < 0.3
     trainable[some] = rng.random((some.sum(), n_p)) < 0.5
+    lr = rng.choice([0.001, 0.01, 0.1, 0.3, 1.0, 3.0], n_runs)
+    lr_output = lr.copy()
+    other = rng.random(n_runs) < 0.5  # half the runs: a different rate for the output layer
+    lr_output[other] = rng.choice([0.003, 0.05, 0.5, 2.0], other.sum())
     return dict(
         act=rng.integers(0, 4, n_runs),
         opt=opt,
         hyper=hyper,
-        lr=rng.choice([0.001, 0.01, 0.1, 0.3, 1.0, 3.0], n_runs),
+        lr=lr,
+        lr_output=lr_output,
         tol=rng.choice([1e-3, 0.0, 1e-2], n_runs),
         max_steps=rng.choice(max_steps, n_runs).astype(np.int64),
         trainable=trainable,
@@ -52,7 +57,7 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     )
 
 
-def batch(x, y, hidden, runs):
+def batch(x, y, hidden, runs, **kwargs):
     n, n_p = runs["init"].shape
     out = dict(
         final=np.empty((n, n_p)),
@@ -78,6 +83,8 @@ def batch(x, y, hidden, runs):
         out["steps"],
         out["initial_ssr"],
         out["final_ssr"],
+        lr_output=runs["lr_output"],
+        **kwargs,
     )
     return out
 
@@ -102,6 +109,7 @@ def one_by_one(x, y, hidden, runs, fn):
             runs["opt"][r],
             runs["hyper"][r],
             runs["lr"][r],
+            runs["lr_output"][r],
             runs["tol"][r],
             runs["max_steps"][r],
             runs["trainable"][r],
@@ -127,15 +135,20 @@ def assert_same_bits(got, want):
         assert np.array_equal(g.view(np.int64)[both], w.view(np.int64)[both]), key
 
 
-@pytest.mark.parametrize("hidden", [1, 2, 5])
+@pytest.mark.parametrize("hidden", [1, 2, 3, 5, 8])
 def test_batch_matches_train_one(hidden):
     runs = varied_runs(hidden, 300, seed=hidden)
     got = batch(X, Y, hidden, runs)
     want = one_by_one(X, Y, hidden, runs, kernels.train_one)
     assert_same_bits(got, want)
-    # the set is varied enough to mean something: every outcome occurs
+    # the set is varied enough to mean something: every outcome, activation, optimizer and
+    # both kinds of per-layer rates occur
     assert set(np.unique(got["status"])) == {0, 1, 2}
     assert (got["status"] == DIVERGED).sum() > 5
+    assert set(runs["act"]) == {0, 1, 2, 3} and set(runs["opt"]) == {0, 1, 2}
+    assert 0 < (runs["lr"] == runs["lr_output"]).sum() < 300
+    # a few lanes: every lane is refilled many times, and idles at the end
+    assert_same_bits(batch(X, Y, hidden, runs, lanes=3), want)
 
 
 def test_batch_matches_on_other_data_and_thread_counts():
@@ -150,6 +163,7 @@ def test_batch_matches_on_other_data_and_thread_counts():
         for threads in {1, before}:
             numba.set_num_threads(threads)
             assert_same_bits(batch(x, y, 2, runs), want)
+            assert_same_bits(batch(x, y, 2, runs, lanes=1), want)
             assert_same_bits(
                 batch(x, y, 2, {k: v[:1] for k, v in runs.items()}),
                 {k: v[:1] for k, v in want.items()},
@@ -164,6 +178,21 @@ def test_batch_with_no_runs():
     assert out["final"].shape == (0, 7)
 
 
+def test_inputs_of_other_dtypes_layouts_and_writability_give_the_same_bits():
+    """train_batch converts its inputs to one type per argument (no new compiled signature):
+    int lr columns, Fortran-ordered or read-only arrays give the same outcomes."""
+    runs = varied_runs(2, 20, seed=5, max_steps=(5, 60))
+    want = batch(X, Y, 2, runs)
+    odd = {k: np.asfortranarray(v) for k, v in runs.items()}
+    odd["act"] = odd["act"].astype(np.int32)
+    odd["max_steps"] = odd["max_steps"].astype(float)
+    for v in odd.values():
+        v.flags.writeable = False
+    x, y = X.copy(), Y.astype(np.float32).astype(np.int64)  # y = 0, 1, 0 as ints
+    x.flags.writeable = False
+    assert_same_bits(batch(x, y, 2, odd), want)
+
+
 @pytest.mark.parametrize("hidden", [1, 2, 3])
 def test_train_one_matches_its_python_form(hidden):
     """The compiled train_one against the very same code run by the Python interpreter."""
@@ -171,3 +200,36 @@ def test_train_one_matches_its_python_form(hidden):
     compiled = one_by_one(X, Y, hidden, runs, kernels.train_one)
     python = one_by_one(X, Y, hidden, runs, kernels.train_one.py_func)
     assert_same_bits(compiled, python)
+
+
+def test_train_runs_reads_per_layer_rates_missing_or_nan_meaning_lr():
+    """batch.train_runs: optional lr_hidden / lr_output columns; a missing column or a NaN cell
+    means lr. Each row's outcome is train_one's with the rates it should have."""
+    import pandas as pd
+
+    from bpsweep.batch import train_runs
+
+    start = {"init_w1": 2.74, "init_b1": 0.0, "init_w2": -1.13, "init_b2": 0.0}
+    start |= {"init_w3": 0.36, "init_w4": 0.63, "init_b3": 0.0}
+    rows = pd.DataFrame(
+        [
+            {**start, "lr": 0.1, "lr_hidden": np.nan, "lr_output": np.nan},
+            {**start, "lr": 0.1, "lr_hidden": 0.02, "lr_output": np.nan},
+            {**start, "lr": 0.1, "lr_hidden": np.nan, "lr_output": 0.3},
+            {**start, "lr": 0.05, "lr_hidden": 0.2, "lr_output": 0.01},
+        ]
+    )
+    got = train_runs(rows)
+    plain = train_runs(rows.drop(columns=["lr_hidden", "lr_output"]))
+    p0 = np.array([start[f"init_{n}"] for n in ("w1", "b1", "w2", "b2", "w3", "w4", "b3")])
+    no = np.empty((0, 7))
+    for r, (lr_h, lr_o) in enumerate([(0.1, 0.1), (0.02, 0.1), (0.1, 0.3), (0.2, 0.01)]):
+        p = p0.copy()
+        s, k, _, ssr = kernels.train_one(
+            X, Y, 2, 0, 0, np.zeros(3), lr_h, lr_o, 1e-3, 1000, np.ones(7, bool), p,
+            no, no, no, np.empty(0),
+        )  # fmt: skip
+        assert (got["steps"][r], got["final_ssr"][r]) == (k, ssr)
+        assert got.filter(like="final_w").iloc[r].tolist() == [p[0], p[2], p[4], p[5]]
+    assert got.iloc[0].equals(plain.iloc[0])
+    assert not got.iloc[1].equals(plain.iloc[1])

@@ -9,6 +9,7 @@ Columns read (one row per run):
 - ``dataset`` (default "dosage"), ``hidden`` (default 2), ``activation`` (default softplus),
   ``optimizer`` (default gd), ``momentum``, ``beta1``, ``beta2``, ``eps`` (optimizer defaults),
   ``lr``, ``tol``, ``max_steps`` (lesson defaults), ``trainable`` ("all" or names joined by ",");
+- optional ``lr_hidden``, ``lr_output``: per-layer learning rates (missing or NaN: ``lr``);
 - ``init_<p>`` for every parameter p of the run's network (w1, b1, ..., b(H+1)).
 
 Columns written, in the input's row order: ``final_<p>`` (the union over hidden sizes; empty
@@ -88,6 +89,7 @@ def train_runs(
             g_steps,
             ssr0,
             ssr,
+            lr_output=arrays["lr_output"],
         )
         rows = positions[runs.index.get_indexer(group.index)]
         for j, name in enumerate(param_names(hidden)):
@@ -114,16 +116,28 @@ def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
         raise UsageError(f"runs with hidden={hidden} have a missing or non-finite initial value")
     hyper = hyper_array(*(group[c].to_numpy() for c in ("optimizer", *_HYPER)))
     masks = {t: trainable_mask(t, hidden) for t in group["trainable"].unique()}
+    lr = group["lr"].to_numpy(np.float64).copy()
     return {
         "init": init,
         "act": _codes(group["activation"], ACTIVATIONS, "activation"),
         "opt": _codes(group["optimizer"], OPTIMIZERS, "optimizer"),
         "hyper": hyper,
-        "lr": group["lr"].to_numpy(np.float64).copy(),
+        "lr": _layer_rate(group, "lr_hidden", lr),
+        "lr_output": _layer_rate(group, "lr_output", lr),
         "tol": group["tol"].to_numpy(np.float64).copy(),
         "max_steps": group["max_steps"].to_numpy(np.int64).copy(),
-        "trainable": np.stack([masks[t] for t in group["trainable"]]),
+        "trainable": np.ascontiguousarray(np.stack([masks[t] for t in group["trainable"]])),
     }
+
+
+def _layer_rate(group: pd.DataFrame, column: str, lr: np.ndarray) -> np.ndarray:
+    """A per-layer rate column as float64, ``lr`` where the column is missing or NaN."""
+    if column not in group.columns:
+        return lr
+    rate = pd.to_numeric(group[column], errors="coerce").to_numpy(np.float64).copy()
+    missing = np.isnan(rate)
+    rate[missing] = lr[missing]
+    return rate
 
 
 def _codes(column: pd.Series, registry: dict[str, int], what: str) -> np.ndarray:

@@ -1,19 +1,29 @@
 """Throughput benchmark of the training kernels: ``bpsweep bench``.
 
-Trains the lessons' network (H = 2, softplus, gd, dosage data) from random normal starts
-(counter-based seeds 0..R-1) with :func:`bpsweep.kernels.train_batch` and reports:
+Trains the lessons' network (dosage data) from random normal starts (counter-based seeds
+0..R-1) with :func:`bpsweep.kernels.train_batch` and reports, for each numba thread count:
 
-- fixed steps: tol = 0 and lr = 0.01, so no run converges or diverges and every run takes
-  exactly ``steps`` steps; throughput in run-steps per second (compile time excluded, best of
-  ``repeat`` timings) for each numba thread count asked for;
-- early stopping: the lessons' lr 0.1 and tol 1e-3, max_steps = ``steps``: wall time and mean
-  steps per run (wall time should fall with the mean step count);
-- if :func:`bpsweep.sweep.run_sweep` exists, the end-to-end wall time of the
-  ``experiments/seed-lr-grid.toml`` sweep (compiled, fresh, into a temporary folder).
+- fixed steps: H = 2 softplus gd, tol = 0 and lr = 0.01, so no run converges or diverges and
+  every run takes exactly ``steps`` steps; throughput in run-steps per second (compile time
+  excluded, best of ``repeat`` timings, with the range);
+- early stopping: the main job's mix of learning rates (0.01, 0.03, 0.1, 0.3, 0.5, 1, cycled
+  over the runs), tol 1e-3, max_steps = ``steps``: the useful run-steps (the steps the runs
+  took) per second;
+- with ``all_cases``: every other activation and optimizer (H = 2) and H = 1, 3, 8 with fixed
+  steps;
+- the end-to-end wall time of the ``seed-lr-grid`` sweep (its config is built here, in code,
+  so that an installed package needs no ``experiments/`` folder);
+- with ``--json``: also the math functions' ns per call and max ulp error
+  (:func:`bpsweep._math.measure`).
+
+:func:`bench` returns everything as one dict (what ``bpsweep bench --json`` prints);
+:func:`format_table` renders it as the text table.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,47 +35,73 @@ import numpy as np
 from . import kernels
 from .data import load_data
 from .init import draw_batch
-from .model import DEFAULT_TOL, MAX_STEPS
+from .model import ACTIVATIONS, DEFAULT_TOL, HYPER_DEFAULTS, MAX_STEPS, OPTIMIZERS, n_params
 
 HIDDEN = 2
-SWEEP_CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "seed-lr-grid.toml"
+#: The main job's learning rates (experiments/seed-lr-grid.toml), cycled over the runs.
+MAIN_JOB_LRS = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0)
+#: experiments/seed-lr-grid.toml as a config dict (run_sweep takes one): the end-to-end case.
+SWEEP_CONFIG = {
+    "name": "seed-lr-grid",
+    "description": "1000 random starts x 6 learning rates, all seven parameters",
+    "data": {"dataset": "dosage"},
+    "model": {"hidden": 2, "activation": "softplus"},
+    "init": {"scheme": "normal", "scale": 1.0, "biases": "zeros"},
+    "train": {"optimizer": "gd", "tol": 0.001, "max_steps": 1000, "trainable": "all"},
+    "sweep": {"mode": "grid", "seed": {"start": 0, "count": 1000}, "lr": list(MAIN_JOB_LRS)},
+}
 
 
 @dataclass
 class Timing:
     threads: int
     seconds: float  #: best wall time of the repeats
+    worst: float  #: worst wall time of the repeats
     run_steps: int  #: steps summed over the runs
     mean_steps: float
     statuses: np.ndarray  #: (3,) count of converged, max_steps, diverged
 
     @property
     def rate(self) -> float:
-        """Run-steps per second."""
+        """Run-steps per second (best of the repeats)."""
         return self.run_steps / self.seconds
 
 
-def batch_inputs(runs: int, lr: float, tol: float, max_steps: int) -> dict:
-    """Keyword arguments of train_batch for ``runs`` lesson-network runs (outputs included)."""
+def batch_inputs(
+    runs: int,
+    lr,
+    tol: float,
+    max_steps: int,
+    *,
+    hidden: int = HIDDEN,
+    activation: str = "softplus",
+    optimizer: str = "gd",
+) -> dict:
+    """Keyword arguments of train_batch for ``runs`` runs (outputs included). ``lr``: one rate
+    or a sequence cycled over the runs."""
     x, y = load_data("dosage")
-    n_p = 3 * HIDDEN + 1
+    n_p = n_params(hidden)
     init = np.empty((runs, n_p))
     draw_batch(
         np.arange(runs, dtype=np.uint64),
-        HIDDEN,
+        hidden,
         np.zeros(runs, np.int64),
         np.ones(runs),
         np.zeros(runs, bool),
         init,
     )
+    if optimizer == "momentum":
+        hyper_row = [HYPER_DEFAULTS["momentum"], 0.0, 0.0]
+    else:
+        hyper_row = [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]]
     return dict(
         x=x,
         y=y,
-        hidden=HIDDEN,
-        act=np.zeros(runs, np.int64),
-        opt=np.zeros(runs, np.int64),
-        hyper=np.zeros((runs, 3)),
-        lr=np.full(runs, lr),
+        hidden=hidden,
+        act=np.full(runs, ACTIVATIONS[activation], np.int64),
+        opt=np.full(runs, OPTIMIZERS[optimizer], np.int64),
+        hyper=np.tile(np.array(hyper_row), (runs, 1)),
+        lr=np.resize(np.asarray(lr, dtype=np.float64), runs),
         tol=np.full(runs, tol),
         max_steps=np.full(runs, max_steps, np.int64),
         trainable=np.ones((runs, n_p), bool),
@@ -79,85 +115,199 @@ def batch_inputs(runs: int, lr: float, tol: float, max_steps: int) -> dict:
 
 
 def time_batch(
-    runs: int, steps: int, threads: int, *, lr: float, tol: float, repeat: int = 3
+    runs: int,
+    steps: int,
+    threads: int,
+    *,
+    lr,
+    tol: float,
+    repeat: int = 3,
+    lanes: int | None = None,
+    **network,
 ) -> Timing:
-    """Best wall time of ``repeat`` train_batch calls on ``threads`` numba threads."""
-    args = batch_inputs(runs, lr, tol, steps)
-    warm = batch_inputs(2, lr, tol, 2)
-    kernels.train_batch(**warm)  # compile (or load from cache) outside the timing
+    """Best (and worst) wall time of ``repeat`` train_batch calls on ``threads`` numba threads.
+    ``network``: hidden, activation, optimizer (default the lessons')."""
+    args = batch_inputs(runs, lr, tol, steps, **network)
+    lanes = kernels.LANES if lanes is None else lanes
+    warm = batch_inputs(2, lr, tol, 2, **network)
+    kernels.train_batch(**warm, lanes=lanes)  # compile (or load from cache) outside the timing
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        best = float("inf")
+        times = []
         for _ in range(repeat):
             start = time.perf_counter()
-            kernels.train_batch(**args)
-            best = min(best, time.perf_counter() - start)
+            kernels.train_batch(**args, lanes=lanes)
+            times.append(time.perf_counter() - start)
     finally:
         numba.set_num_threads(before)
     return Timing(
         threads,
-        best,
+        min(times),
+        max(times),
         int(args["steps"].sum()),
         float(args["steps"].mean()),
         np.bincount(args["status"], minlength=3),
     )
 
 
-def time_sweep(config: Path = SWEEP_CONFIG) -> tuple[float | None, str]:
-    """End-to-end wall time of a sweep (run once to compile, then timed), or (None, why not)."""
+def time_sweep(config=None) -> tuple[float | None, str]:
+    """End-to-end wall time of a sweep (run once to compile, then timed), or (None, why not).
+    ``config``: a config dict or path (default :data:`SWEEP_CONFIG`, built in code)."""
     try:
         from .sweep import run_sweep
     except ImportError:
         return None, "bpsweep.sweep.run_sweep not available"
-    if not config.is_file():
-        return None, f"no sweep config at {config}"
+    config = SWEEP_CONFIG if config is None else config
+    name = config["name"] if isinstance(config, dict) else Path(config).name
     with tempfile.TemporaryDirectory() as tmp:
         try:
             run_sweep(config, out_dir=Path(tmp) / "warm", fresh=True)
             start = time.perf_counter()
             run_sweep(config, out_dir=Path(tmp) / "timed", fresh=True)
-            return time.perf_counter() - start, str(config.name)
+            return time.perf_counter() - start, str(name)
         except Exception as exc:  # report, do not crash the benchmark
             return None, f"sweep failed: {type(exc).__name__}: {exc}"
 
 
-def run_bench(
-    runs: int = 4000,
+def _cases(steps: int, all_cases: bool):
+    """(name, kwargs of time_batch) for each case."""
+    cases = [
+        (f"fixed {steps} steps (lr 0.01, tol 0)", dict(lr=0.01, tol=0.0)),
+        (
+            f"early stop (main job's lrs, tol {DEFAULT_TOL:g})",
+            dict(lr=MAIN_JOB_LRS, tol=DEFAULT_TOL),
+        ),
+    ]
+    if all_cases:
+        fixed = dict(lr=0.01, tol=0.0)
+        for act in ("relu", "sigmoid", "tanh"):
+            cases.append((f"fixed, {act}", dict(fixed, activation=act)))
+        for opt, lr in (("momentum", 0.001), ("adam", 0.001)):
+            cases.append((f"fixed, {opt} (lr {lr:g})", dict(fixed, lr=lr, optimizer=opt)))
+        for hidden in (1, 3, 8):
+            cases.append((f"fixed, H = {hidden}", dict(fixed, hidden=hidden)))
+    return cases
+
+
+def bench(
+    runs: int = 20000,
     steps: int = 1000,
     jobs: list[int] | None = None,
     repeat: int = 3,
     sweep: bool = True,
-) -> str:
-    """Run the benchmark; returns the table as text."""
+    *,
+    all_cases: bool = False,
+    lanes: int | None = None,
+    math: bool = False,
+) -> dict:
+    """Run the benchmark; returns one JSON-ready dict: machine, settings, ``cases`` (one
+    entry per case and thread count), ``sweep`` and, with ``math``, ``math`` (ns per call and
+    max ulp error of each math function)."""
     jobs = jobs or sorted({1, numba.config.NUMBA_NUM_THREADS})
-    lines = [
-        f"bpsweep bench: H={HIDDEN} softplus gd, dosage data, {runs} runs, "
-        f"normal starts (seeds 0..{runs - 1})",
-        f"{'case':<34} {'threads':>7} {'wall s':>8} {'mean steps':>10} "
-        f"{'run-steps/s':>12} {'ns/step':>8}",
-    ]
-    for threads in jobs:
-        t = time_batch(runs, steps, threads, lr=0.01, tol=0.0, repeat=repeat)
-        if t.statuses[MAX_STEPS] != runs:
-            lines.append(f"  warning: {runs - t.statuses[MAX_STEPS]} runs stopped early")
-        lines.append(
-            f"{f'fixed {steps} steps (lr 0.01, tol 0)':<34} {threads:>7} "
-            f"{t.seconds:>8.3f} {t.mean_steps:>10.1f} {t.rate:>12.3e} "
-            f"{1e9 * threads / t.rate:>8.1f}"
-        )
-    for threads in jobs:
-        t = time_batch(runs, steps, threads, lr=0.1, tol=DEFAULT_TOL, repeat=repeat)
-        lines.append(
-            f"{f'early stop (lr 0.1, tol {DEFAULT_TOL:g})':<34} {threads:>7} "
-            f"{t.seconds:>8.3f} {t.mean_steps:>10.1f} {t.rate:>12.3e} "
-            f"{1e9 * threads / t.rate:>8.1f}"
-        )
+    lanes = kernels.LANES if lanes is None else int(lanes)
+    result = {
+        "bpsweep_bench": 1,
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": os.cpu_count(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "python": platform.python_version(),
+            "numba": numba.__version__,
+            "numpy": np.__version__,
+        },
+        "runs": runs,
+        "steps": steps,
+        "repeat": repeat,
+        "lanes": lanes,
+        "cases": [],
+    }
+    for name, kwargs in _cases(steps, all_cases):
+        network = {k: kwargs.pop(k) for k in ("hidden", "activation", "optimizer") if k in kwargs}
+        for threads in jobs:
+            t = time_batch(runs, steps, threads, repeat=repeat, lanes=lanes, **kwargs, **network)
+            result["cases"].append(
+                {
+                    "case": name,
+                    "hidden": network.get("hidden", HIDDEN),
+                    "activation": network.get("activation", "softplus"),
+                    "optimizer": network.get("optimizer", "gd"),
+                    "threads": threads,
+                    "runs": runs,
+                    "seconds": t.seconds,
+                    "seconds_worst": t.worst,
+                    "run_steps": t.run_steps,
+                    "mean_steps": t.mean_steps,
+                    "run_steps_per_s": t.rate,
+                    "run_steps_per_s_worst": t.run_steps / t.worst,
+                    "ns_per_step": 1e9 * threads / t.rate,
+                    "statuses": dict(
+                        zip(("converged", "max_steps", "diverged"), t.statuses.tolist())
+                    ),
+                    "all_max_steps": bool(t.statuses[MAX_STEPS] == runs),
+                }
+            )
     if sweep:
         seconds, what = time_sweep()
-        if seconds is None:
-            lines.append(f"sweep: skipped ({what})")
+        result["sweep"] = {"name": what, "seconds": seconds}
+    if math:
+        from . import _math
+
+        result["math"] = _math.measure()
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The text table of :func:`bench`'s dict."""
+    lines = [
+        f"bpsweep bench: dosage data, {result['runs']} runs, normal starts "
+        f"(seeds 0..{result['runs'] - 1}), {result['lanes']} lanes per thread",
+        f"{'case':<40} {'threads':>7} {'wall s':>8} {'mean steps':>10} "
+        f"{'run-steps/s':>12} {'(worst)':>10} {'ns/step':>8}",
+    ]
+    for c in result["cases"]:
+        lines.append(
+            f"{c['case']:<40} {c['threads']:>7} {c['seconds']:>8.3f} {c['mean_steps']:>10.1f} "
+            f"{c['run_steps_per_s']:>12.3e} {c['run_steps_per_s_worst']:>10.2e} "
+            f"{c['ns_per_step']:>8.1f}"
+        )
+    sweep = result.get("sweep")
+    if sweep is not None:
+        if sweep["seconds"] is None:
+            lines.append(f"sweep: skipped ({sweep['name']})")
         else:
-            lines.append(f"sweep {what} end to end (compiled, fresh): {seconds:.3f} s")
-    lines.append("ns/step: wall time per run-step per thread (1e9 * threads / rate).")
+            lines.append(
+                f"sweep {sweep['name']} end to end (compiled, fresh): {sweep['seconds']:.3f} s"
+            )
+    for name, m in (result.get("math") or {}).items():
+        lines.append(
+            f"math {name:<9} {m['ns_per_call']:6.2f} ns/call (libm {m['libm_ns_per_call']:.2f})"
+            f"  max error {m['max_ulp']} ulp"
+        )
+    lines.append(
+        "ns/step: wall time per run-step per thread (1e9 * threads / rate); "
+        "(worst): the slowest repeat."
+    )
     return "\n".join(lines)
+
+
+def run_bench(
+    runs: int = 20000,
+    steps: int = 1000,
+    jobs: list[int] | None = None,
+    repeat: int = 3,
+    sweep: bool = True,
+    **options,
+) -> str:
+    """Run the benchmark; returns the table as text."""
+    return format_table(bench(runs, steps, jobs, repeat, sweep, **options))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

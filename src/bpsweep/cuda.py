@@ -1,12 +1,13 @@
 """GPU kernels (numba-cuda): one run per GPU thread, the math of :mod:`bpsweep.kernels`.
 
 The device functions here mirror the CPU kernels operation for operation (float64 throughout,
-same formulas, same order, same stopping and divergence rules); ``activate`` *is* the CPU
-kernel's Python source compiled for the GPU. Under numba's CUDA simulator
-(``NUMBA_ENABLE_CUDASIM=1``) the kernel runs as Python with the same libm, so it agrees with the
-CPU kernels bit for bit. On a real GPU, libdevice rounds exp/log1p/tanh differently in the last
-bit and NVVM fuses a*b + c into FMAs, so exact agreement is owed only on well-conditioned runs
-(see docs/gpu.md).
+same formulas, same order, same stopping and divergence rules, the same per-layer rates);
+``activate`` *is* the CPU kernel's Python source compiled for the GPU, and it calls the same
+math functions (:mod:`bpsweep._math`: our own exp, log1p, expm1 as branch-free polynomials,
+not libm's or libdevice's). Under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the
+kernel runs as Python calling those very functions, so it agrees with the CPU kernels bit for
+bit. On a real GPU, NVVM fuses a*b + c into FMAs (and adam's pow is libdevice's), so exact
+agreement is owed only on well-conditioned runs (see docs/gpu.md).
 
 numba.cuda is imported lazily: ``import bpsweep`` works without numba-cuda installed.
 
@@ -199,9 +200,10 @@ def _kernel(hidden: int, act: int, opt: int):
         return ssr
 
     @cuda.jit(device=True)
-    def update(p, slopes, mask, opt, h0, h1, h2, lr, t, m, v, tol):
-        """Mirror of kernels.update (hyper = h0, h1, h2; trainable = bits of ``mask``), fused
-        with train_one's checks. Returns (every trainable |step| < tol, every p finite)."""
+    def update(p, slopes, mask, opt, h0, h1, h2, lr_hidden, lr_output, t, m, v, tol):
+        """Mirror of kernels.update (hyper = h0, h1, h2; trainable = bits of ``mask``; the
+        hidden layer's rate for p[0 .. 2H-1], the output layer's for the rest), fused with
+        train_one's checks. Returns (every trainable |step| < tol, every p finite)."""
         c1 = 1.0
         c2 = 1.0
         if opt == 2:
@@ -211,6 +213,7 @@ def _kernel(hidden: int, act: int, opt: int):
         finite = True
         for j in range(P):
             if (mask >> j) & 1:
+                lr = lr_hidden if j < 2 * H else lr_output
                 g = slopes[j]
                 if opt == 0:
                     step = lr * g
@@ -230,11 +233,25 @@ def _kernel(hidden: int, act: int, opt: int):
 
     @cuda.jit
     def train_kernel(
-        x, y, hyper, lr, tol, max_steps, mask, init, final, status, steps, initial_ssr, final_ssr
+        x,
+        y,
+        hyper,
+        lr,
+        lr_out,
+        tol,
+        max_steps,
+        mask,
+        init,
+        final,
+        status,
+        steps,
+        initial_ssr,
+        final_ssr,
     ):
         """One thread trains run r = grid index, as kernels.train_one does.
 
-        x, y (n,); max_steps, mask (R,) int64; hyper (3, R); lr, tol (R,);
+        x, y (n,); max_steps, mask (R,) int64; hyper (3, R); lr (hidden layer), lr_out
+        (output layer), tol (R,);
         init and final (P, R) (transposed, for coalesced loads); outputs status, steps (R,)
         int64, initial_ssr, final_ssr (R,).
         """
@@ -257,6 +274,7 @@ def _kernel(hidden: int, act: int, opt: int):
         h1 = hyper[1, r]
         h2 = hyper[2, r]
         rate = lr[r]
+        rate_out = lr_out[r]
         tolerance = tol[r]
         limit_steps = max_steps[r]
         bits = mask[r]
@@ -268,7 +286,9 @@ def _kernel(hidden: int, act: int, opt: int):
         code = MAX_STEPS
         while True:
             k += 1
-            small, finite_p = update(p, slopes, bits, o, h0, h1, h2, rate, k, m, v, tolerance)
+            small, finite_p = update(
+                p, slopes, bits, o, h0, h1, h2, rate, rate_out, k, m, v, tolerance
+            )
             ssr = ssr_and_slopes(x, y, p, a, act_out, act_slope, slopes)
             if not (finite_p and math.isfinite(ssr) and ssr <= limit):
                 code = DIVERGED
@@ -344,6 +364,8 @@ def train_batch_cuda(
     chunk_runs=None,
     sort_runs=True,
     timings=None,
+    lr_output=None,
+    lanes=None,
 ):
     """Train many runs on one data set and hidden size on the GPU, one run per thread.
 
@@ -356,6 +378,8 @@ def train_batch_cuda(
     fixed SIMULATOR_CHUNK under the simulator). ``sort_runs``: launch runs grouped by
     optimizer, activation, max_steps and lr (see the module doc; outputs are unaffected).
     ``timings``: a dict to which the seconds spent in kernels are added (key "kernel_s").
+    ``lr_output`` (R,): the output layer's rate (default ``lr``, which is the hidden layer's).
+    ``lanes``: accepted for the CPU kernel's signature and ignored (one run per GPU thread).
     """
     hidden = check_hidden_cuda(hidden)
     n_runs, n_p = init.shape
@@ -371,6 +395,7 @@ def train_batch_cuda(
         if bad.size:
             raise UsageError(f"unknown {what} code {bad[0]}; expected 0..{len(registry) - 1}")
     lr = np.asarray(lr, dtype=np.float64)
+    lr_output = lr if lr_output is None else np.asarray(lr_output, dtype=np.float64)
     max_steps = np.asarray(max_steps, dtype=np.int64)
     tol = np.asarray(tol, dtype=np.float64)
     hyper = np.asarray(hyper, dtype=np.float64)
@@ -387,7 +412,15 @@ def train_batch_cuda(
             n = idx.shape[0]
             d_args = [
                 cuda.to_device(np.ascontiguousarray(a))
-                for a in (hyper[idx].T, lr[idx], tol[idx], max_steps[idx], bits[idx], init[idx].T)
+                for a in (
+                    hyper[idx].T,
+                    lr[idx],
+                    lr_output[idx],
+                    tol[idx],
+                    max_steps[idx],
+                    bits[idx],
+                    init[idx].T,
+                )
             ]
             d_final = cuda.device_array((n_p, n), dtype=np.float64)
             d_status = cuda.device_array(n, dtype=np.int64)

@@ -15,7 +15,8 @@ BUILTIN = {"dosage": (DOSAGE_X, DOSAGE_Y)}
 
 
 def load_data(dataset: str | Path = "dosage", base_dir: str | Path | None = None):
-    """Return ``(x, y)`` as two contiguous float64 arrays of shape (n,), n >= 1.
+    """Return ``(x, y)`` as two writable C-contiguous float64 arrays of shape (n,), n >= 1
+    (one numba type whatever the CSV held: the kernels compile once).
 
     ``dataset`` is the name of a built-in data set (``dosage``) or the path of a CSV file with
     numeric columns ``x`` (input) and ``y`` (observed); other columns are ignored. A relative
@@ -72,5 +73,5 @@ def _read_csv(path: Path):
                 f"{path}: column {col} has a missing, NaN or infinite value ({array[row]}) "
                 f"in data row {row + 1}; every x and y must be a finite number"
             )
-        arrays.append(np.ascontiguousarray(array))
+        arrays.append(np.array(array, dtype=np.float64, order="C"))  # writable, owned
     return arrays[0], arrays[1]

@@ -176,7 +176,7 @@ def _fill_starts(config, columns, swept, union, init) -> None:
         if len(kinds) == 1:
             codes = np.full(len(rows), SCHEMES.get(kinds[0], 0), dtype=np.int64)
         else:  # a preset's code is irrelevant: its rows are overwritten below
-            codes = pd.Series(sch).map(SCHEMES).fillna(0).to_numpy(np.int64)
+            codes = np.array(pd.Series(sch).map(SCHEMES).fillna(0), dtype=np.int64)  # writable
         draw_batch(
             columns["seed"][rows].astype(np.uint64),
             h,

@@ -2,15 +2,51 @@
 
 Everything here takes plain float64 arrays and integer codes (see :mod:`bpsweep.model` for the
 registries and the parameter layout); input is validated once by the public API, never here.
-The single-run trainer and the batched sweep kernel both call :func:`train_one`, so a run gives
-the same bits whichever way it is trained.
+The single-run trainer :func:`train_one` and the batched kernel :func:`train_batch` do, for
+each run, the very same float operations in the same order, so a run gives the same bits
+whichever way it is trained (and the CUDA kernel in :mod:`bpsweep.cuda` too).
 
-Parameter vector ``p`` (length 3H + 1) for H hidden nodes::
+Parameter vector ``p`` (length P = 3H + 1) for H hidden nodes::
 
     p[2*i]     = w_(i+1)     hidden weight of node i
     p[2*i + 1] = b_(i+1)     hidden bias of node i
     p[2*H + i] = w_(H+i+1)   output weight of node i
     p[3*H]     = b_(H+1)     output bias
+
+Per-layer learning rates: the hidden layer's rate (``lr_hidden``) moves every w_i, b_i that
+feeds a hidden node (p[0 .. 2H-1]), the output layer's rate (``lr_output``) the output weights
+and bias (p[2H .. 3H]); momentum and adam use the group's rate where they use lr.
+
+Lanes (:func:`train_batch`)
+---------------------------
+
+The batched kernel trains ``lanes`` runs at once in one thread (LANES = 128 by default), one
+run per *lane*, in lockstep. Every array of per-run state is laid out structure-of-arrays, lane
+index last and fastest (``lanes`` is L below)::
+
+    p[j * L + l]        parameter j of the run in lane l (w1, b1, ..., as above)   (P * L)
+    g[j * L + l]        its slope dSSR/dp_j                                         (P * L)
+    s, m, v, rate, tr   its step size, optimizer state, learning rate (its layer's)
+                        and trainable flag, the same way
+    act_y, act_dy       [(h * n + i) * L + l]: node h's activation and its slope at
+                        data point i, in lane l
+    tol[l], t[l], ...   one value per lane
+
+Every loop over lanes is innermost and branch-free (choices are selects), so LLVM's loop
+vectorizer turns it into AVX-512 (or AVX2) instructions: eight (four) runs per register. The
+lane count is a runtime argument on purpose: numba leaves LLVM's SLP vectorizer off, and a
+loop with a small constant trip count is unrolled into scalar code before the loop vectorizer
+sees it; with a runtime count each loop is vectorized, behind runtime alias checks whose cost
+is shared by all lanes (hence many lanes: see LANES). The math functions (exp, log1p, expm1)
+are our own branch-free polynomials from :mod:`bpsweep._math`, inlined and vectorized like any
+other arithmetic; libm's scalar calls would serialise the lanes again.
+
+The runs of one work item share the activation and the optimizer (the host sorts runs by
+them and cuts them into work items of up to GROUP runs); everything else (start, per-layer
+rates, tol, max_steps, trainable mask, hyper-parameters) is per-lane data. When a run stops,
+its outcome is written and its lane takes the next run of the item at once (its initial SSR
+and slopes from :func:`ssr_and_slopes`); a lane with no run left idles (learning rate 0,
+never stops) until the item's last run stops.
 """
 
 import math
@@ -19,39 +55,26 @@ import numba
 import numpy as np
 from numba import prange
 
+from . import _math
 from ._numba import njit
 from .model import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_STEPS
 
 # ---------------------------------------------------------------- activations
+#
+# Each returns (y, dy/dz). exp, log1p and tanh are our own (bpsweep._math): branch-free
+# polynomials, the same bits compiled, as Python and in the CUDA kernel, and LLVM inlines and
+# vectorizes them in the lane loops below. softplus and sigmoid are written around
+# t = e^-|z|, which never overflows.
+
+softplus = _math.softplus
+sigmoid = _math.sigmoid
+tanh = _math.tanh
 
 
-@njit(inline="always")
-def softplus(z):
-    """softplus(z) = log(1 + e^z) and its slope sigmoid(z), around t = e^-|z| (never overflows)."""
-    t = math.exp(-abs(z))
-    if z > 0.0:
-        return z + math.log1p(t), 1.0 / (1.0 + t)
-    return math.log1p(t), t / (1.0 + t)
-
-
-@njit(inline="always")
+@njit(forceinline=True)
 def relu(z):
-    if z > 0.0:
-        return z, 1.0
-    return 0.0, 0.0
-
-
-@njit(inline="always")
-def sigmoid(z):
-    t = math.exp(-abs(z))
-    s = 1.0 / (1.0 + t) if z >= 0.0 else t / (1.0 + t)
-    return s, s * (1.0 - s)
-
-
-@njit(inline="always")
-def tanh(z):
-    y = math.tanh(z)
-    return y, 1.0 - y * y
+    positive = z > 0.0
+    return (z if positive else 0.0), (1.0 if positive else 0.0)
 
 
 @njit
@@ -73,13 +96,21 @@ def activate(z, act):
 # ---------------------------------------------------------------- forward and backward
 
 
-@njit
 def forward(x, y, p, hidden, act, predicted, act_out, act_slope):
     """Forward pass over the data; returns the SSR.
 
     Fills ``predicted`` (n,), and caches each hidden node's activation ``act_out`` (n, H) and
-    its derivative ``act_slope`` (n, H) for the backward pass.
+    its derivative ``act_slope`` (n, H) for the backward pass. Inputs are converted (copied
+    only where needed) to writable C-contiguous float64, so the kernel compiles once.
     """
+    f8 = np.float64
+    x, y, p = (_kernel_array(a, f8) for a in (x, y, p))
+    return _forward(x, y, p, int(hidden), int(act), predicted, act_out, act_slope)
+
+
+@njit
+def _forward(x, y, p, hidden, act, predicted, act_out, act_slope):
+    """forward's compiled body."""
     ssr = 0.0
     for i in range(x.shape[0]):
         pred = 0.0
@@ -153,20 +184,23 @@ def ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes):
 
 
 @njit
-def update(p, slopes, trainable, opt, hyper, lr, t, m, v, step_sizes):
+def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step_sizes):
     """Apply one optimizer step to the trainable parameters of ``p`` in place.
 
     Writes the step sizes (the change subtracted from each parameter; 0 for frozen ones) to
     ``step_sizes``. ``opt`` is an OPTIMIZERS code; ``t`` is the 1-based step number; ``m`` and
-    ``v`` hold the optimizer's state between steps.
+    ``v`` hold the optimizer's state between steps. lr is ``lr_hidden`` for p[0 .. 2H-1] (the
+    hidden layer) and ``lr_output`` for p[2H .. 3H] (the output layer).
 
     gd:       step = lr * slope
     momentum: step = momentum * previous step + lr * slope          (hyper[0] = momentum)
     adam:     step = lr * m_hat / (sqrt(v_hat) + eps)               (hyper = beta1, beta2, eps)
     """
+    n_hidden_params = 2 * ((p.shape[0] - 1) // 3)
+    beta1 = hyper[0]
+    beta2 = hyper[1]
+    c1 = c2 = 1.0
     if opt == 2:
-        beta1 = hyper[0]
-        beta2 = hyper[1]
         # float exponent: libm pow, as Python's float ** int does (an int exponent would make
         # numba multiply repeatedly, a different rounding)
         c1 = 1.0 - beta1 ** float(t)
@@ -175,6 +209,7 @@ def update(p, slopes, trainable, opt, hyper, lr, t, m, v, step_sizes):
         if not trainable[j]:
             step_sizes[j] = 0.0
             continue
+        lr = lr_hidden if j < n_hidden_params else lr_output
         g = slopes[j]
         if opt == 0:
             step = lr * g
@@ -189,7 +224,7 @@ def update(p, slopes, trainable, opt, hyper, lr, t, m, v, step_sizes):
         p[j] = p[j] - step
 
 
-# ---------------------------------------------------------------- training loops
+# ---------------------------------------------------------------- one run
 
 
 @njit
@@ -200,7 +235,8 @@ def train_one(
     act,
     opt,
     hyper,
-    lr,
+    lr_hidden,
+    lr_output,
     tol,
     max_steps,
     trainable,
@@ -243,7 +279,7 @@ def train_one(
     steps = 0
     while True:
         steps += 1
-        update(p, slopes, trainable, opt, hyper, lr, steps, m, v, step_sizes)
+        update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, steps, m, v, step_sizes)
         if record:
             for j in range(n_p):
                 trace_params[steps, j] = p[j]
@@ -268,532 +304,363 @@ def train_one(
             return MAX_STEPS, steps, initial_ssr, ssr
 
 
-GROUP = 16  # runs per work item of train_batch's prange (load balance between threads)
-
-# ---------------------------------------------------------------- H = 2 fast path
+# ---------------------------------------------------------------- lanes: many runs at once
 #
-# The lessons' network (H = 2) is what sweeps train most, so train_batch sends it here. The float
-# operations of each run are exactly those of train_one (update, then ssr_and_slopes, then the
-# stopping checks, in the same order), so the bits are the same; tests/test_kernels_batch.py
-# checks that. What differs is only how the work is laid out for the CPU:
-#
-# - a run's parameters, slopes and optimizer state live in local variables (7-tuples), not in
-#   small arrays, so they stay in registers;
-# - two runs are trained in lockstep per thread: a step of one run is a long chain of dependent
-#   exp/log1p calls, and interleaving two independent runs lets the core overlap them;
-# - the two runs share one loop over the data, and for softplus the four exp calls of a data
-#   point (2 runs x 2 nodes) are issued before its four log1p calls, so up to four independent
-#   libm calls are in flight (written softplus by softplus, each log1p waits for its exp);
-# - the common case, softplus and gd in both lanes, runs a copy of the lockstep loop compiled
-#   with literal activation/optimizer codes, without the other activations' and optimizers' code;
-# - a lone run (the last of a group) steps alone: activations in a first pass over the data,
-#   then the SSR and slopes in a second pass;
-# - a finished run's lane is refilled with the next run at once, so runs that stop early free
-#   their share of the core.
+# See the module docstring for the layout. Each helper below does, lane by lane, exactly the
+# float operations of the single-run function it mirrors (named in its docstring).
 
+#: Runs trained in lockstep by one thread. A runtime argument of the kernels, not a
+#: compile-time constant: numba leaves LLVM's SLP vectorizer off, and a loop over lanes with a
+#: small constant trip count is unrolled into scalar code before the loop vectorizer sees it;
+#: with a runtime trip count every lane loop is vectorized (AVX-512 or AVX2, with runtime alias
+#: checks), and the checks and loop set-up cost less per run the more lanes share them. Chosen
+#: by measurement (``bpsweep bench --lanes L``): on the 2-core Zen 5 VM, H = 2 softplus gd,
+#: 1 thread, against the previous two-runs-in-lockstep kernel, fixed steps (early stopping):
+#: 8 lanes 0.90x (0.86x), 16 1.26x (1.23x), 32 1.59x (1.61x), 64 1.94x (1.80x), 128 2.13x
+#: (1.93x), 256 2.15x (1.89x). 8 lanes as a compile-time constant, the textbook choice for
+#: AVX2, gave scalar code (0.4-0.8x).
+LANES = 128
+#: Most runs per work item of train_batch's parallel loop (fewer when a batch is small, so that
+#: every thread gets several items).
+GROUP = 4096
 _RUNNING = -1
 
 
-@njit(inline="always")
-def _activate_pass(x, w, b, act, buf, col):
-    """buf[i, col], buf[i, col + 1] = activation and slope at w * x[i] + b, for every i."""
-    if act == 0:
-        for i in range(x.shape[0]):
-            buf[i, col], buf[i, col + 1] = softplus(w * x[i] + b)
-    elif act == 1:
-        for i in range(x.shape[0]):
-            buf[i, col], buf[i, col + 1] = relu(w * x[i] + b)
-    elif act == 2:
-        for i in range(x.shape[0]):
-            buf[i, col], buf[i, col + 1] = sigmoid(w * x[i] + b)
-    else:
-        for i in range(x.shape[0]):
-            buf[i, col], buf[i, col + 1] = tanh(w * x[i] + b)
-
-
-@njit(inline="always")
-def _h2_ssr_and_slopes(x, y, act, p, buf):
-    """ssr_and_slopes for H = 2 with p = (w1, b1, w2, b2, w3, w4, b3): returns (SSR, slopes).
-
-    ``buf`` (n, 4) is scratch space for the activations and their slopes.
-    """
-    w1, b1, w2, b2, w3, w4, b3 = p
-    _activate_pass(x, w1, b1, act, buf, 0)
-    _activate_pass(x, w2, b2, act, buf, 2)
-    g_w1 = g_b1 = g_w2 = g_b2 = g_w3 = g_w4 = g_b3 = 0.0
-    ssr = 0.0
-    for i in range(x.shape[0]):
-        a1, d1, a2, d2 = buf[i, 0], buf[i, 1], buf[i, 2], buf[i, 3]
-        pred = 0.0
-        pred += w3 * a1
-        pred += w4 * a2
-        pred += b3
-        residual = y[i] - pred
-        ssr += residual * residual
-        d_pred = -2.0 * residual
-        g_w3 += d_pred * a1
-        d_z = d_pred * w3 * d1
-        g_w1 += d_z * x[i]
-        g_b1 += d_z
-        g_w4 += d_pred * a2
-        d_z = d_pred * w4 * d2
-        g_w2 += d_z * x[i]
-        g_b2 += d_z
-        g_b3 += d_pred
-    return ssr, (g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3)
-
-
-@njit(inline="always")
-def _update_param(p, g, trainable, opt, hyper, lr, c1, c2, m, v):
-    """update for one parameter: returns (new p, step size, m, v)."""
-    if not trainable:
-        return p, 0.0, m, v
-    if opt == 0:
-        step = lr * g
-    elif opt == 1:
-        step = hyper[0] * m + lr * g
-        m = step
-    else:
-        beta1 = hyper[0]
-        beta2 = hyper[1]
-        m = beta1 * m + (1.0 - beta1) * g
-        v = beta2 * v + (1.0 - beta2) * g * g
-        step = lr * (m / c1) / (math.sqrt(v / c2) + hyper[2])
-    return p - step, step, m, v
-
-
-@njit(inline="always")
-def _h2_update(t, opt, hyper, lr, tr, p, g, m, v):
-    """update for one H = 2 run at step t (1-based). Returns (p, step sizes, m, v): 7-tuples."""
-    c1 = c2 = 1.0
-    if opt == 2:
-        c1 = 1.0 - hyper[0] ** float(t)  # libm pow, as in update
-        c2 = 1.0 - hyper[1] ** float(t)
-    p0, s0, m0, v0 = _update_param(p[0], g[0], tr[0], opt, hyper, lr, c1, c2, m[0], v[0])
-    p1, s1, m1, v1 = _update_param(p[1], g[1], tr[1], opt, hyper, lr, c1, c2, m[1], v[1])
-    p2, s2, m2, v2 = _update_param(p[2], g[2], tr[2], opt, hyper, lr, c1, c2, m[2], v[2])
-    p3, s3, m3, v3 = _update_param(p[3], g[3], tr[3], opt, hyper, lr, c1, c2, m[3], v[3])
-    p4, s4, m4, v4 = _update_param(p[4], g[4], tr[4], opt, hyper, lr, c1, c2, m[4], v[4])
-    p5, s5, m5, v5 = _update_param(p[5], g[5], tr[5], opt, hyper, lr, c1, c2, m[5], v[5])
-    p6, s6, m6, v6 = _update_param(p[6], g[6], tr[6], opt, hyper, lr, c1, c2, m[6], v[6])
-    return (
-        (p0, p1, p2, p3, p4, p5, p6),
-        (s0, s1, s2, s3, s4, s5, s6),
-        (m0, m1, m2, m3, m4, m5, m6),
-        (v0, v1, v2, v3, v4, v5, v6),
-    )
-
-
-@njit(inline="always")
-def _h2_status(t, ssr, limit, max_steps, tol, tr, p, s):
-    """train_one's stopping checks after step t: the status (or _RUNNING)."""
-    finite = (
-        math.isfinite(ssr)
-        and ssr <= limit
-        and math.isfinite(p[0])
-        and math.isfinite(p[1])
-        and math.isfinite(p[2])
-        and math.isfinite(p[3])
-        and math.isfinite(p[4])
-        and math.isfinite(p[5])
-        and math.isfinite(p[6])
-    )
-    if not finite:
-        return DIVERGED
-    small = (
-        (abs(s[0]) < tol or not tr[0])
-        and (abs(s[1]) < tol or not tr[1])
-        and (abs(s[2]) < tol or not tr[2])
-        and (abs(s[3]) < tol or not tr[3])
-        and (abs(s[4]) < tol or not tr[4])
-        and (abs(s[5]) < tol or not tr[5])
-        and (abs(s[6]) < tol or not tr[6])
-    )
-    if small:
-        return CONVERGED
-    if t >= max_steps:
-        return MAX_STEPS
-    return _RUNNING
-
-
-@njit(inline="always")
-def _h2_step(x, y, buf, t, act, opt, hyper, lr, tol, limit, max_steps, tr, p, g, m, v):
-    """Step t (1-based) of one H = 2 run, as in train_one. State p, g (slopes), m, v: 7-tuples.
-
-    Returns (status or _RUNNING, SSR, p, g, m, v).
-    """
-    p, s, m, v = _h2_update(t, opt, hyper, lr, tr, p, g, m, v)
-    ssr, g = _h2_ssr_and_slopes(x, y, act, p, buf)
-    return _h2_status(t, ssr, limit, max_steps, tol, tr, p, s), ssr, p, g, m, v
-
-
-@njit(inline="always")
-def _softplus_from(z, t, log1p_t):
-    """softplus(z) given t = exp(-|z|) and log1p(t): the float operations of softplus."""
-    if z > 0.0:
-        return z + log1p_t, 1.0 / (1.0 + t)
-    return log1p_t, t / (1.0 + t)
-
-
-@njit(inline="always")
-def _softplus4(z1, z2, z3, z4):
-    """softplus of four independent inputs, with the operations of :func:`softplus`.
-
-    The four exp calls come first, then the four log1p calls: written softplus by softplus,
-    each log1p would wait for the exp just before it, and the core could overlap little.
-    """
-    t1 = math.exp(-abs(z1))
-    t2 = math.exp(-abs(z2))
-    t3 = math.exp(-abs(z3))
-    t4 = math.exp(-abs(z4))
-    l1 = math.log1p(t1)
-    l2 = math.log1p(t2)
-    l3 = math.log1p(t3)
-    l4 = math.log1p(t4)
-    return (
-        _softplus_from(z1, t1, l1),
-        _softplus_from(z2, t2, l2),
-        _softplus_from(z3, t3, l3),
-        _softplus_from(z4, t4, l4),
-    )
-
-
-@njit(inline="always")
-def _h2_point(xi, yi, p, g, ssr, a1, d1, a2, d2):
-    """One data point's share of ssr_and_slopes for an H = 2 run, given the activations
-    (a1, a2) and their slopes (d1, d2) of its two hidden nodes: returns (ssr, g) updated."""
-    w1, b1, w2, b2, w3, w4, b3 = p
-    g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3 = g
-    pred = 0.0
-    pred += w3 * a1
-    pred += w4 * a2
-    pred += b3
-    residual = yi - pred
-    ssr += residual * residual
-    d_pred = -2.0 * residual
-    g_w3 += d_pred * a1
-    d_z = d_pred * w3 * d1
-    g_w1 += d_z * xi
-    g_b1 += d_z
-    g_w4 += d_pred * a2
-    d_z = d_pred * w4 * d2
-    g_w2 += d_z * xi
-    g_b2 += d_z
-    g_b3 += d_pred
-    return ssr, (g_w1, g_b1, g_w2, g_b2, g_w3, g_w4, g_b3)
-
-
-@njit(inline="always")
-def _h2_pair_step(
-    x,
-    y,
-    ta,
-    act_a,
-    opt_a,
-    hyper_a,
-    lr_a,
-    tol_a,
-    limit_a,
-    max_a,
-    tr_a,
-    pa,
-    ga,
-    ma,
-    va,
-    tb,
-    act_b,
-    opt_b,
-    hyper_b,
-    lr_b,
-    tol_b,
-    limit_b,
-    max_b,
-    tr_b,
-    pb,
-    gb,
-    mb,
-    vb,
-):
-    """_h2_step for two runs a and b at once: one loop over the data computes both runs'
-    activations, so each data point has four independent exp/log1p chains for the core to
-    overlap. Each run's own float operations and their order are those of _h2_step.
-    """
-    pa, sa, ma, va = _h2_update(ta, opt_a, hyper_a, lr_a, tr_a, pa, ga, ma, va)
-    pb, sb, mb, vb = _h2_update(tb, opt_b, hyper_b, lr_b, tr_b, pb, gb, mb, vb)
-    zeros = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    ga = gb = zeros
-    ssr_a = ssr_b = 0.0
-    for i in range(x.shape[0]):
-        xi, yi = x[i], y[i]
-        za1 = pa[0] * xi + pa[1]
-        za2 = pa[2] * xi + pa[3]
-        zb1 = pb[0] * xi + pb[1]
-        zb2 = pb[2] * xi + pb[3]
-        if act_a == 0 and act_b == 0:
-            (a1, d1), (a2, d2), (b1, e1), (b2, e2) = _softplus4(za1, za2, zb1, zb2)
-        else:
-            a1, d1 = activate(za1, act_a)
-            a2, d2 = activate(za2, act_a)
-            b1, e1 = activate(zb1, act_b)
-            b2, e2 = activate(zb2, act_b)
-        ssr_a, ga = _h2_point(xi, yi, pa, ga, ssr_a, a1, d1, a2, d2)
-        ssr_b, gb = _h2_point(xi, yi, pb, gb, ssr_b, b1, e1, b2, e2)
-    st_a = _h2_status(ta, ssr_a, limit_a, max_a, tol_a, tr_a, pa, sa)
-    st_b = _h2_status(tb, ssr_b, limit_b, max_b, tol_b, tr_b, pb, sb)
-    return st_a, ssr_a, pa, ga, ma, va, st_b, ssr_b, pb, gb, mb, vb
-
-
-@njit(inline="always")
-def _h2_pair_run(
-    x,
-    y,
-    ta,
-    act_a,
-    opt_a,
-    hyper_a,
-    lr_a,
-    tol_a,
-    limit_a,
-    max_a,
-    tr_a,
-    pa,
-    ga,
-    ma,
-    va,
-    tb,
-    act_b,
-    opt_b,
-    hyper_b,
-    lr_b,
-    tol_b,
-    limit_b,
-    max_b,
-    tr_b,
-    pb,
-    gb,
-    mb,
-    vb,
-):
-    """Step runs a and b in lockstep from steps ta, tb until either stops.
-
-    Returns (ta, status, SSR, p, g, m, v) of a, then the same of b.
-    """
-    while True:
-        ta += 1
-        tb += 1
-        sa, ssr_a, pa, ga, ma, va, sb, ssr_b, pb, gb, mb, vb = _h2_pair_step(
-            x,
-            y,
-            ta,
-            act_a,
-            opt_a,
-            hyper_a,
-            lr_a,
-            tol_a,
-            limit_a,
-            max_a,
-            tr_a,
-            pa,
-            ga,
-            ma,
-            va,
-            tb,
-            act_b,
-            opt_b,
-            hyper_b,
-            lr_b,
-            tol_b,
-            limit_b,
-            max_b,
-            tr_b,
-            pb,
-            gb,
-            mb,
-            vb,
-        )
-        if sa != _RUNNING or sb != _RUNNING:
-            return ta, sa, ssr_a, pa, ga, ma, va, tb, sb, ssr_b, pb, gb, mb, vb
-
-
-@njit(inline="always")
-def _row7(a, r):
-    return (a[r, 0], a[r, 1], a[r, 2], a[r, 3], a[r, 4], a[r, 5], a[r, 6])
+@njit
+def _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy):
+    """Every hidden node's activation and slope at every data point, in every lane (the
+    activate calls of ssr_and_slopes): one vectorized loop over lanes per node and point."""
+    n = x.shape[0]
+    for h in range(hidden):
+        w = 2 * h * lanes
+        b = (2 * h + 1) * lanes
+        for i in range(n):
+            xi = x[i]
+            k = (h * n + i) * lanes
+            if act == 0:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = softplus(p[w + lane] * xi + p[b + lane])
+            elif act == 1:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = relu(p[w + lane] * xi + p[b + lane])
+            elif act == 2:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = sigmoid(p[w + lane] * xi + p[b + lane])
+            else:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = tanh(p[w + lane] * xi + p[b + lane])
 
 
 @njit
-def _train_h2_range(
+def _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, act_y, act_dy, pred, d_pred):
+    """ssr_and_slopes in every lane: the SSR into ``ssr`` (lanes,), the slopes into ``g``.
+
+    Loops are fused where the float operations allow: ``0.0 + w * a`` is what ``pred = 0.0;
+    pred += w * a`` computes, and the residual is taken in the loop of the last node."""
+    n = x.shape[0]
+    n_p = 3 * hidden + 1
+    _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy)
+    for k in range(n_p * lanes):
+        g[k] = 0.0
+    for lane in range(lanes):
+        ssr[lane] = 0.0
+    b_out = 3 * hidden * lanes
+    last = hidden - 1
+    for i in range(n):
+        xi = x[i]
+        yi = y[i]
+        for h in range(hidden):
+            w_out = (2 * hidden + h) * lanes
+            k = (h * n + i) * lanes
+            if h < last:
+                if h == 0:
+                    for lane in range(lanes):
+                        pred[lane] = 0.0 + p[w_out + lane] * act_y[k + lane]
+                else:
+                    for lane in range(lanes):
+                        pred[lane] += p[w_out + lane] * act_y[k + lane]
+            else:  # the last node: the prediction is complete, take the residual
+                for lane in range(lanes):
+                    term = p[w_out + lane] * act_y[k + lane]
+                    predicted = (0.0 + term if h == 0 else pred[lane] + term) + p[b_out + lane]
+                    residual = yi - predicted
+                    ssr[lane] += residual * residual
+                    d_pred[lane] = -2.0 * residual
+                    g[b_out + lane] += d_pred[lane]
+        for h in range(hidden):
+            w_out = (2 * hidden + h) * lanes
+            w = 2 * h * lanes
+            b = (2 * h + 1) * lanes
+            k = (h * n + i) * lanes
+            for lane in range(lanes):
+                g[w_out + lane] += d_pred[lane] * act_y[k + lane]
+                d_z = d_pred[lane] * p[w_out + lane] * act_dy[k + lane]
+                g[w + lane] += d_z * xi
+                g[b + lane] += d_z
+
+
+@njit
+def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol, t, c, flags):
+    """update in every lane at each lane's step t (already counted), fused with the
+    per-parameter half of train_one's stopping checks.
+
+    ``rate`` (P * lanes): each parameter's learning rate (its layer's); ``hyper`` (3 * lanes):
+    momentum or beta1, beta2, eps per lane; ``c`` (2 * lanes): scratch for adam's bias
+    corrections. Sets ``flags[lane]`` (2 * lanes) = every parameter finite, and
+    ``flags[lanes + lane]`` = every trainable |step size| < tol.
+    """
+    n_p = 3 * hidden + 1
+    if opt == 2:
+        for lane in range(lanes):  # libm pow, as in update (not vectorized: adam only)
+            c[lane] = 1.0 - hyper[lane] ** float(t[lane])
+            c[lanes + lane] = 1.0 - hyper[lanes + lane] ** float(t[lane])
+    for lane in range(lanes):
+        flags[lane] = 1
+        flags[lanes + lane] = 1
+    for j in range(n_p):
+        k = j * lanes
+        if opt == 0:
+            for lane in range(lanes):
+                step = rate[k + lane] * g[k + lane]
+                step = step if trainable[k + lane] else 0.0
+                s[k + lane] = step
+        elif opt == 1:
+            for lane in range(lanes):
+                step = hyper[lane] * m[k + lane] + rate[k + lane] * g[k + lane]
+                step = step if trainable[k + lane] else 0.0
+                m[k + lane] = step
+                s[k + lane] = step
+        else:
+            for lane in range(lanes):
+                beta1 = hyper[lane]
+                beta2 = hyper[lanes + lane]
+                gk = g[k + lane]
+                mk = beta1 * m[k + lane] + (1.0 - beta1) * gk
+                vk = beta2 * v[k + lane] + (1.0 - beta2) * gk * gk
+                m[k + lane] = mk
+                v[k + lane] = vk
+                step = (
+                    rate[k + lane]
+                    * (mk / c[lane])
+                    / (math.sqrt(vk / c[lanes + lane]) + hyper[2 * lanes + lane])
+                )
+                step = step if trainable[k + lane] else 0.0
+                s[k + lane] = step
+        for lane in range(lanes):
+            step = s[k + lane]
+            new = p[k + lane] - step
+            p[k + lane] = new
+            small = (abs(step) < tol[lane]) | (not trainable[k + lane])
+            flags[lane] &= 1 if math.isfinite(new) else 0
+            flags[lanes + lane] &= 1 if small else 0
+
+
+@njit
+def _lanes_status(lanes, ssr, limit, t, max_steps, flags, status):
+    """train_one's stopping checks in every lane, from ``flags`` (see _lanes_update) and the
+    SSR after the step: ``status`` (lanes,) gets the status or _RUNNING. Returns how many
+    lanes stopped."""
+    stopped = 0
+    for lane in range(lanes):
+        finite = math.isfinite(ssr[lane]) & (ssr[lane] <= limit[lane]) & (flags[lane] != 0)
+        code = MAX_STEPS if t[lane] >= max_steps[lane] else _RUNNING
+        code = CONVERGED if flags[lanes + lane] != 0 else code
+        code = code if finite else DIVERGED
+        status[lane] = code
+        stopped += 1 if code != _RUNNING else 0
+    return stopped
+
+
+@njit
+def _lanes_range(
     x,
     y,
-    act,
-    opt,
+    hidden,
+    act_code,
+    opt_code,
     hyper,
-    lr,
+    lr_hidden,
+    lr_output,
     tol,
     max_steps,
     trainable,
     init,
+    order,
     first,
     last,
+    lanes,
     final,
     status,
     steps,
     initial_ssr,
     final_ssr,
 ):
-    """train_batch's work for runs first..last-1 of an H = 2 batch, two lanes in lockstep.
+    """train_batch's work for runs order[first:last], which share the activation ``act_code``
+    and the optimizer ``opt_code``: ``lanes`` runs in lockstep, a stopped run's lane refilled
+    at once with the next run."""
+    n = x.shape[0]
+    n_p = 3 * hidden + 1
+    size = n_p * lanes
+    p = np.zeros(size)
+    g = np.zeros(size)
+    s = np.zeros(size)
+    m = np.zeros(size)
+    v = np.zeros(size)
+    rate = np.zeros(size)
+    tr = np.ones(size, np.bool_)
+    act_y = np.empty(hidden * n * lanes)
+    act_dy = np.empty(hidden * n * lanes)
+    hyp = np.ones(3 * lanes)
+    tol_l = np.zeros(lanes)
+    limit = np.full(lanes, np.inf)
+    max_l = np.full(lanes, np.iinfo(np.int64).max)
+    t = np.zeros(lanes, np.int64)
+    run = np.full(lanes, -1, np.int64)
+    ssr = np.zeros(lanes)
+    c = np.ones(2 * lanes)
+    pred = np.empty(lanes)
+    d_pred = np.empty(lanes)
+    code = np.full(lanes, CONVERGED, np.int64)  # every lane starts empty: filled below
+    flags = np.empty(2 * lanes, np.int64)
+    keep = np.empty(lanes, np.int64)  # the lanes kept when draining
+    # one run's start, slopes and activations (the initial SSR, by ssr_and_slopes)
+    p0 = np.empty(n_p)
+    g0 = np.empty(n_p)
+    a0 = np.empty(hidden)
+    da0 = np.empty(hidden)
 
-    A lane holds one run; both lanes step together until either run stops, then the stopped
-    run's outcome is written and its lane takes the next run. The last run trains alone.
-    """
-    zeros = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    slopes = np.empty(7)
-    act_out = np.empty(2)
-    act_slope = np.empty(2)
-    buf = np.empty((x.shape[0], 4))  # scratch of _h2_step (the lone last run)
-    # lane state: run index (-1: empty), step count, divergence limit, p, g, m, v
-    run = [-1, -1]
-    t = [0, 0]
-    limit = [0.0, 0.0]
-    p = [zeros, zeros]
-    g = [zeros, zeros]
-    m = [zeros, zeros]
-    v = [zeros, zeros]
     next_run = first
+    active = 0
     while True:
-        for k in range(2):
-            if run[k] < 0 and next_run < last:  # start the next run in the empty lane
-                r = next_run
+        # write the stopped runs' outcomes, refill their lanes
+        for lane in range(lanes):
+            if code[lane] == _RUNNING:
+                continue
+            r = run[lane]
+            if r >= 0:
+                for j in range(n_p):
+                    final[r, j] = p[j * lanes + lane]
+                status[r] = code[lane]
+                steps[r] = t[lane]
+                final_ssr[r] = ssr[lane]
+                active -= 1
+            code[lane] = _RUNNING
+            if next_run < last:
+                r = order[next_run]
                 next_run += 1
-                start = init[r].copy()
-                ssr0 = ssr_and_slopes(x, y, start, 2, act[r], act_out, act_slope, slopes)
+                for j in range(n_p):
+                    p0[j] = init[r, j]
+                ssr0 = ssr_and_slopes(x, y, p0, hidden, act_code, a0, da0, g0)
                 initial_ssr[r] = ssr0
-                run[k], t[k], limit[k] = r, 0, DIVERGENCE_FACTOR * ssr0
-                p[k], g[k], m[k], v[k] = _row7(init, r), _row7_1d(slopes), zeros, zeros
-        if run[0] >= 0 and run[1] >= 0:
-            a, b = run[0], run[1]
-            tr_a, tr_b = _row7(trainable, a), _row7(trainable, b)
-            hyper_a, hyper_b = hyper[a], hyper[b]
-            act_a, opt_a, lr_a, tol_a, max_a = act[a], opt[a], lr[a], tol[a], max_steps[a]
-            act_b, opt_b, lr_b, tol_b, max_b = act[b], opt[b], lr[b], tol[b], max_steps[b]
-            if act_a == 0 and act_b == 0 and opt_a == 0 and opt_b == 0:
-                # softplus and gd, the common case: literal codes let the compiler drop the
-                # other activations and optimizers from this copy of the loop
-                out = _h2_pair_run(
-                    x,
-                    y,
-                    t[0],
-                    0,
-                    0,
-                    hyper_a,
-                    lr_a,
-                    tol_a,
-                    limit[0],
-                    max_a,
-                    tr_a,
-                    p[0],
-                    g[0],
-                    m[0],
-                    v[0],
-                    t[1],
-                    0,
-                    0,
-                    hyper_b,
-                    lr_b,
-                    tol_b,
-                    limit[1],
-                    max_b,
-                    tr_b,
-                    p[1],
-                    g[1],
-                    m[1],
-                    v[1],
-                )
-            else:
-                out = _h2_pair_run(
-                    x,
-                    y,
-                    t[0],
-                    act_a,
-                    opt_a,
-                    hyper_a,
-                    lr_a,
-                    tol_a,
-                    limit[0],
-                    max_a,
-                    tr_a,
-                    p[0],
-                    g[0],
-                    m[0],
-                    v[0],
-                    t[1],
-                    act_b,
-                    opt_b,
-                    hyper_b,
-                    lr_b,
-                    tol_b,
-                    limit[1],
-                    max_b,
-                    tr_b,
-                    p[1],
-                    g[1],
-                    m[1],
-                    v[1],
-                )
-            ta, sa, ssr_a, pa, ga, ma, va, tb, sb, ssr_b, pb, gb, mb, vb = out
-            p[0], g[0], m[0], v[0], t[0] = pa, ga, ma, va, ta
-            p[1], g[1], m[1], v[1], t[1] = pb, gb, mb, vb, tb
-            if sa != _RUNNING:
-                _h2_finish(a, sa, ta, ssr_a, pa, final, status, steps, final_ssr)
-                run[0] = -1
-            if sb != _RUNNING:
-                _h2_finish(b, sb, tb, ssr_b, pb, final, status, steps, final_ssr)
-                run[1] = -1
-        elif run[0] >= 0 or run[1] >= 0:  # one run left: train it to the end alone
-            k = 0 if run[0] >= 0 else 1
-            a = run[k]
-            tr_a, hyper_a = _row7(trainable, a), hyper[a]
-            act_a, opt_a, lr_a, tol_a, max_a = act[a], opt[a], lr[a], tol[a], max_steps[a]
-            pa, ga, ma, va, ta = p[k], g[k], m[k], v[k], t[k]
-            while True:
-                ta += 1
-                sa, ssr_a, pa, ga, ma, va = _h2_step(
-                    x,
-                    y,
-                    buf,
-                    ta,
-                    act_a,
-                    opt_a,
-                    hyper_a,
-                    lr_a,
-                    tol_a,
-                    limit[k],
-                    max_a,
-                    tr_a,
-                    pa,
-                    ga,
-                    ma,
-                    va,
-                )
-                if sa != _RUNNING:
-                    break
-            _h2_finish(a, sa, ta, ssr_a, pa, final, status, steps, final_ssr)
-            run[k] = -1
-        else:
+                for j in range(n_p):
+                    k = j * lanes + lane
+                    p[k] = p0[j]
+                    g[k] = g0[j]
+                    m[k] = 0.0
+                    v[k] = 0.0
+                    tr[k] = trainable[r, j]
+                    rate[k] = lr_hidden[r] if j < 2 * hidden else lr_output[r]
+                for q in range(3):
+                    hyp[q * lanes + lane] = hyper[r, q]
+                tol_l[lane] = tol[r]
+                limit[lane] = DIVERGENCE_FACTOR * ssr0
+                max_l[lane] = max_steps[r]
+                t[lane] = 0
+                run[lane] = r
+                active += 1
+            else:  # no run left: the lane idles (rate 0, all trainable, never stops)
+                for j in range(n_p):
+                    k = j * lanes + lane
+                    p[k] = 0.0
+                    g[k] = 0.0
+                    m[k] = 0.0
+                    v[k] = 0.0
+                    tr[k] = True
+                    rate[k] = 0.0
+                hyp[lane] = 0.0
+                hyp[lanes + lane] = 0.0
+                hyp[2 * lanes + lane] = 1.0
+                tol_l[lane] = 0.0
+                limit[lane] = np.inf
+                max_l[lane] = np.iinfo(np.int64).max
+                t[lane] = 0
+                run[lane] = -1
+        if active == 0:
             return
+        if next_run >= last and 2 * active <= lanes:
+            # draining: no run left to start and half the lanes idle. Move the running lanes
+            # to the front, in the layout of ``active`` lanes, and step only those. In place:
+            # each value moves to a lower (or the same) index, after it has been read.
+            q = 0
+            for lane in range(lanes):
+                if run[lane] >= 0:
+                    keep[q] = lane
+                    q += 1
+            for j in range(n_p):
+                for q in range(active):
+                    src = j * lanes + keep[q]
+                    dst = j * active + q
+                    p[dst] = p[src]
+                    g[dst] = g[src]
+                    m[dst] = m[src]
+                    v[dst] = v[src]
+                    rate[dst] = rate[src]
+                    tr[dst] = tr[src]
+            for row in range(3):  # row by row, as the parameters above
+                for q in range(active):
+                    hyp[row * active + q] = hyp[row * lanes + keep[q]]
+            for q in range(active):
+                src = keep[q]
+                tol_l[q] = tol_l[src]
+                limit[q] = limit[src]
+                max_l[q] = max_l[src]
+                t[q] = t[src]
+                run[q] = run[src]
+                code[q] = code[src]
+            lanes = active
+        # step every lane until a run stops
+        while True:
+            for lane in range(lanes):
+                t[lane] += 1
+            _lanes_update(hidden, opt_code, lanes, p, g, s, m, v, tr, rate, hyp, tol_l, t, c, flags)
+            _lanes_ssr_and_slopes(
+                x, y, hidden, act_code, lanes, p, g, ssr, act_y, act_dy, pred, d_pred
+            )
+            if _lanes_status(lanes, ssr, limit, t, max_l, flags, code) > 0:
+                break
 
 
-@njit(inline="always")
-def _row7_1d(a):
-    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6])
+def _kernel_array(a, dtype):
+    """``a`` as a C-contiguous, writable array of ``dtype`` (a copy only where needed), so that
+    every kernel compiles for one type per argument."""
+    a = np.asarray(a)
+    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C")
+    return a
 
 
-@njit(inline="always")
-def _h2_finish(r, s, k, ssr, p, final, status, steps, final_ssr):
-    for j in range(7):
-        final[r, j] = p[j]
-    status[r] = s
-    steps[r] = k
-    final_ssr[r] = ssr
+def _work_items(act, opt, lanes):
+    """Run order and work items for train_batch: runs sorted (stably) by activation and
+    optimizer, cut into items of at most GROUP runs that share both (and at least ``lanes``,
+    at most an eighth of the runs per thread). Returns (order (R,), items (k, 2) of [first,
+    last) into order)."""
+    n_runs = act.shape[0]
+    per_item = -(-n_runs // (8 * numba.get_num_threads()))
+    group = max(lanes, min(GROUP, per_item))
+    kind = act * 8 + opt
+    if n_runs == 0 or (kind == kind[0]).all():
+        order = np.arange(n_runs, dtype=np.int64)
+        bounds = [0, n_runs]
+    else:
+        order = np.argsort(kind, kind="stable").astype(np.int64)
+        ordered = kind[order]
+        cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        bounds = [0, *cuts.tolist(), n_runs]
+    items = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for first in range(lo, hi, group):
+            items.append((first, min(hi, first + group)))
+    return order, np.array(items, dtype=np.int64).reshape(-1, 2)
 
 
 def train_batch(
@@ -813,36 +680,55 @@ def train_batch(
     steps,
     initial_ssr,
     final_ssr,
+    *,
+    lr_output=None,
+    lanes=LANES,
 ):
     """Train many runs on one data set and hidden size, in compiled code, spread over threads.
 
     Per-run inputs, R runs and P = 3H + 1 parameters: act, opt (R,) int codes; hyper (R, 3);
     lr, tol (R,) float; max_steps (R,) int; trainable (R, P) bool; init (R, P) float.
-    Outputs, filled in place: final (R, P), status (R,) int, steps (R,) int,
+    ``lr`` is the hidden layer's rate, and the output layer's too unless ``lr_output`` (R,)
+    is given. Outputs, filled in place: final (R, P), status (R,) int, steps (R,) int,
     initial_ssr and final_ssr (R,). Each run gives the bits :func:`train_one` gives.
 
-    Runs are handed to numba's threads in groups of GROUP runs, one group at a time
-    (parallel chunk size 1), so a thread whose runs stop early takes more groups and wall
-    time falls with the mean step count. H = 2 goes through the fast path above.
+    Inputs are converted (copied only where needed) to C-contiguous writable arrays of one
+    dtype each, so the kernel compiles once. Work items of up to GROUP runs of one activation
+    and optimizer go to numba's threads one at a time (parallel chunk size 1), so a thread
+    whose runs stop early takes more items; each item trains LANES runs at a time.
     """
+    f8, i8 = np.float64, np.int64
+    act = _kernel_array(act, i8)
+    opt = _kernel_array(opt, i8)
+    lr = _kernel_array(lr, f8)
+    lr_output = lr if lr_output is None else _kernel_array(lr_output, f8)
+    lanes = int(lanes)
+    if lanes < 1:
+        raise ValueError(f"lanes must be >= 1, got {lanes}")
+    order, items = _work_items(act, opt, lanes)
+    outputs = (final, status, steps, initial_ssr, final_ssr)
+    kinds = (f8, i8, i8, f8, f8)
+    for out, kind in zip(outputs, kinds):
+        if out.dtype != kind or not out.flags.c_contiguous or not out.flags.writeable:
+            raise TypeError(f"train_batch outputs must be writable C-contiguous {kind.__name__}")
     with numba.parallel_chunksize(1):
         _train_batch(
-            x,
-            y,
-            hidden,
+            _kernel_array(x, f8),
+            _kernel_array(y, f8),
+            int(hidden),
             act,
             opt,
-            hyper,
+            _kernel_array(hyper, f8),
             lr,
-            tol,
-            max_steps,
-            trainable,
-            init,
-            final,
-            status,
-            steps,
-            initial_ssr,
-            final_ssr,
+            lr_output,
+            _kernel_array(tol, f8),
+            _kernel_array(max_steps, i8),
+            _kernel_array(trainable, np.bool_),
+            _kernel_array(init, f8),
+            order,
+            items,
+            lanes,
+            *outputs,
         )
 
 
@@ -854,111 +740,46 @@ def _train_batch(
     act,
     opt,
     hyper,
-    lr,
+    lr_hidden,
+    lr_output,
     tol,
     max_steps,
     trainable,
     init,
+    order,
+    items,
+    lanes,
     final,
     status,
     steps,
     initial_ssr,
     final_ssr,
 ):
-    """train_batch's compiled body: one prange iteration per group of GROUP runs."""
-    n_runs = init.shape[0]
-    n_groups = (n_runs + GROUP - 1) // GROUP
-    for grp in prange(n_groups):
-        first = grp * GROUP
-        last = min(n_runs, first + GROUP)
-        if hidden == 2:
-            _train_h2_range(
-                x,
-                y,
-                act,
-                opt,
-                hyper,
-                lr,
-                tol,
-                max_steps,
-                trainable,
-                init,
-                first,
-                last,
-                final,
-                status,
-                steps,
-                initial_ssr,
-                final_ssr,
-            )
-        else:
-            _train_one_range(
-                x,
-                y,
-                hidden,
-                act,
-                opt,
-                hyper,
-                lr,
-                tol,
-                max_steps,
-                trainable,
-                init,
-                first,
-                last,
-                final,
-                status,
-                steps,
-                initial_ssr,
-                final_ssr,
-            )
-
-
-@njit
-def _train_one_range(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    first,
-    last,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-):
-    """train_batch's work for runs first..last-1, one run at a time with train_one."""
-    no_trace = np.empty((0, init.shape[1]))
-    no_ssr = np.empty(0)
-    for r in range(first, last):
-        p = init[r].copy()
-        s, k, ssr0, ssr = train_one(
+    """train_batch's compiled body: one prange iteration per work item."""
+    for item in prange(items.shape[0]):
+        first = items[item, 0]
+        last = items[item, 1]
+        r = order[first]
+        _lanes_range(
             x,
             y,
             hidden,
             act[r],
             opt[r],
-            hyper[r],
-            lr[r],
-            tol[r],
-            max_steps[r],
-            trainable[r],
-            p,
-            no_trace,
-            no_trace,
-            no_trace,
-            no_ssr,
+            hyper,
+            lr_hidden,
+            lr_output,
+            tol,
+            max_steps,
+            trainable,
+            init,
+            order,
+            first,
+            last,
+            lanes,
+            final,
+            status,
+            steps,
+            initial_ssr,
+            final_ssr,
         )
-        final[r] = p
-        status[r] = s
-        steps[r] = k
-        initial_ssr[r] = ssr0
-        final_ssr[r] = ssr

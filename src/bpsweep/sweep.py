@@ -117,13 +117,13 @@ def _check_int(name: str, value, minimum: int = 1):
 
 
 def _kernels_cached() -> bool:
-    """Whether numba's cache holds the batched H = 2 kernel, the slowest to compile (numba's
-    own cache object knows where its index lives, NUMBA_CACHE_DIR included); True when that
-    cannot be told, so that the first-run notice is never wrong twice."""
+    """Whether numba's cache holds the batched kernel, the slowest to compile (numba's own
+    cache object knows where its index lives, NUMBA_CACHE_DIR included); True when that cannot
+    be told, so that the first-run notice is never wrong twice."""
     try:
-        from .kernels import _train_h2_range
+        from .kernels import _train_batch
 
-        return os.path.exists(_train_h2_range._cache._cache_file._index_path)
+        return os.path.exists(_train_batch._cache._cache_file._index_path)
     except Exception:  # numba's private layout changed: say nothing
         return True
 
@@ -366,7 +366,7 @@ def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: b
         computed = sum(b - a for a, b in chunks)
         if chunks and not quiet and plan.device == "cpu" and not _kernels_cached():
             print(
-                "bpsweep: first run: numba is compiling the kernels (about a minute, once; "
+                "bpsweep: first run: numba is compiling the kernels (about 20 s, once; "
                 "later runs load them from its cache)",
                 file=sys.stderr,
                 flush=True,

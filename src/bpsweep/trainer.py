@@ -94,19 +94,25 @@ def train(
     beta1: float | None = None,
     beta2: float | None = None,
     eps: float | None = None,
+    lr_hidden: float | None = None,
+    lr_output: float | None = None,
     trace: bool = False,
 ) -> TrainResult:
     """Train one network by gradient descent with the stopping rules of statquest.md.
 
     data: ``"dosage"``, a CSV path, or an ``(x, y)`` pair of 1-D arrays.
     init: preset, scheme, ``name=value`` items or an array; see :func:`bpsweep.init.initial_params`.
-    lr: learning rate (> 0). tol: a step converges when every trainable |step size| < tol.
+    lr: learning rate (> 0); ``lr_hidden`` (every w_i, b_i feeding a hidden node) and
+    ``lr_output`` (the output weights and bias) override it per layer (None: ``lr``).
+    tol: a step converges when every trainable |step size| < tol.
     trace: also return the per-step trace as a DataFrame (row 0: the start).
     """
     x, y = _data_arrays(data)
     act = ACTIVATIONS[check("activation", activation)]
     opt = OPTIMIZERS[check("optimizer", optimizer)]
     lr = check("lr", lr)
+    lr_hidden = lr if lr_hidden is None else check("lr_hidden", lr_hidden)
+    lr_output = lr if lr_output is None else check("lr_output", lr_output)
     tol = check("tol", tol)
     max_steps = check("max_steps", max_steps)
     p = initial_params(init, hidden=hidden, scale=scale, biases=biases, seed=seed)
@@ -125,7 +131,8 @@ def train(
         act,
         opt,
         hyper,
-        float(lr),
+        float(lr_hidden),
+        float(lr_output),
         float(tol),
         int(max_steps),
         mask,
@@ -151,8 +158,9 @@ def train(
 
 def _data_arrays(data):
     if isinstance(data, tuple) and len(data) == 2:
-        x = np.ascontiguousarray(data[0], dtype=np.float64)
-        y = np.ascontiguousarray(data[1], dtype=np.float64)
+        # owned, writable, C-contiguous float64 copies: one numba type for the kernels
+        x = np.array(data[0], dtype=np.float64, order="C")
+        y = np.array(data[1], dtype=np.float64, order="C")
         if x.ndim != 1 or x.shape != y.shape or x.size < 1:
             raise UsageError(
                 f"data x and y must be 1-D of the same length >= 1, "

@@ -26,7 +26,7 @@ def add_setting_options(parser, names, *, defaults: bool = True) -> None:
     defaults False: options default to None (the caller falls back to the schema's default)."""
     for name in names:
         s = SETTINGS[name]
-        shown = s.default if s.default is not None else "-"
+        shown = s.default if s.default is not None else "as --lr"
         help_text = f"{s.help} (default {shown})"
         parser.add_argument(
             s.option,

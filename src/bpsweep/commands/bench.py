@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numba
 
-from ..bench import run_bench
+from ..bench import bench, format_table
 from ..errors import UsageError
 
 
@@ -33,6 +35,23 @@ def register(sub) -> None:
     p.add_argument("--repeat", type=int, default=3, help="timings per case, best kept")
     p.add_argument("--no-sweep", action="store_true", help="skip the end-to-end sweep")
     p.add_argument(
+        "--all-cases",
+        action="store_true",
+        help="also every other activation and optimizer, and H = 1, 3, 8 (fixed steps)",
+    )
+    p.add_argument(
+        "--lanes",
+        type=int,
+        metavar="L",
+        help="runs per thread trained in lockstep (default: the kernel's LANES)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (cases, threads, run-steps/s, ns/step, and the math "
+        "functions' ns per call and max ulp error) instead of the table",
+    )
+    p.add_argument(
         "--device",
         choices=["cpu", "cuda"],
         default="cpu",
@@ -50,19 +69,27 @@ def register(sub) -> None:
 
 
 def _cmd_bench(args) -> int:
-    for name in ("runs", "steps", "repeat"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    for name in ("runs", "steps", "repeat", "lanes"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1, got {value}")
     if args.device == "cuda":
         return _cmd_bench_cuda(args)
     most = numba.config.NUMBA_NUM_THREADS
     for j in args.jobs or []:
         if not 1 <= j <= most:
             raise UsageError(f"--jobs must be between 1 and {most} (numba threads), got {j}")
-    print(
-        run_bench(args.runs, args.steps, args.jobs, args.repeat, sweep=not args.no_sweep),
-        flush=True,
+    result = bench(
+        args.runs,
+        args.steps,
+        args.jobs,
+        args.repeat,
+        sweep=not args.no_sweep,
+        all_cases=args.all_cases,
+        lanes=args.lanes,
+        math=args.json,
     )
+    print(json.dumps(result) if args.json else format_table(result), flush=True)
     return 0
 
 

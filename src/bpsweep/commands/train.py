@@ -10,6 +10,7 @@ CLIError = UsageError
 #: The settings `train` takes as options besides --data, --hidden, --activation and --init.
 _DRAW = ("seed", "scale", "biases")
 _TRAIN = ("trainable", "optimizer", "lr", "tol", "max_steps")
+_RATES = ("lr_hidden", "lr_output")
 _HYPER = ("momentum", "beta1", "beta2", "eps")
 
 
@@ -29,7 +30,7 @@ def register(sub) -> None:
         "'w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0' (default normal)",
     )
     add_setting_options(p, _DRAW + _TRAIN)
-    add_setting_options(p, _HYPER, defaults=False)
+    add_setting_options(p, _RATES + _HYPER, defaults=False)
     p.add_argument("--trace-csv", metavar="FILE", help="write the per-step trace to FILE")
     p.add_argument(
         "--show",
@@ -43,7 +44,8 @@ def register(sub) -> None:
 def _cmd_train(args) -> int:
     from ..trainer import train
 
-    values = setting_values(args, ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_HYPER))
+    names = ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_RATES, *_HYPER)
+    values = setting_values(args, names)
     data = values.pop("dataset")
     result = train(data, init=args.init, trace=True, **values)
     print(_format_walkthrough(result, args.show))
