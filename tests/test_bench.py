@@ -41,7 +41,7 @@ def test_sweep_config_is_built_in_and_matches_the_shipped_experiment():
 def test_cli_json_is_one_object_with_cases_and_math(capsys):
     import json
 
-    args = ["bench", "--runs", "4", "--steps", "5", "--jobs", "1", "--repeat", "1"]
+    args = ["bench", "--runs", "4", "--steps", "5", "--threads", "1", "--repeat", "1"]
     assert main([*args, "--no-sweep", "--json", "--lanes", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["lanes"] == 3 and out["runs"] == 4
@@ -55,7 +55,7 @@ def test_cli_json_is_one_object_with_cases_and_math(capsys):
 
 def test_cli_prints_table(capsys):
     assert (
-        main(["bench", "--runs", "4", "--steps", "5", "--jobs", "1", "--repeat", "1", "--no-sweep"])
+        main(["bench", "--runs", "4", "--steps", "5", "--threads", "1", "--repeat", "1", "--no-sweep"])
         == 0
     )
     out = capsys.readouterr().out

@@ -26,11 +26,12 @@ def register(sub) -> None:
         help="steps per run, and max_steps with early stopping (default 1000)",
     )
     p.add_argument(
-        "--jobs",
+        "--threads",
         type=int,
         nargs="+",
-        metavar="J",
-        help="numba thread counts to time (default: 1 and all)",
+        metavar="T",
+        help="numba thread counts to time (default: 1 and all); threads, not processes "
+        "(bpsweep run's --jobs is worker processes)",
     )
     p.add_argument("--repeat", type=int, default=3, help="timings per case, best kept")
     p.add_argument("--no-sweep", action="store_true", help="skip the end-to-end sweep")
@@ -76,13 +77,13 @@ def _cmd_bench(args) -> int:
     if args.device == "cuda":
         return _cmd_bench_cuda(args)
     most = numba.config.NUMBA_NUM_THREADS
-    for j in args.jobs or []:
+    for j in args.threads or []:
         if not 1 <= j <= most:
-            raise UsageError(f"--jobs must be between 1 and {most} (numba threads), got {j}")
+            raise UsageError(f"--threads must be between 1 and {most}, got {j}")
     result = bench(
         args.runs,
         args.steps,
-        args.jobs,
+        args.threads,
         args.repeat,
         sweep=not args.no_sweep,
         all_cases=args.all_cases,
