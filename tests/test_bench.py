@@ -55,7 +55,20 @@ def test_cli_json_is_one_object_with_cases_and_math(capsys):
 
 def test_cli_prints_table(capsys):
     assert (
-        main(["bench", "--runs", "4", "--steps", "5", "--threads", "1", "--repeat", "1", "--no-sweep"])
+        main(
+            [
+                "bench",
+                "--runs",
+                "4",
+                "--steps",
+                "5",
+                "--threads",
+                "1",
+                "--repeat",
+                "1",
+                "--no-sweep",
+            ]
+        )
         == 0
     )
     out = capsys.readouterr().out

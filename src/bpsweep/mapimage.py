@@ -518,18 +518,19 @@ def map_figure(
 def dimension_plot(table, dimension: float, ax=None, label: str = "boundary"):
     """Draw a box-counting table (columns ``box_size``, ``count``, from
     :func:`bpsweep.maps.boundary_dimension`) as log10 count against log10 box size with the
-    least-squares line of slope -D, on ``ax`` (None: a new Figure's); returns the Axes."""
+    least-squares line of slope -D, on ``ax`` (None: a new Figure's); returns the Axes. Drawn
+    again on the same Axes, each table takes the next colour (points and their fit alike)."""
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
     ax = _axes(ax, 5.5, 4.5)
+    colour = colours[sum(1 for line in ax.lines if line.get_marker() == "o") % len(colours)]
     size = np.asarray(table["box_size"], dtype=np.float64)
     count = np.asarray(table["count"], dtype=np.float64)
     ok = count > 0
-    ax.plot(np.log10(size[ok]), np.log10(count[ok]), "o", color="#1f77b4", label=label)
+    ax.plot(np.log10(size[ok]), np.log10(count[ok]), "o", color=colour, label=label)
     if math.isfinite(dimension) and ok.sum() >= 2:
         x = np.log10(size[ok])
         intercept = np.mean(np.log10(count[ok]) + dimension * x)
-        ax.plot(
-            x, intercept - dimension * x, "-", color="#d62728", label=f"fit: D = {dimension:.3f}"
-        )
+        ax.plot(x, intercept - dimension * x, "-", color=colour, label=f"fit: D = {dimension:.3f}")
     ax.set_xlabel("log10 box size (pixels)")
     ax.set_ylabel("log10 boxes on the boundary")
     ax.set_title("Box-counting dimension")

@@ -163,17 +163,20 @@ def pixel_results(config: SweepConfig, results: Path, color: str) -> dict:
     return out
 
 
-def boundary(grids: dict) -> tuple[str, np.ndarray] | None:
-    """The two classes whose boundary to measure: diverged vs not when both occur, else
-    converged vs not; None when the map holds a single outcome."""
+#: The boundaries a map's dimension is measured on, the first being the headline one.
+BOUNDARIES = (("diverged vs not", "diverged"), ("converged vs not", "converged"))
+
+
+def boundaries(grids: dict) -> list[tuple[str, np.ndarray]]:
+    """The two-class grids whose boundary to measure: diverged vs not, and converged vs not
+    (stalled and diverged runs alike), each where both classes occur."""
     status = grids["status"]
-    for label, grid in (
-        ("diverged vs not", status == STATUSES.index("diverged")),
-        ("converged vs not", status == STATUSES.index("converged")),
-    ):
+    found = []
+    for label, name in BOUNDARIES:
+        grid = status == STATUSES.index(name)
         if grid.any() and not grid.all():
-            return label, grid
-    return None
+            found.append((label, grid))
+    return found
 
 
 def draw(
@@ -231,29 +234,30 @@ def draw(
 
 
 def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
+    """Box-counting dimension of each boundary (:func:`boundaries`): the headline entry (the
+    first found) with the others under ``"also"``; plots them on one figure."""
     if min(config.map.width, config.map.height) < 32:
-        return {
-            "classes": None,
-            "D": None,
-            "table": [],
-            "note": "map too small: box counting needs at least 32 x 32 pixels",
-        }
-    classes = boundary(grids)
-    if classes is None:
+        note = "map too small: box counting needs at least 32 x 32 pixels"
+        return {"classes": None, "D": None, "table": [], "note": note}
+    found = boundaries(grids)
+    if not found:
         return {"classes": None, "D": None, "table": [], "note": "one outcome only: no boundary"}
-    label, grid = classes
-    d, table = maps.boundary_dimension(grid)
-    entry = {
-        "classes": label,
-        "D": None if not math.isfinite(d) else d,
-        "table": table.to_dict(orient="records"),
-    }
     from . import mapimage
 
-    ax = mapimage.dimension_plot(table, d, label=label)
-    ax.set_title(f"{config.name}: boundary {label}, D = {d:.3f}")
+    entries, ax = [], None
+    for label, grid in found:
+        d, table = maps.boundary_dimension(grid)
+        entries.append(
+            {
+                "classes": label,
+                "D": d if math.isfinite(d) else None,
+                "table": table.to_dict(orient="records"),
+            }
+        )
+        ax = mapimage.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
+    ax.set_title(f"{config.name}: box counts of the outcome boundaries")
     _save(ax, out / f"{config.name}-dimension.png")
-    return entry
+    return {**entries[0], "also": entries[1:]}
 
 
 def _written(path: Path, write, *args) -> Path:

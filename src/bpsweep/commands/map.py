@@ -134,13 +134,14 @@ def _summary(outcome, result) -> str:
         f"  map {spec.x} x {spec.y}, {spec.width} x {spec.height}, colour {result.info['color']}"
     )
     dim = result.info.get("dimension")
-    if dim is not None:
-        if dim["D"] is None:
-            lines.append(f"  boundary dimension: none ({dim.get('note', 'no boundary')})")
-        else:
+    if dim is not None and dim["classes"] is None:
+        lines.append(f"  boundary dimension: none ({dim.get('note', 'no boundary')})")
+    elif dim is not None:
+        for entry in (dim, *dim.get("also", [])):
+            d = "nan" if entry["D"] is None else f"{entry['D']:.3f}"
             lines.append(
-                f"  boundary dimension ({dim['classes']}): D = {dim['D']:.3f} "
-                f"(box counting, {len(dim['table'])} box sizes)"
+                f"  boundary dimension ({entry['classes']}): D = {d} "
+                f"(box counting, {len(entry['table'])} box sizes)"
             )
     lines.append(f"  wrote {result.results}")
     for path in (result.png, result.figure, result.json):
