@@ -38,15 +38,15 @@ span = [0.9, 4.0]
 resolution = [6, 4]
 """
 
-# slow: every pixel takes its 2000 steps, and 60 tiles of 50 pixels
+# slow: every pixel takes its 10000 steps, and 60 tiles of 50 pixels
 SLOW = """
 name = "slow"
 [init]
 preset = "statquest-start"
 [train]
 lr = 0.01
-tol = 1e-7
-max_steps = 2000
+tol = 1e-12
+max_steps = 10000
 [map]
 x = "init_w3"
 y = "init_w4"

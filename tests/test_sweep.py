@@ -33,14 +33,15 @@ lr = [0.01, 0.1, 0.5, 1.0]
 scheme = ["normal", "he"]
 """
 
-# A slower sweep for kill/resume: small lr and tol, so every run takes all its 2000 steps, and
-# 60 chunks of 50 runs, so that a kill after the first part lands mid-sweep even on a fast box.
+# A slower sweep for kill/resume: small lr and tol, so every run takes all its 10000 steps
+# (the lanes kernel trains the 3000 runs in about a second), and 60 chunks of 50 runs, so
+# that a kill after the first part lands mid-sweep even on a fast box.
 SLOW = """
 name = "slow"
 [train]
 lr = 0.01
-tol = 1e-7
-max_steps = 2000
+tol = 1e-12
+max_steps = 10000
 [sweep]
 seed = { start = 0, count = 3000 }
 """

@@ -83,9 +83,9 @@ def _size(n: float) -> str:
     return f"{n:.1f} PB"  # pragma: no cover
 
 
-def check_fits(config: SweepConfig, out_dir, runs_left: int | None = None) -> None:
+def check_fits(config: SweepConfig, out_dir, parts_dir=None) -> None:
     """Refuse (SweepError) a sweep whose summary cannot fit memory or whose results cannot fit
-    the disk under ``out_dir``; ``runs_left``: runs still to compute (default all)."""
+    the disk under ``out_dir``; the parts already in ``parts_dir`` count as written."""
     n = config.n_runs
     memory = available_memory()
     need = SUMMARY_BYTES * n
@@ -96,9 +96,11 @@ def check_fits(config: SweepConfig, out_dir, runs_left: int | None = None) -> No
             f"into several configs (e.g. seed ranges) of at most "
             f"{int(MEMORY_SHARE * memory / SUMMARY_BYTES):,} runs"
         )
-    left = n if runs_left is None else runs_left
     per_row = row_bytes(config)
-    disk_need = per_row * (n + left)  # the parts, and the CSV assembled from them
+    written = 0
+    if parts_dir is not None and Path(parts_dir).is_dir():
+        written = sum(p.stat().st_size for p in Path(parts_dir).glob("runs-*.csv"))
+    disk_need = max(per_row * 2 * n - written, 0)  # the parts, and the CSV made from them
     free = _free_disk(Path(out_dir))
     if free is not None and disk_need > free:
         raise SweepError(

@@ -55,6 +55,7 @@ from .parts import (
     remove_stale_temporaries,
 )
 from .progress import Progress
+from .resources import check_fits
 
 
 @dataclass
@@ -242,6 +243,7 @@ def execute(
             if done is not None:
                 _remove_leftovers(plan)
                 return _already_complete(plan)
+        check_fits(config, plan.out, plan.parts_dir)  # memory and disk, before any is used
         manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
         header = header_line(result_columns(config))
         steps, status = check_parts(manifest, plan.parts_dir, header)
