@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,10 +13,6 @@ from .errors import UsageError
 from .init import initial_params
 from .model import (
     ACTIVATIONS,
-    DEFAULT_HIDDEN,
-    DEFAULT_LR,
-    DEFAULT_MAX_STEPS,
-    DEFAULT_TOL,
     OPTIMIZER_SETTINGS,
     OPTIMIZERS,
     STATUSES,
@@ -76,48 +73,37 @@ def optimizer_hyper(optimizer: str, **values) -> np.ndarray:
     return hyper_array([optimizer], *([hyper[n]] for n in HYPER))[0]
 
 
-def train(
-    data="dosage",
-    *,
-    hidden: int = DEFAULT_HIDDEN,
-    activation: str = "softplus",
-    init="normal",
-    seed: int = 0,
-    scale: float = 1.0,
-    biases: str = "zeros",
-    trainable="all",
-    optimizer: str = "gd",
-    lr: float = DEFAULT_LR,
-    tol: float = DEFAULT_TOL,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    momentum: float | None = None,
-    beta1: float | None = None,
-    beta2: float | None = None,
-    eps: float | None = None,
-    lr_hidden: float | None = None,
-    lr_output: float | None = None,
-    trace: bool = False,
-) -> TrainResult:
+def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> TrainResult:
     """Train one network by gradient descent with the stopping rules of statquest.md.
 
     data: ``"dosage"``, a CSV path, or an ``(x, y)`` pair of 1-D arrays.
     init: preset, scheme, ``name=value`` items or an array; see :func:`bpsweep.init.initial_params`.
-    lr: learning rate (> 0); ``lr_hidden`` (every w_i, b_i feeding a hidden node) and
-    ``lr_output`` (the output weights and bias) override it per layer (None: ``lr``).
-    tol: a step converges when every trainable |step size| < tol.
     trace: also return the per-step trace as a DataFrame (row 0: the start).
+    settings: any setting of :data:`bpsweep.settings.SETTINGS` but ``dataset`` (``data``) and
+    ``scheme`` (``init``), by name, each checked as a config checks it; a setting not given
+    (or None) takes its default. They are:
+
+    {settings}
     """
+    unknown = sorted(set(settings) - set(TRAIN_SETTINGS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], TRAIN_SETTINGS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(
+            f"train: unknown setting {unknown[0]!r}; expected one of "
+            f"{', '.join(TRAIN_SETTINGS)}{hint}"
+        )
+    given = {k: v for k, v in settings.items() if v is not None}
+    s = {n: check(n, given[n]) if n in given else SETTINGS[n].default for n in TRAIN_SETTINGS}
     x, y = _data_arrays(data)
-    act = ACTIVATIONS[check("activation", activation)]
-    opt = OPTIMIZERS[check("optimizer", optimizer)]
-    lr = check("lr", lr)
-    lr_hidden = lr if lr_hidden is None else check("lr_hidden", lr_hidden)
-    lr_output = lr if lr_output is None else check("lr_output", lr_output)
-    tol = check("tol", tol)
-    max_steps = check("max_steps", max_steps)
-    p = initial_params(init, hidden=hidden, scale=scale, biases=biases, seed=seed)
-    mask = trainable_mask(trainable, hidden)
-    hyper = optimizer_hyper(optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps)
+    hidden = s["hidden"]
+    lr_hidden = s["lr"] if s["lr_hidden"] is None else s["lr_hidden"]
+    lr_output = s["lr"] if s["lr_output"] is None else s["lr_output"]
+    p = initial_params(init, hidden=hidden, scale=s["scale"], biases=s["biases"], seed=s["seed"])
+    mask = trainable_mask(s["trainable"], hidden)
+    hyper = optimizer_hyper(s["optimizer"], **{n: s[n] for n in HYPER})
+    act, opt = ACTIVATIONS[s["activation"]], OPTIMIZERS[s["optimizer"]]
+    tol, max_steps = s["tol"], s["max_steps"]
     names = param_names(hidden)
     start = p.copy()
 
@@ -154,6 +140,18 @@ def train(
     if trace:
         result.trace = _trace_frame(names, mask, t_params, t_slopes, t_steps, t_ssr, steps)
     return result
+
+
+#: The settings :func:`train` takes by name (all but the data set and the init scheme).
+TRAIN_SETTINGS = tuple(n for n in SETTINGS if n not in ("dataset", "scheme"))
+train.__doc__ = train.__doc__.replace(
+    "{settings}",
+    "\n    ".join(
+        f"{n}: {SETTINGS[n].help} (default "
+        f"{'as lr' if SETTINGS[n].default is None else SETTINGS[n].default})"
+        for n in TRAIN_SETTINGS
+    ),
+)
 
 
 def _data_arrays(data):
