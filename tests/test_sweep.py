@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import bpsweep
+from bpsweep import train
 from bpsweep.commands import main
 from bpsweep.data import load_data
 from bpsweep.init import PRESETS
@@ -320,3 +321,23 @@ def test_a_dead_worker_ends_the_sweep_with_a_clear_error_and_keeps_parts(tmp_pat
     assert err.strip().count("\n") == 0
     assert any(p.name.startswith("runs-") for p in (out / "slow.parts").iterdir())
     assert not (out / "slow.csv").exists()
+
+
+def test_per_layer_rates_are_columns_only_where_set_and_train_as_train_does(tmp_path):
+    """lr_hidden / lr_output swept: their columns follow lr, each run equals bpsweep.train with
+    the same rates (same kernel, same bits); a sweep that never sets them has no such column."""
+    cfg = write(
+        tmp_path / "rates.toml",
+        '[init]\npreset = "statquest-start"\n[train]\nmax_steps = 300\n'
+        "[sweep]\nlr_hidden = [0.05, 0.2]\nlr_output = [0.02, 0.3]\n",
+    )
+    df = run_sweep(cfg, out_dir=tmp_path / "out", jobs=1)
+    cols = list(df.columns)
+    assert cols[cols.index("lr") + 1 : cols.index("lr") + 3] == ["lr_hidden", "lr_output"]
+    for row in df.itertuples():
+        r = train(
+            init="statquest-start", max_steps=300, lr_hidden=row.lr_hidden, lr_output=row.lr_output
+        )
+        assert (r.status, r.steps, r.final_ssr) == (row.status, row.steps, row.final_ssr)
+    plain = run_sweep(write(tmp_path / "plain.toml", SMALL), out_dir=tmp_path / "out", jobs=1)
+    assert "lr_hidden" not in plain.columns and "lr_output" not in plain.columns
