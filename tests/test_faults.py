@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bpsweep import atomic
+from bpsweep import atomic, sweep
 from bpsweep.commands import main
 from bpsweep.parts import MANIFEST, SweepLock
 from bpsweep.sweep import execute
@@ -542,9 +542,11 @@ def test_disk_full_keeps_the_parts_and_the_same_command_resumes(tmp_path, monkey
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
-def test_a_real_full_disk_during_the_assembly(tmp_path, capsys):
-    """On a real 1.7 MB tmpfs, the 1.1 MB of parts fit but the CSV beside them does not: one
-    line, the parts kept; after the file system grows, the same command assembles the CSV."""
+def test_a_real_full_disk_during_the_assembly(tmp_path, capsys, monkeypatch):
+    """On a real 1.7 MB tmpfs the sweep (about 2.6 MB estimated) is refused before anything is
+    written. If the disk fills anyway (another writer, after the check: simulated by skipping the
+    check), the 1.1 MB of parts fit but the CSV beside them does not: one line, the parts kept;
+    after the file system grows, the same command assembles the CSV."""
     cfg = tmp_path / "fault.toml"
     cfg.write_text(FAULT.replace("count = 4000", "count = 3000"))
     clean = execute(cfg, out_dir=tmp_path / "clean", jobs=1).csv_path.read_bytes()
@@ -557,10 +559,17 @@ def test_a_real_full_disk_during_the_assembly(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1
+        assert f"need about 2.6 MB on disk under {mnt}" in err and "1.7 MB is free" in err
+        assert not (mnt / "fault.parts").exists()
+        monkeypatch.setattr(sweep, "check_fits", lambda *args: None)
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
         assert f"cannot write {mnt}/fault.csv: no space left on device" in err
         assert _check_manifest(mnt / "fault.parts") == 6
         assert not list(mnt.glob(".tmp-*"))
         subprocess.run(["mount", "-o", "remount,size=4m", str(mnt)], check=True)
+        monkeypatch.undo()
         assert main([*argv, "--quiet"]) == 0
         assert (mnt / "fault.csv").read_bytes() == clean
     finally:
