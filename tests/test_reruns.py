@@ -139,3 +139,24 @@ def test_chaos_shares_from_a_sample_add_the_change_to_the_group_share():
             values.append((k_all + (new - old) * len(group) / len(part)) / len(group))
         assert spread.loc[lr, "converged_chaos_min"] == pytest.approx(min(values), abs=1e-15)
         assert spread.loc[lr, "converged_chaos_max"] == pytest.approx(max(values), abs=1e-15)
+
+
+def test_trace_re_runs_per_layer_rates_and_every_setting(tmp_path):
+    """A row of a sweep over lr_hidden x lr_output with momentum re-runs with its own rates (a
+    re-run that fell back to lr would reach other final parameters)."""
+    from bpsweep.sweep import run_sweep
+
+    cfg = tmp_path / "rates.toml"
+    cfg.write_text(
+        'name = "rates"\n[init]\npreset = "statquest-start"\n'
+        '[train]\noptimizer = "momentum"\nmomentum = 0.5\nmax_steps = 300\nlr = 0.05\n'
+        "[sweep]\nlr_hidden = [0.01, 0.2]\nlr_output = [0.02, 0.1]\n"
+    )
+    df = run_sweep(cfg, out_dir=tmp_path / "out", jobs=1)
+    settings = R.run_settings(df.iloc[3])
+    assert (settings["lr_hidden"], settings["lr_output"], settings["momentum"]) == (0.2, 0.1, 0.5)
+    trace, check = R.trace_runs(df, list(df["run_id"]))
+    assert check["reproduced"].all()
+    assert df["final_ssr"].nunique() == 4  # the rates matter: a fall-back to lr would show
+    last = trace.groupby("run_id")["ssr"].last()
+    assert list(last) == list(df["final_ssr"])

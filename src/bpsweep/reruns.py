@@ -18,7 +18,9 @@ from .errors import ResultsError
 from .model import ACTIVATIONS, param_names
 from .results import data_dir as _data_dir
 from .results import varies
+from .settings import SETTINGS
 from .tables import DEFAULT_FIT_SSR, SHARES, group_codes, group_keys, outcome_flags
+from .trainer import TRAIN_SETTINGS
 
 
 def chaos(
@@ -149,33 +151,24 @@ def chaos_shares(
 
 
 def run_settings(row: pd.Series, data_dir=None) -> dict:
-    """Keyword arguments of :func:`bpsweep.trainer.train` that re-run one results row."""
-    from .batch import DEFAULTS
+    """Keyword arguments of :func:`bpsweep.trainer.train` that re-run one results row: every
+    setting of the schema the row has a value for (missing or NaN: the default, so that an
+    optional setting such as ``lr_hidden`` that was never set stays "as lr"), the data set, and
+    the row's ``init_<p>`` as the start."""
 
-    def get(name):
+    def given(name):
         value = row.get(name, None)
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return DEFAULTS.get(name)
-        return value
+            return None
+        kind = SETTINGS[name].kind
+        return int(value) if kind == "int" else float(value) if kind == "float" else str(value)
 
-    hidden = int(get("hidden"))
-    names = param_names(hidden)
-    init = np.array([row[f"init_{n}"] for n in names], dtype=np.float64)
-    dataset = str(get("dataset"))
+    hidden = given("hidden") or SETTINGS["hidden"].default
+    init = np.array([row[f"init_{n}"] for n in param_names(hidden)], dtype=np.float64)
+    dataset = given("dataset") or SETTINGS["dataset"].default
     data = dataset if dataset in BUILTIN else load_data(dataset, base_dir=data_dir)
-    settings = {
-        "hidden": hidden,
-        "activation": str(get("activation")),
-        "init": init,
-        "trainable": str(get("trainable")),
-        "optimizer": str(get("optimizer")),
-        "lr": float(get("lr")),
-        "tol": float(get("tol")),
-        "max_steps": int(get("max_steps")),
-    }
-    for name in ("momentum", "beta1", "beta2", "eps"):
-        settings[name] = float(get(name))
-    return {"data": data, **settings}
+    settings = {n: v for n in TRAIN_SETTINGS if (v := given(n)) is not None}
+    return {"data": data, "init": init, **settings}
 
 
 def find_runs(df: pd.DataFrame, run_ids) -> pd.DataFrame:
