@@ -183,3 +183,14 @@ def test_kill_9_then_resume_gives_the_same_parquet(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
     assert a.read_bytes() == b.read_bytes()  # fixed row groups: the chunking leaves no trace
     assert (out / "slow.png").read_bytes() == (tmp_path / "clean" / "slow.png").read_bytes()
+
+
+def test_set_on_a_map_config_changes_a_fixed_setting(tmp_path, capsys):
+    """--set lr=... fixes lr of a map (no [sweep] appears); sweep.lr=... is refused in one line."""
+    cfg = write(tmp_path / "m.toml", MAP.replace('x = "lr"', 'x = "init_w3"'))
+    config = load_config(cfg, overrides=["lr=0.2", "max_steps=50"])
+    assert config.mode == "map" and config.fixed["lr"] == 0.2 and config.fixed["max_steps"] == 50
+    assert main(["map", str(cfg), "--set", "sweep.lr=0.2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "found both" in err
+    assert not (tmp_path / "o").exists()

@@ -359,7 +359,11 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
             f"{source}: {where}: expected {name} in [{home}] (it belongs there), "
             f"found it in [{section}]"
         )
-    sweep = raw.setdefault("sweep", {}) if isinstance(raw.get("sweep", {}), dict) else {}
+    # [sweep] is created only for a swept value: a map config has none and must not get one
+    if section == "sweep" and isinstance(raw.get("sweep", {}), dict):
+        sweep = raw.setdefault("sweep", {})
+    else:
+        sweep = raw["sweep"] if isinstance(raw.get("sweep"), dict) else {}
     sec = raw.setdefault(home, {}) if isinstance(raw.get(home, {}), dict) else {}
     if section == "sweep":
         sec.pop(name, None)
