@@ -191,3 +191,8 @@ def test_bad_data_arrays():
         train(([0.0, np.nan], [1.0, 2.0]))
     with pytest.raises(ValueError, match="same length"):
         train(([0.0, 1.0], [1.0]))
+
+
+def test_a_trace_that_cannot_fit_memory_is_refused_before_allocating():
+    with pytest.raises(UsageError, match=r"a trace of max_steps=100,000,000,000 steps needs"):
+        train(max_steps=10**11, trace=True)

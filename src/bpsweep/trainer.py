@@ -18,6 +18,7 @@ from .model import (
     STATUSES,
     param_names,
 )
+from .resources import MEMORY_SHARE, _size, available_memory
 from .settings import SETTINGS, check, hyper_array
 
 #: The optimizers' hyper-parameters, in the order of :func:`bpsweep.settings.hyper_array`.
@@ -108,6 +109,7 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     start = p.copy()
 
     rows = int(max_steps) + 1 if trace else 0
+    _check_trace_fits(rows, p.size)
     t_params, t_slopes, t_steps = (np.empty((rows, p.size)) for _ in range(3))
     t_ssr = np.empty(rows)
     status, steps, ssr0, ssr = kernels.train_one(
@@ -140,6 +142,19 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     if trace:
         result.trace = _trace_frame(names, mask, t_params, t_slopes, t_steps, t_ssr, steps)
     return result
+
+
+def _check_trace_fits(rows: int, n_params: int) -> None:
+    """A trace keeps every step (params, slopes, step sizes, SSR): refuse one that cannot fit
+    half the available memory before numpy tries to allocate it."""
+    need = rows * (3 * n_params + 1) * 8
+    memory = available_memory()
+    if memory is not None and need > MEMORY_SHARE * memory:
+        raise UsageError(
+            f"a trace of max_steps={rows - 1:,} steps needs about {_size(need)} of memory and "
+            f"{_size(memory)} is available; lower max_steps (a trace keeps every step), or "
+            f"train without a trace"
+        )
 
 
 #: The settings :func:`train` takes by name (all but the data set and the init scheme).
