@@ -137,3 +137,29 @@ def test_sidecar_size_and_checksum_are_checked(grid, tmp_path):
     sidecar.write_text(json.dumps(good))
     with pytest.warns(RS.ResultsWarning, match="SHA-256"):
         RS.load_results(path)
+
+
+def test_one_sidecar_for_csv_and_parquet_warns_only_for_its_own_file(tmp_path):
+    """A sweep written as CSV, then as Parquet into the same folder: <name>.json describes the
+    Parquet file; reading the CSV must not warn that it does not match."""
+    import warnings
+
+    from bpsweep.sweep import execute
+
+    cfg = tmp_path / "two.toml"
+    cfg.write_text(
+        'name = "two"\n[train]\nmax_steps = 50\n[sweep]\nseed = {start = 0, count = 8}\n'
+    )
+    out = tmp_path / "out"
+    csv = execute(cfg, out_dir=out, jobs=1).csv_path
+    parquet = execute(cfg, out_dir=out, jobs=1, results_format="parquet").csv_path
+    assert json.loads((out / "two.json").read_text())["results"] == str(parquet)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = RS.load_results(csv), RS.load_results(parquet)
+    assert a.equals(b)
+    # the check still runs for the file the sidecar names
+    meta = json.loads((out / "two.json").read_text())
+    (out / "two.json").write_text(json.dumps({**meta, "results_size": meta["results_size"] + 1}))
+    with pytest.warns(RS.ResultsWarning, match="does not match its sidecar two.json"):
+        RS.load_results(parquet)

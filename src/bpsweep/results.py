@@ -116,6 +116,9 @@ def _check_integrity(path: Path, meta) -> None:
     """Warn when the sidecar's ``results_size`` / ``results_sha256`` disagree with the file."""
     if not isinstance(meta, dict):
         return
+    recorded = meta.get("results", meta.get("csv"))
+    if isinstance(recorded, str) and Path(recorded).name != path.name:
+        return  # the sidecar is of the other format's file (one <name>.json for .csv/.parquet)
     size, digest = meta.get("results_size"), meta.get("results_sha256")
     actual = path.stat().st_size
     problem = None

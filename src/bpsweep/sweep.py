@@ -276,7 +276,7 @@ def _complete(plan: _Plan) -> dict | None:
             f"{plan.json_path} is not the JSON of a bpsweep sweep (it records no config "
             f"fingerprint); {_JSON_RECOVER}"
         )
-    recorded = previous.get("csv")
+    recorded = previous.get("results", previous.get("csv"))  # "csv": before Parquet results
     if isinstance(recorded, str) and Path(recorded).suffix != plan.csv_path.suffix:
         return None  # the JSON is of the other format's file: compute this one
     if previous.get("fingerprint") != plan.fingerprint:
@@ -446,7 +446,7 @@ def _finish(
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "versions": versions(),
-        "csv": str(plan.csv_path),
+        "results": str(plan.csv_path),
         "results_size": size,
         "results_sha256": sha256,
     }
