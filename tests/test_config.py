@@ -85,6 +85,13 @@ BAD = [
     ("[train]\nlr = 0", "[train] lr", "a finite number > 0", "0 (integer)"),
     ("[train]\nlr = -0.5", "[train] lr", "a finite number > 0", "-0.5"),
     ("[sweep]\nlr = [0.1, -0.1]", "[sweep] lr[1]", "a finite number > 0", "-0.1"),
+    ("[sweep]\nmomentum = [0.5, 0.9]", "[sweep] momentum", "optimizer 'momentum'", "'gd'"),
+    (
+        '[train]\noptimizer = "momentum"\n[sweep]\nbeta1 = [0.5, 0.9]',
+        "[sweep] beta1",
+        "optimizer 'adam'",
+        "'momentum'",
+    ),
     ("[train]\ntol = 0.0", "[train] tol", "a finite number > 0", "0.0"),
     ("[train]\ntol = -1e-3", "[train] tol", "a finite number > 0", "-0.001"),
     ("[train]\nmax_steps = 0", "[train] max_steps", "a whole number >= 1", "0 (integer)"),

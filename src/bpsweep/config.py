@@ -715,6 +715,16 @@ def _cross_check(config: SweepConfig) -> None:
                     f"{src}: {_where(src, 'trainable', axes)}: expected 'all' or names of the "
                     f"parameters (with hidden={h}: {', '.join(param_names(h))}), found {t!r}"
                 )
+    optimizers = config.values_of("optimizer")
+    for a in axes:
+        owner = SETTINGS[a.name].optimizer if a.name in SETTINGS else None
+        if owner is not None and owner not in optimizers:
+            raise ConfigError(
+                f"{src}: {_where(src, a.name, axes)}: expected optimizer {owner!r} among the "
+                f"optimizers trained (only it uses {a.name}), found "
+                f"{', '.join(map(repr, optimizers))}: every value would train the same runs; "
+                f'set [train] optimizer = "{owner}" or drop the axis'
+            )
     presets = [s for s in config.values_of("scheme") if s in PRESETS]
     if presets and hiddens != [2]:
         raise ConfigError(
