@@ -365,15 +365,14 @@ def test_hostile_values_refused_at_validation(raw, message):
 
 
 def test_a_sweep_that_cannot_fit_is_refused_before_anything_is_written(tmp_path, capsys):
-    """10^12 random runs: refused up front with the memory estimate; --dry-run prints the
-    estimate without listing anything."""
+    """10^12 random runs: refused up front with the memory estimate, by --dry-run too (it
+    lists nothing), and no --out folder is left behind."""
     from bpsweep.commands import main
 
     cfg = tmp_path / "big.toml"
     cfg.write_text('[sweep]\nmode = "random"\nsamples = 1000000000000\nlr = {uniform = [0.1, 1]}\n')
-    assert main(["run", str(cfg), "--dry-run"]) == 0
-    assert "of memory for the summary" in capsys.readouterr().out
-    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "need about 9.0 TB of memory" in err[0]
-    assert not (tmp_path / "out" / "big.parts").exists()
+    for extra in (["--dry-run"], []):
+        assert main(["run", str(cfg), "--out", str(tmp_path / "out"), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "need about 9.0 TB of memory" in err[0]
+        assert not (tmp_path / "out").exists()

@@ -165,7 +165,10 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     assert "small: 320 runs" in text
     assert "seed    40 values" in text and "lr      4 values" in text
     assert "scheme  2 values" in text
+    assert "of CSV;" in text
     assert not out.exists()
+    assert main(["run", str(cfg), "--dry-run", "--out", str(out), "--format", "parquet"]) == 0
+    assert "as CSV (less as Parquet);" in capsys.readouterr().out
 
 
 def test_cli_run_prints_summary_and_paths(tmp_path, capsys, monkeypatch):

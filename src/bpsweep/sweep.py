@@ -234,29 +234,35 @@ def execute(
         if not fresh and _complete(plan) is not None:
             return _already_complete(plan)
         raise
-    with lock:
-        remove_stale_temporaries(plan.out, config.name)
-        if fresh:
+    try:
+        with lock:
+            remove_stale_temporaries(plan.out, config.name)
+            if fresh:
+                remove_parts(plan.parts_dir)
+            else:
+                done = _complete(plan)
+                if done is not None:
+                    _remove_leftovers(plan)
+                    return _already_complete(plan)
+            check_fits(config, plan.out, plan.parts_dir)  # memory and disk, before any is used
+            manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
+            header = header_line(result_columns(config))
+            steps, status = check_parts(manifest, plan.parts_dir, header)
+            gaps = missing_ranges(manifest.ranges(), plan.n)
+            run = _train_missing(plan, session, manifest, gaps, steps, status, quiet)
+            if plan.results_format == "parquet":
+                kinds = {c: column_kind(c) for c in result_columns(config)}
+                size, sha256 = assemble_parquet(
+                    manifest, plan.parts_dir, plan.csv_path, header, kinds
+                )
+            else:
+                size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
+            wall = time.perf_counter() - t0
+            outcome = _finish(plan, run, steps, status, started, wall, size, sha256)
             remove_parts(plan.parts_dir)
-        else:
-            done = _complete(plan)
-            if done is not None:
-                _remove_leftovers(plan)
-                return _already_complete(plan)
-        check_fits(config, plan.out, plan.parts_dir)  # memory and disk, before any is used
-        manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
-        header = header_line(result_columns(config))
-        steps, status = check_parts(manifest, plan.parts_dir, header)
-        gaps = missing_ranges(manifest.ranges(), plan.n)
-        run = _train_missing(plan, session, manifest, gaps, steps, status, quiet)
-        if plan.results_format == "parquet":
-            kinds = {c: column_kind(c) for c in result_columns(config)}
-            size, sha256 = assemble_parquet(manifest, plan.parts_dir, plan.csv_path, header, kinds)
-        else:
-            size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
-        wall = time.perf_counter() - t0
-        outcome = _finish(plan, run, steps, status, started, wall, size, sha256)
-        remove_parts(plan.parts_dir)
+    except BaseException:
+        remove_if_empty(created)  # a run that failed before writing leaves no empty folder
+        raise
     return outcome
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
 from ..dispatch import BACKENDS, check_local_jobs, default_chunk_size, default_workers
 from ..errors import UsageError
 from ..machine import usable_cores
-from ..resources import SUMMARY_BYTES, _size, row_bytes
+from ..resources import SUMMARY_BYTES, _size, check_fits, row_bytes
 from ..sweep import FORMATS, _check_int, _plan, execute
 
 
@@ -124,9 +125,14 @@ def cmd_run(args) -> int:
 
         import_distributed()
     if args.dry_run:
-        print(
-            describe(config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler)
+        # the check execute makes first, so that a dry run says what a real one would refuse
+        check_fits(config, Path(args.out), Path(args.out) / f"{config.name}.parts")
+        text = describe(
+            config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler
         )
+        if args.results_format == "parquet":
+            text = text.replace(" of CSV;", " as CSV (less as Parquet);")
+        print(text)
         return 0
     outcome = execute(
         config,
