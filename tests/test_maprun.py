@@ -194,3 +194,17 @@ def test_set_on_a_map_config_changes_a_fixed_setting(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "found both" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("module", "words"), [("PIL", "pillow"), ("matplotlib.figure", "matplotlib")]
+)
+def test_missing_drawing_packages_are_named_before_any_training(
+    tmp_path, capsys, monkeypatch, module, words
+):
+    monkeypatch.setitem(sys.modules, module, None)  # import of it raises ImportError
+    cfg = write(tmp_path / "m.toml", MAP)
+    assert main(["map", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "pip install bpsweep[plots]" in err
+    assert not (tmp_path / "o").exists()

@@ -321,6 +321,12 @@ def map_image(
 # ---------------------------------------------------------------- files
 
 
+def check_drawing() -> None:
+    """UsageError now, before hours of training, when pillow or matplotlib is missing."""
+    _pil()
+    _figure_class()
+
+
 def _pil():
     try:
         from PIL import Image
@@ -392,16 +398,21 @@ def zoom_gif(frames, path, duration_ms: int = 250, loop: int = 0) -> Path:
 # ---------------------------------------------------------------- figures
 
 
-def _axes(ax, width=7.5, height=6.0):
-    if ax is not None:
-        return ax
+def _figure_class():
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise UsageError("map figures need matplotlib: pip install bpsweep[plots]") from None
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    return Figure, FigureCanvasAgg
+
+
+def _axes(ax, width=7.5, height=6.0):
+    if ax is not None:
+        return ax
+    figure_cls, canvas_cls = _figure_class()
+    fig = figure_cls(figsize=(width, height), dpi=100, layout="constrained")
+    canvas_cls(fig)
     return fig.add_subplot()
 
 

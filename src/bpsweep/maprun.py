@@ -268,14 +268,11 @@ def _written(path: Path, write, *args) -> Path:
 
 
 def _save(ax, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
+    # the Figure is not pyplot's (mapimage uses the object API): nothing to close
     try:
         ax.figure.savefig(path, dpi=110, bbox_inches="tight")
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(ax.figure)
 
 
 def run_map(

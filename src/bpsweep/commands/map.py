@@ -98,6 +98,9 @@ def cmd_map(args) -> int:
             raise UsageError(f"{option}: expected a whole number >= 1, found {value}")
     zoom = parse_zoom(args.zoom) if args.zoom is not None else None
     config = load_config(args.config, overrides=args.overrides)
+    from ..mapimage import check_drawing
+
+    check_drawing()  # the images are the point of a map: no training without the means to draw
     configs, gif = maprun.plan_maps(
         config, resolution=args.resolution, zoom=zoom, frames=args.frames
     )
