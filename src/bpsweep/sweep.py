@@ -518,7 +518,7 @@ def run_sweep(
     config_or_path: a TOML path, a config dict (the parsed TOML; relative data paths are taken
     from the current folder) or a :class:`~bpsweep.config.SweepConfig`.
     jobs: worker processes; 1 trains in this process, numba's threads spreading each chunk over
-    every core. Default: every core as workers for 100,000 runs or more, else in this process.
+    every core. Default: every core as workers for 500,000 runs or more, else in this process.
     chunk_size: runs per chunk (default: see :func:`default_chunk_size`).
     out_dir: folder of ``<name>.csv``, ``<name>.json`` and ``<name>.parts/`` (default
     ``results`` in the current folder). fresh: discard earlier parts or results of this name.

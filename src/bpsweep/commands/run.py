@@ -29,7 +29,7 @@ def register(sub) -> None:
         type=int,
         help="worker processes; 1 runs in this process with "
         "numba's threads on every core (default: every core as workers for sweeps of "
-        "100,000 runs or more, else 1)",
+        "500,000 runs or more, else 1)",
     )
     p.add_argument(
         "--chunk-size",
