@@ -99,6 +99,10 @@ def test_raw_png_is_one_pixel_per_run_right_way_up(tmp_path):
     assert meta["map"]["window"]["resolution"] == [48, 32]
     assert diverged[:, -1].all() and not diverged[:, 0].any()  # large lr on the right
     assert meta["map"]["dimension"]["classes"] == "diverged vs not"
+    # 32 px a side: boxes of 2 and 4 px only, and the estimate says it is rough
+    assert len(meta["map"]["dimension"]["table"]) == 2
+    assert "rough, fewer than 5 box sizes" in meta["map"]["dimension"]["note"]
+    assert not (tmp_path / ".m.lock").exists()  # the lock held while drawing is gone
     for name in ("m-figure.png", "m-dimension.png"):
         with Image.open(tmp_path / name) as im:
             assert im.size[0] > 200

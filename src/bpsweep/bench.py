@@ -259,6 +259,7 @@ def bench(
 
 def format_table(result: dict) -> str:
     """The text table of :func:`bench`'s dict."""
+    machine = result.get("machine") or {}
     lines = [
         f"bpsweep bench: dosage data, {result['runs']} runs, normal starts "
         f"(seeds 0..{result['runs'] - 1}), {result['lanes']} lanes per thread",
@@ -288,6 +289,11 @@ def format_table(result: dict) -> str:
         "ns/step: wall time per run-step per thread (1e9 * threads / rate); "
         "(worst): the slowest repeat."
     )
+    if machine:
+        lines.append(
+            f"machine: {machine.get('cpu')}, {machine.get('cores')} cores, python "
+            f"{machine.get('python')}, numba {machine.get('numba')}, numpy {machine.get('numpy')}"
+        )
     return "\n".join(lines)
 
 

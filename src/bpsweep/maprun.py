@@ -35,6 +35,7 @@ from .atomic import read_json, write_text_atomic
 from .config import SweepConfig, config_from_dict
 from .errors import OutputError, UsageError
 from .model import PRESETS, STATUSES
+from .parts import SweepLock
 from .sweep import execute
 
 #: A good fit's final SSR is below this (as in ``bpsweep analyse``).
@@ -233,6 +234,10 @@ def draw(
     return MapResult(config, results, png, fig_path, json_path, info)
 
 
+#: fewer box sizes than this (a map under 256 px a side) make the slope a rough estimate
+MIN_BOX_SIZES = 5
+
+
 def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
     """Box-counting dimension of each boundary (:func:`boundaries`): the headline entry (the
     first found) with the others under ``"also"``; plots them on one figure."""
@@ -247,13 +252,17 @@ def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
     entries, ax = [], None
     for label, grid in found:
         d, table = maps.boundary_dimension(grid)
-        entries.append(
-            {
-                "classes": label,
-                "D": d if math.isfinite(d) else None,
-                "table": table.to_dict(orient="records"),
-            }
-        )
+        entry = {
+            "classes": label,
+            "D": d if math.isfinite(d) else None,
+            "table": table.to_dict(orient="records"),
+        }
+        if len(table) < MIN_BOX_SIZES:
+            entry["note"] = (
+                f"rough, fewer than {MIN_BOX_SIZES} box sizes: a resolution of at least "
+                "256 x 256 gives more"
+            )
+        entries.append(entry)
         ax = mapimage.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
     ax.set_title(f"{config.name}: box counts of the outcome boundaries")
     _save(ax, out / f"{config.name}-dimension.png")
@@ -300,12 +309,15 @@ def run_map(
         device=device,
         results_format="parquet",
     )
-    drawn = draw(
-        config,
-        outcome.csv_path,
-        color=color,
-        fit_ssr=fit_ssr,
-        dimension=dimension,
-        figure=figure,
-    )
+    # the sweep's lock again while the images and the JSON are written: a second bpsweep map
+    # of the same config into the same folder is refused rather than interleaving its files
+    with SweepLock(outcome.csv_path.parent, config.name).acquire():
+        drawn = draw(
+            config,
+            outcome.csv_path,
+            color=color,
+            fit_ssr=fit_ssr,
+            dimension=dimension,
+            figure=figure,
+        )
     return outcome, drawn

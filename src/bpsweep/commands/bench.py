@@ -53,6 +53,11 @@ def register(sub) -> None:
         "functions' ns per call and max ulp error) instead of the table",
     )
     p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="print the table of a saved --json result (e.g. the README's) instead of measuring",
+    )
+    p.add_argument(
         "--device",
         choices=["cpu", "cuda"],
         default="cpu",
@@ -70,6 +75,8 @@ def register(sub) -> None:
 
 
 def _cmd_bench(args) -> int:
+    if args.from_json is not None:
+        return _print_saved(args.from_json)
     for name in ("runs", "steps", "repeat", "lanes"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -100,6 +107,10 @@ def _cmd_bench_cuda(args) -> int:
     if min(args.sizes) < 1:
         raise UsageError(f"--sizes must be >= 1, got {min(args.sizes)}")
     table = bench_cuda(tuple(args.sizes), steps=args.steps)
+    if args.json:
+        result = {"bpsweep_bench": 1, "device": "cuda", "steps": args.steps}
+        print(json.dumps({**result, "sizes": table.to_dict(orient="records")}), flush=True)
+        return 0
     print(f"bpsweep bench --device cuda: H=2 softplus gd, {args.steps} fixed steps (tol 0)")
     print(
         table.to_string(
@@ -113,4 +124,18 @@ def _cmd_bench_cuda(args) -> int:
         ),
         flush=True,
     )
+    return 0
+
+
+def _print_saved(path) -> int:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            result = json.load(fh)
+    except OSError as exc:
+        raise UsageError(f"--from-json {path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--from-json {path}: not JSON ({exc})") from None
+    if not (isinstance(result, dict) and result.get("bpsweep_bench") == 1 and "cases" in result):
+        raise UsageError(f"--from-json {path}: expected the output of bpsweep bench --json")
+    print(format_table(result), flush=True)
     return 0

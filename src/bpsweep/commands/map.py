@@ -58,8 +58,9 @@ def register(sub) -> None:
     p.add_argument(
         "--dimension",
         action="store_true",
-        help="measure the box-counting "
-        "dimension of the boundary (diverged vs not), print it and store it",
+        help="measure the box-counting dimension of the outcome boundaries (diverged vs "
+        "not, converged vs not), print it, store it in the JSON and plot the box counts in "
+        "NAME-dimension.png",
     )
     p.add_argument("--jobs", type=int, help="worker processes (default: as bpsweep run)")
     p.add_argument(
@@ -145,6 +146,7 @@ def _summary(outcome, result) -> str:
             lines.append(
                 f"  boundary dimension ({entry['classes']}): D = {d} "
                 f"(box counting, {len(entry['table'])} box sizes)"
+                + (f"; {entry['note']}" if entry.get("note") else "")
             )
     lines.append(f"  wrote {result.results}")
     for path in (result.png, result.figure, result.json):
