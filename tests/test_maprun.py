@@ -130,6 +130,7 @@ def test_zoom_frames_and_gif(tmp_path, capsys):
         (["--resolution", "0x5"], "--resolution"),
         (["--fit-ssr", "nan"], "--fit-ssr: expected a finite number > 0"),
         (["--jobs", "0"], "--jobs: expected a whole number >= 1"),
+        (["--jobs", "9999"], "--jobs 9999 would start 9,999 worker processes"),
     ],
 )
 def test_bad_options_are_one_line(tmp_path, capsys, args, message):
@@ -212,3 +213,11 @@ def test_missing_drawing_packages_are_named_before_any_training(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and "pip install bpsweep[plots]" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_parameter_the_network_lacks_names_the_map_axis(tmp_path):
+    from bpsweep.errors import ConfigError
+
+    cfg = write(tmp_path / "m.toml", MAP.replace('y = "init_w4"', 'y = "init_w9"'))
+    with pytest.raises(ConfigError, match=r"\[map\] y = 'init_w9': expected a parameter"):
+        load_config(cfg)

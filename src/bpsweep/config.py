@@ -538,9 +538,12 @@ def _map_config(raw, source, base_dir, name, description, fixed, placed) -> Swee
 
 
 def _where(config_or_source, name: str, axes=None) -> str:
+    map_axes = [a for a in axes or () if a.kind == "map"]  # in the order x, y
     for a in axes or ():
         if a.name == name:
-            return f"[{'map' if a.kind == 'map' else 'sweep'}] {name}"
+            if a.kind == "map":
+                return f"[map] {'xy'[map_axes.index(a)]} = {name!r}"
+            return f"[sweep] {name}"
     return f"[{_section_of(name)}] {name}"
 
 

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from ..config import load_config
+from ..dispatch import check_local_jobs
 from ..errors import UsageError
 from ..maps import COLOR_MODES, parse_zoom
 
@@ -97,6 +98,7 @@ def cmd_map(args) -> int:
     for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
         if value is not None and value < 1:
             raise UsageError(f"{option}: expected a whole number >= 1, found {value}")
+    check_local_jobs(args.jobs, "--jobs")
     zoom = parse_zoom(args.zoom) if args.zoom is not None else None
     config = load_config(args.config, overrides=args.overrides)
     from ..mapimage import check_drawing
