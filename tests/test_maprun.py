@@ -101,7 +101,7 @@ def test_raw_png_is_one_pixel_per_run_right_way_up(tmp_path):
     assert meta["map"]["dimension"]["classes"] == "diverged vs not"
     # 32 px a side: boxes of 2 and 4 px only, and the estimate says it is rough
     assert len(meta["map"]["dimension"]["table"]) == 2
-    assert "rough, fewer than 5 box sizes" in meta["map"]["dimension"]["note"]
+    assert "rough: under 5 box sizes, use 256 x 256 or more" in meta["map"]["dimension"]["note"]
     assert not (tmp_path / ".m.lock").exists()  # the lock held while drawing is gone
     for name in ("m-figure.png", "m-dimension.png"):
         with Image.open(tmp_path / name) as im:

@@ -258,10 +258,7 @@ def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
             "table": table.to_dict(orient="records"),
         }
         if len(table) < MIN_BOX_SIZES:
-            entry["note"] = (
-                f"rough, fewer than {MIN_BOX_SIZES} box sizes: a resolution of at least "
-                "256 x 256 gives more"
-            )
+            entry["note"] = f"rough: under {MIN_BOX_SIZES} box sizes, use 256 x 256 or more"
         entries.append(entry)
         ax = mapimage.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
     ax.set_title(f"{config.name}: box counts of the outcome boundaries")
