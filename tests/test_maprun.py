@@ -221,3 +221,16 @@ def test_a_parameter_the_network_lacks_names_the_map_axis(tmp_path):
     cfg = write(tmp_path / "m.toml", MAP.replace('y = "init_w4"', 'y = "init_w9"'))
     with pytest.raises(ConfigError, match=r"\[map\] y = 'init_w9': expected a parameter"):
         load_config(cfg)
+
+
+def test_a_map_too_big_to_draw_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    from bpsweep import maprun
+
+    monkeypatch.setattr(maprun, "available_memory", lambda: 2 * 24 * maprun.DRAW_BYTES["other"])
+    cfg = write(tmp_path / "m.toml", MAP)  # 6 x 4 = 24 pixels: fits exactly half
+    assert main(["map", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    cfg = write(tmp_path / "m.toml", MAP.replace("[6, 4]", "[6, 5]"))
+    assert main(["map", str(cfg), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "drawing 6 x 5 pixels coloured by outcome needs" in err
+    assert not (tmp_path / "p").exists()

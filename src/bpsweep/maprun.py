@@ -33,9 +33,10 @@ import pandas as pd
 from . import maps
 from .atomic import read_json, write_text_atomic
 from .config import SweepConfig, config_from_dict
-from .errors import OutputError, UsageError
+from .errors import OutputError, SweepError, UsageError
 from .model import PRESETS, STATUSES
 from .parts import SweepLock
+from .resources import MEMORY_SHARE, _size, available_memory
 from .sweep import execute
 
 #: A good fit's final SSR is below this (as in ``bpsweep analyse``).
@@ -281,6 +282,29 @@ def _save(ax, path: Path) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+#: Peak memory of drawing a map, in bytes a pixel beyond the process's own (the per-pixel
+#: columns read back from the Parquet, their grids, the RGB image and the figure). Measured:
+#: 4096 x 4096 coloured by outcome 2.87 GB peak resident (about 160 bytes a pixel), 1024 x 1024
+#: by basin 750 MB (the final parameters too: about 480 bytes a pixel); with some margin.
+DRAW_BYTES = {"basin": 560, "other": 190}
+
+
+def check_draw_fits(config: SweepConfig, color: str | None = None) -> None:
+    """Refuse (SweepError), before any training, a map whose drawing cannot fit memory."""
+    spec = config.map
+    color = color or spec.color
+    pixels = spec.width * spec.height
+    per_pixel = DRAW_BYTES["basin" if color == "basin" else "other"]
+    need, memory = pixels * per_pixel, available_memory()
+    if memory is not None and need > MEMORY_SHARE * memory:
+        raise SweepError(
+            f"{config.name}: drawing {spec.width} x {spec.height} pixels coloured by {color} "
+            f"needs about {_size(need)} of memory (about {per_pixel} bytes a pixel) and "
+            f"{_size(memory)} is available; lower the resolution, or cover the window with "
+            f"--zoom tiles"
+        )
+
+
 def run_map(
     config: SweepConfig,
     *,
@@ -296,6 +320,7 @@ def run_map(
     figure: bool = True,
 ):
     """Train one map (or resume it) and draw it; returns (sweep outcome, MapResult)."""
+    check_draw_fits(config, color)
     outcome = execute(
         config,
         jobs=jobs,

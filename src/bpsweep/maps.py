@@ -43,9 +43,10 @@ MAP_KEYS = ("x", "y", "center", "span", "resolution", "scale", "color")
 SCALES = ("linear", "log")
 #: Colour modes of the image (see :mod:`bpsweep.mapimage`).
 COLOR_MODES = ("outcome", "steps", "final_ssr", "basin")
-#: Largest width or height: the image and the per-pixel grids are held in memory
-#: (65536 x 65536 would be 4.3e9 pixels, 12.9 GB of RGB).
-MAX_SIDE = 65536
+#: Largest width or height: the image and the per-pixel grids are held in memory while the
+#: map is drawn (:data:`bpsweep.maprun.DRAW_BYTES`: 16384 x 16384 needs about 51 GB to draw;
+#: the memory check refuses what this machine cannot hold). Larger pictures: zoom into tiles.
+MAX_SIDE = 16384
 LN10 = math.log(10.0)
 
 
