@@ -1,11 +1,15 @@
 """bench's accounting (not its timings): run-steps counted are the steps the runs took."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bpsweep import bench, kernels
 from bpsweep.commands import main
 from bpsweep.model import MAX_STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_fixed_steps_count_every_step():
@@ -89,3 +93,17 @@ def test_cli_cuda_without_a_gpu_says_why(capsys):
     assert main(["bench", "--device", "cuda", "--sizes", "10", "--steps", "2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("bpsweep bench: error:") and "GPU" in err and "Traceback" not in err
+
+
+def test_from_json_prints_a_saved_result_and_refuses_others(tmp_path, capsys):
+    assert main(["bench", "--from-json", str(ROOT / "docs" / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "fixed 1000 steps (lr 0.01, tol 0)" in out and "math softplus" in out
+    (tmp_path / "x.json").write_text('{"cases": []}')
+    for path, words in (
+        (tmp_path / "x.json", "expected the output of bpsweep bench --json"),
+        (tmp_path / "none.json", "cannot read it"),
+    ):
+        assert main(["bench", "--from-json", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err

@@ -86,10 +86,12 @@ def _matches(expected: list[str], actual: list[str]) -> bool:
 
 @pytest.fixture
 def scratch(tmp_path):
-    """A folder of its own for each block, with experiments/ and a `bpsweep` on the PATH that
-    runs this checkout."""
+    """A folder of its own for each block, with experiments/, docs/bench.json and a `bpsweep` on
+    the PATH that runs this checkout."""
     root = tmp_path
     shutil.copytree(ROOT / "experiments", root / "experiments")
+    (root / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "bench.json", root / "docs")  # the README's saved benchmark
     bin_dir = root / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "bpsweep"
