@@ -330,6 +330,9 @@ INIT_PARAM_SETTING = Setting("init_<p>", "init", None, "float", "a finite number
 #: The settings of each config section, in order (``[init]`` also takes ``preset``).
 SECTION_KEYS = {sec: [n for n, s in SETTINGS.items() if s.section == sec] for sec in SECTIONS}
 SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
+#: The optimizers' hyper-parameters (the settings with an ``optimizer``), in schema order; each
+#: is a keyword argument of :func:`hyper_array`.
+HYPER_SETTINGS = tuple(n for n, s in SETTINGS.items() if s.optimizer)
 
 
 def setting_for(name: str) -> Setting | None:

@@ -19,10 +19,7 @@ from .model import (
     param_names,
 )
 from .resources import MEMORY_SHARE, _size, available_memory
-from .settings import SETTINGS, check, hyper_array
-
-#: The optimizers' hyper-parameters, in the order of :func:`bpsweep.settings.hyper_array`.
-HYPER = ("momentum", "beta1", "beta2", "eps")
+from .settings import HYPER_SETTINGS, SETTINGS, check, hyper_array
 
 
 @dataclass
@@ -67,11 +64,11 @@ def optimizer_hyper(optimizer: str, **values) -> np.ndarray:
     missing: the default); see :func:`bpsweep.settings.hyper_array`."""
     optimizer = check("optimizer", optimizer)
     given = {k: v for k, v in values.items() if v is not None}
-    hyper = {name: SETTINGS[name].default for name in HYPER}
+    hyper = {name: SETTINGS[name].default for name in HYPER_SETTINGS}
     for name in OPTIMIZER_SETTINGS[optimizer]:
         if name in given:
             hyper[name] = check(name, given[name])
-    return hyper_array([optimizer], *([hyper[n]] for n in HYPER))[0]
+    return hyper_array([optimizer], **{n: [v] for n, v in hyper.items()})[0]
 
 
 def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> TrainResult:
@@ -102,7 +99,7 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     lr_output = s["lr"] if s["lr_output"] is None else s["lr_output"]
     p = initial_params(init, hidden=hidden, scale=s["scale"], biases=s["biases"], seed=s["seed"])
     mask = trainable_mask(s["trainable"], hidden)
-    hyper = optimizer_hyper(s["optimizer"], **{n: s[n] for n in HYPER})
+    hyper = optimizer_hyper(s["optimizer"], **{n: s[n] for n in HYPER_SETTINGS})
     act, opt = ACTIVATIONS[s["activation"]], OPTIMIZERS[s["optimizer"]]
     tol, max_steps = s["tol"], s["max_steps"]
     names = param_names(hidden)
