@@ -11,13 +11,7 @@ from . import kernels
 from .data import load_data
 from .errors import UsageError
 from .init import initial_params
-from .model import (
-    ACTIVATIONS,
-    OPTIMIZER_SETTINGS,
-    OPTIMIZERS,
-    STATUSES,
-    param_names,
-)
+from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
 from .resources import MEMORY_SHARE, _size, available_memory
 from .settings import HYPER_SETTINGS, SETTINGS, check, hyper_array
 
@@ -61,14 +55,14 @@ def trainable_mask(trainable, hidden: int) -> np.ndarray:
 
 def optimizer_hyper(optimizer: str, **values) -> np.ndarray:
     """The kernels' length-3 hyper vector for ``optimizer`` from its hyper-parameters (None or
-    missing: the default); see :func:`bpsweep.settings.hyper_array`."""
+    missing: the default; another optimizer's: ignored, unchecked); see
+    :func:`bpsweep.settings.hyper_array`."""
     optimizer = check("optimizer", optimizer)
-    given = {k: v for k, v in values.items() if v is not None}
-    hyper = {name: SETTINGS[name].default for name in HYPER_SETTINGS}
-    for name in OPTIMIZER_SETTINGS[optimizer]:
-        if name in given:
-            hyper[name] = check(name, given[name])
-    return hyper_array([optimizer], **{n: [v] for n, v in hyper.items()})[0]
+    hyper = {}
+    for name in HYPER_SETTINGS:
+        value = values.get(name) if SETTINGS[name].optimizer == optimizer else None
+        hyper[name] = [SETTINGS[name].default if value is None else check(name, value)]
+    return hyper_array([optimizer], **hyper)[0]
 
 
 def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> TrainResult:
