@@ -35,7 +35,8 @@ import numpy as np
 from . import kernels
 from .data import load_data
 from .init import draw_batch
-from .model import ACTIVATIONS, DEFAULT_TOL, HYPER_DEFAULTS, MAX_STEPS, OPTIMIZERS, n_params
+from .model import ACTIVATIONS, DEFAULT_TOL, MAX_STEPS, OPTIMIZERS, n_params
+from .trainer import optimizer_hyper
 
 HIDDEN = 2
 #: The main job's learning rates (experiments/seed-lr-grid.toml), cycled over the runs.
@@ -90,17 +91,13 @@ def batch_inputs(
         np.zeros(runs, bool),
         init,
     )
-    if optimizer == "momentum":
-        hyper_row = [HYPER_DEFAULTS["momentum"], 0.0, 0.0]
-    else:
-        hyper_row = [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]]
     return dict(
         x=x,
         y=y,
         hidden=hidden,
         act=np.full(runs, ACTIVATIONS[activation], np.int64),
         opt=np.full(runs, OPTIMIZERS[optimizer], np.int64),
-        hyper=np.tile(np.array(hyper_row), (runs, 1)),
+        hyper=np.tile(optimizer_hyper(optimizer), (runs, 1)),  # the defaults
         lr=np.resize(np.asarray(lr, dtype=np.float64), runs),
         tol=np.full(runs, tol),
         max_steps=np.full(runs, max_steps, np.int64),

@@ -477,7 +477,7 @@ def bench_cuda(
     import pandas as pd
 
     from .init import draw_batch
-    from .model import HYPER_DEFAULTS
+    from .trainer import optimizer_hyper
 
     require_cuda()
     if simulator_enabled() and not allow_simulator:
@@ -490,11 +490,7 @@ def bench_cuda(
     n_p = n_params(hidden)
     x = np.array([0.0, 0.5, 1.0])
     y = np.array([0.0, 1.0, 0.0])
-    hyper_row = (
-        [HYPER_DEFAULTS["momentum"], 0.0, 0.0]
-        if optimizer == "momentum"
-        else [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]]
-    )
+    hyper_row = optimizer_hyper(optimizer)  # the defaults
 
     def run(n_runs, timings):
         init = np.empty((n_runs, n_p))
@@ -520,7 +516,7 @@ def bench_cuda(
             hidden,
             np.full(n_runs, ACTIVATIONS[activation]),
             np.full(n_runs, OPTIMIZERS[optimizer]),
-            np.tile(np.array(hyper_row), (n_runs, 1)),
+            np.tile(hyper_row, (n_runs, 1)),
             np.full(n_runs, float(lr)),
             np.zeros(n_runs),
             np.full(n_runs, int(steps)),
