@@ -34,7 +34,7 @@ import numpy as np
 
 from . import kernels
 from .data import load_data
-from .init import draw_batch
+from .init import normal_starts
 from .model import ACTIVATIONS, DEFAULT_TOL, MAX_STEPS, OPTIMIZERS, n_params
 from .trainer import optimizer_hyper
 
@@ -82,15 +82,7 @@ def batch_inputs(
     or a sequence cycled over the runs."""
     x, y = load_data("dosage")
     n_p = n_params(hidden)
-    init = np.empty((runs, n_p))
-    draw_batch(
-        np.arange(runs, dtype=np.uint64),
-        hidden,
-        np.zeros(runs, np.int64),
-        np.ones(runs),
-        np.zeros(runs, bool),
-        init,
-    )
+    init = normal_starts(runs, hidden)
     return dict(
         x=x,
         y=y,
