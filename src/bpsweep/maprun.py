@@ -37,6 +37,7 @@ from .errors import OutputError, SweepError, UsageError
 from .model import PRESETS, STATUSES
 from .parts import SweepLock
 from .resources import MEMORY_SHARE, _size, available_memory
+from .settings import SETTINGS
 from .sweep import execute
 
 #: A good fit's final SSR is below this (as in ``bpsweep analyse``).
@@ -104,14 +105,15 @@ def plan_maps(
 
 def start_point(config: SweepConfig):
     """The (x, y) of the lesson's start in this map's window, or None: an ``init_<p>`` axis
-    takes the preset's value of p (none for a random scheme), ``lr_hidden``/``lr_output`` the
-    fixed lr, any other setting its fixed value."""
+    takes the preset's value of p (none for a random scheme), an optional setting
+    (``lr_hidden``, ``lr_output``: "as lr" when not set) the fixed lr, any other setting its
+    fixed value."""
     point = []
     for name in config.map.names:
         if name.startswith("init_"):
             preset = PRESETS.get(config.fixed.get("scheme"))
             value = None if preset is None else preset.get(name[5:])
-        elif name in ("lr_hidden", "lr_output"):
+        elif SETTINGS[name].optional:
             value = config.fixed.get("lr")
         else:
             value = config.fixed.get(name)
