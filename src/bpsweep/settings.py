@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -340,7 +340,7 @@ def setting_for(name: str) -> Setting | None:
     if name in SETTINGS:
         return SETTINGS[name]
     if INIT_PARAM.match(name):
-        return Setting(name, "init", None, "float", "a finite number", "", flag=None)
+        return replace(INIT_PARAM_SETTING, name=name)
     return None
 
 
