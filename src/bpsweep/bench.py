@@ -286,18 +286,6 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run_bench(
-    runs: int = 20000,
-    steps: int = 1000,
-    jobs: list[int] | None = None,
-    repeat: int = 3,
-    sweep: bool = True,
-    **options,
-) -> str:
-    """Run the benchmark; returns the table as text."""
-    return format_table(bench(runs, steps, jobs, repeat, sweep, **options))
-
-
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
