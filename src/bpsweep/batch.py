@@ -30,7 +30,6 @@ from .trainer import trainable_mask
 
 #: Defaults of the settings the kernels use (data, model and training; not the init ones).
 DEFAULTS = {n: s.default for n, s in SETTINGS.items() if s.section in ("data", "model", "train")}
-RESULT_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 
 
 def train_runs(
