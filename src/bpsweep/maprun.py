@@ -139,21 +139,14 @@ def _fixed_text(config: SweepConfig) -> str:
     return ", ".join(parts)
 
 
-def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path, columns=columns)
-    from ._csvfmt import read_csv_exact
-
-    return read_csv_exact(path)[columns]
-
-
 def pixel_results(config: SweepConfig, results: Path, color: str) -> dict:
-    """The per-pixel arrays an image needs (run order), read from the results file: status
-    codes, steps, final SSR, and with ``color="basin"`` the basin ids."""
+    """The per-pixel arrays an image needs (run order), read from the map's Parquet results
+    (only those columns): status codes, steps, final SSR, and with ``color="basin"`` the basin
+    ids."""
     cols = ["status", "steps", "final_ssr"]
     finals = [f"final_{p}" for p in config.param_union()]
     extra = ["run_id", "dataset", "hidden", "activation", *finals] if color == "basin" else []
-    df = _read_columns(results, cols + extra)
+    df = pd.read_parquet(results, columns=cols + extra)
     out = {
         "status": pd.Categorical(df["status"], categories=STATUSES).codes.astype(np.int8),
         "steps": df["steps"].to_numpy(np.int64),
@@ -192,8 +185,9 @@ def draw(
     dimension: bool = False,
     figure: bool = True,
 ) -> MapResult:
-    """Write the image, figure (and dimension plot) of a trained map, and add the ``map``
-    entry to its JSON sidecar; returns what was written."""
+    """Write the image, figure (and dimension plot) of a trained map from its Parquet
+    ``results`` (a map's results are always Parquet), and add the ``map`` entry to its JSON
+    sidecar; returns what was written."""
     from . import mapimage
 
     spec = config.map
