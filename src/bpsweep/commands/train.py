@@ -7,7 +7,6 @@ from ..errors import OutputError, UsageError
 from ..settings import HYPER_SETTINGS, SETTINGS
 from ._options import add_setting_options, setting_values
 
-CLIError = UsageError
 #: The settings `train` takes as options besides --data, --hidden, --activation and --init.
 _DRAW = ("seed", "scale", "biases")
 _TRAIN = ("trainable", "optimizer", "lr", "tol", "max_steps")
@@ -101,7 +100,7 @@ def _int(text: str, option: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise CLIError(f"{option} must be a number, 'all' or 'auto', got {text!r}") from None
+        raise UsageError(f"{option} must be a number, 'all' or 'auto', got {text!r}") from None
     if value < 1:
-        raise CLIError(f"{option} must be >= 1, got {value}")
+        raise UsageError(f"{option} must be >= 1, got {value}")
     return value
