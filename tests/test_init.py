@@ -5,7 +5,14 @@ import pytest
 
 import naive
 from bpsweep import initial_params
-from bpsweep.init import PRESETS, SCHEMES, draw_batch, draw_initial, parse_init
+from bpsweep.init import (
+    PRESETS,
+    SCHEMES,
+    draw_batch,
+    draw_initial,
+    normal_starts,
+    parse_init,
+)
 from bpsweep.model import param_names
 
 
@@ -59,6 +66,13 @@ def test_draw_depends_only_on_seed_and_settings():
     assert with_biases[[0, 2, 4, 5]].tolist() == out[0, [0, 2, 4, 5]].tolist()
     assert with_biases[[1, 3, 6]].tolist() != [0, 0, 0]
     assert out[:, [1, 3, 6]].tolist() == [[0.0, 0.0, 0.0]] * n
+
+
+def test_normal_starts_are_seeds_0_to_r():
+    starts = normal_starts(4, 3)
+    assert starts.shape == (4, 10)
+    for r in range(4):
+        assert starts[r].tolist() == draw_initial(3, seed=r).tolist()
 
 
 def test_scheme_distributions():

@@ -140,8 +140,9 @@ def test_resolution_override():
         with pytest.raises(UsageError, match="--resolution"):
             s.with_resolution(bad)
     narrow = spec_of(span=[1e-12 * 2.74, 8.0], resolution=[1024, 4])
-    with pytest.raises(UsageError, match="--resolution 60000x4: .*distinct"):
-        narrow.with_resolution("60000x4")
+    # 16384 (MAX_SIDE) pixels over 1e-12 of the centre are closer than float64 resolves
+    with pytest.raises(UsageError, match="--resolution 16384x4: .*distinct"):
+        narrow.with_resolution("16384x4")
 
 
 # ---------------------------------------------------------------- pixel coordinates

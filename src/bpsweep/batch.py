@@ -25,13 +25,11 @@ from . import kernels
 from .data import load_data
 from .errors import UsageError
 from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from .settings import SETTINGS, hyper_array
+from .settings import HYPER_SETTINGS, SETTINGS, hyper_array
 from .trainer import trainable_mask
 
 #: Defaults of the settings the kernels use (data, model and training; not the init ones).
 DEFAULTS = {n: s.default for n, s in SETTINGS.items() if s.section in ("data", "model", "train")}
-_HYPER = ("momentum", "beta1", "beta2", "eps")
-RESULT_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 
 
 def train_runs(
@@ -114,7 +112,9 @@ def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
     init = np.ascontiguousarray(group[[f"init_{n}" for n in names]].to_numpy(np.float64))
     if not np.isfinite(init).all():
         raise UsageError(f"runs with hidden={hidden} have a missing or non-finite initial value")
-    hyper = hyper_array(*(group[c].to_numpy() for c in ("optimizer", *_HYPER)))
+    hyper = hyper_array(
+        group["optimizer"].to_numpy(), **{n: group[n].to_numpy() for n in HYPER_SETTINGS}
+    )
     masks = {t: trainable_mask(t, hidden) for t in group["trainable"].unique()}
     lr = group["lr"].to_numpy(np.float64).copy()
     return {

@@ -34,8 +34,9 @@ import numpy as np
 
 from . import kernels
 from .data import load_data
-from .init import draw_batch
-from .model import ACTIVATIONS, DEFAULT_TOL, HYPER_DEFAULTS, MAX_STEPS, OPTIMIZERS, n_params
+from .init import normal_starts
+from .model import ACTIVATIONS, DEFAULT_TOL, MAX_STEPS, OPTIMIZERS, n_params
+from .trainer import optimizer_hyper
 
 HIDDEN = 2
 #: The main job's learning rates (experiments/seed-lr-grid.toml), cycled over the runs.
@@ -81,26 +82,14 @@ def batch_inputs(
     or a sequence cycled over the runs."""
     x, y = load_data("dosage")
     n_p = n_params(hidden)
-    init = np.empty((runs, n_p))
-    draw_batch(
-        np.arange(runs, dtype=np.uint64),
-        hidden,
-        np.zeros(runs, np.int64),
-        np.ones(runs),
-        np.zeros(runs, bool),
-        init,
-    )
-    if optimizer == "momentum":
-        hyper_row = [HYPER_DEFAULTS["momentum"], 0.0, 0.0]
-    else:
-        hyper_row = [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]]
+    init = normal_starts(runs, hidden)
     return dict(
         x=x,
         y=y,
         hidden=hidden,
         act=np.full(runs, ACTIVATIONS[activation], np.int64),
         opt=np.full(runs, OPTIMIZERS[optimizer], np.int64),
-        hyper=np.tile(np.array(hyper_row), (runs, 1)),
+        hyper=np.tile(optimizer_hyper(optimizer), (runs, 1)),  # the defaults
         lr=np.resize(np.asarray(lr, dtype=np.float64), runs),
         tol=np.full(runs, tol),
         max_steps=np.full(runs, max_steps, np.int64),
@@ -295,18 +284,6 @@ def format_table(result: dict) -> str:
             f"{machine.get('python')}, numba {machine.get('numba')}, numpy {machine.get('numpy')}"
         )
     return "\n".join(lines)
-
-
-def run_bench(
-    runs: int = 20000,
-    steps: int = 1000,
-    jobs: list[int] | None = None,
-    repeat: int = 3,
-    sweep: bool = True,
-    **options,
-) -> str:
-    """Run the benchmark; returns the table as text."""
-    return format_table(bench(runs, steps, jobs, repeat, sweep, **options))
 
 
 def _cpu_name() -> str:

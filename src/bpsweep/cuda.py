@@ -467,17 +467,19 @@ def bench_cuda(
 ):
     """Run-steps per second of the GPU kernel; needs a real GPU (refuses the simulator).
 
-    For each size R, trains R runs from random normal starts (seeds 0..R-1) for exactly
-    ``steps`` steps (tol = 0, so no run converges; a run that diverges stops early and its
-    actual steps are counted). Returns a DataFrame, one row per size: runs, hidden, steps,
-    run_steps (sum of steps taken), kernel_s (kernel time, synchronised), total_s (also host
-    preparation and copies), kernel_run_steps_per_s, run_steps_per_s.
+    For each size R, trains R runs on the dosage data from random normal starts
+    (:func:`bpsweep.init.normal_starts`: seeds 0..R-1) for exactly ``steps`` steps (tol = 0,
+    so no run converges; a run that diverges stops early and its actual steps are counted).
+    Returns a DataFrame, one row per size: runs, hidden, steps, run_steps (sum of steps
+    taken), kernel_s (kernel time, synchronised), total_s (also host preparation and copies),
+    kernel_run_steps_per_s, run_steps_per_s.
     ``allow_simulator``: for tests of this function only; simulator timings mean nothing.
     """
     import pandas as pd
 
-    from .init import draw_batch
-    from .model import HYPER_DEFAULTS
+    from .data import load_data
+    from .init import normal_starts
+    from .trainer import optimizer_hyper
 
     require_cuda()
     if simulator_enabled() and not allow_simulator:
@@ -488,24 +490,11 @@ def bench_cuda(
         )
     hidden = check_hidden_cuda(hidden)
     n_p = n_params(hidden)
-    x = np.array([0.0, 0.5, 1.0])
-    y = np.array([0.0, 1.0, 0.0])
-    hyper_row = (
-        [HYPER_DEFAULTS["momentum"], 0.0, 0.0]
-        if optimizer == "momentum"
-        else [HYPER_DEFAULTS["beta1"], HYPER_DEFAULTS["beta2"], HYPER_DEFAULTS["eps"]]
-    )
+    x, y = load_data("dosage")
+    hyper_row = optimizer_hyper(optimizer)  # the defaults
 
     def run(n_runs, timings):
-        init = np.empty((n_runs, n_p))
-        draw_batch(
-            np.arange(n_runs, dtype=np.uint64),
-            hidden,
-            np.zeros(n_runs, np.int64),
-            np.ones(n_runs),
-            np.zeros(n_runs, bool),
-            init,
-        )
+        init = normal_starts(n_runs, hidden)
         outs = (
             np.empty((n_runs, n_p)),
             np.empty(n_runs, np.int64),
@@ -520,7 +509,7 @@ def bench_cuda(
             hidden,
             np.full(n_runs, ACTIVATIONS[activation]),
             np.full(n_runs, OPTIMIZERS[optimizer]),
-            np.tile(np.array(hyper_row), (n_runs, 1)),
+            np.tile(hyper_row, (n_runs, 1)),
             np.full(n_runs, float(lr)),
             np.zeros(n_runs),
             np.full(n_runs, int(steps)),

@@ -93,6 +93,21 @@ def draw_initial(
     return out[0]
 
 
+def normal_starts(runs: int, hidden: int) -> np.ndarray:
+    """The benchmarks' starts: runs with seeds 0..runs-1, scheme normal, scale 1, biases
+    zero; float64 (runs, 3H + 1), row r equal to ``draw_initial(hidden, seed=r)``."""
+    out = np.empty((runs, n_params(hidden)))
+    draw_batch(
+        np.arange(runs, dtype=np.uint64),
+        hidden,
+        np.full(runs, SCHEMES["normal"], np.int64),
+        np.ones(runs),
+        np.zeros(runs, bool),
+        out,
+    )
+    return out
+
+
 def parse_init(spec) -> tuple[str | None, dict[str, float]]:
     """Split an init spec like ``"statquest-fitted,b3=1"`` into (preset or scheme, values).
 

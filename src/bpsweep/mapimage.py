@@ -33,6 +33,7 @@ import numpy as np
 from .errors import OutputError, UsageError
 from .maps import COLOR_MODES, MapSpec, to_grid
 from .model import CONVERGED, DIVERGED, MAX_STEPS
+from .plots import _axes, figure
 
 #: Default "good fit" threshold on the final SSR (as ``bpsweep analyse``).
 DEFAULT_FIT_SSR = 0.01
@@ -324,7 +325,7 @@ def map_image(
 def check_drawing() -> None:
     """UsageError now, before hours of training, when pillow or matplotlib is missing."""
     _pil()
-    _figure_class()
+    figure(1, 1, missing=_no_matplotlib())
 
 
 def _pil():
@@ -398,22 +399,8 @@ def zoom_gif(frames, path, duration_ms: int = 250, loop: int = 0) -> Path:
 # ---------------------------------------------------------------- figures
 
 
-def _figure_class():
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise UsageError("map figures need matplotlib: pip install bpsweep[plots]") from None
-    return Figure, FigureCanvasAgg
-
-
-def _axes(ax, width=7.5, height=6.0):
-    if ax is not None:
-        return ax
-    figure_cls, canvas_cls = _figure_class()
-    fig = figure_cls(figsize=(width, height), dpi=100, layout="constrained")
-    canvas_cls(fig)
-    return fig.add_subplot()
+def _no_matplotlib() -> UsageError:
+    return UsageError("map figures need matplotlib: pip install bpsweep[plots]")
 
 
 def _log_formatter(span):
@@ -451,7 +438,8 @@ def map_figure(
             f"map, found {rgb.shape[0]} x {rgb.shape[1]}"
         )
     if ax is None:  # a figure shaped to the map: square pixels plus title and legend
-        ax = _axes(None, 7.0, min(14.0, 5.2 * spec.height / spec.width + 2.2))
+        height = min(14.0, 5.2 * spec.height / spec.width + 2.2)
+        ax = _axes(None, 7.0, height, missing=_no_matplotlib())
     (x0, x1), (y0, y1) = spec.edges(0), spec.edges(1)
     ax.imshow(
         rgb,
@@ -532,7 +520,7 @@ def dimension_plot(table, dimension: float, ax=None, label: str = "boundary"):
     least-squares line of slope -D, on ``ax`` (None: a new Figure's); returns the Axes. Drawn
     again on the same Axes, each table takes the next colour (points and their fit alike)."""
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-    ax = _axes(ax, 5.5, 4.5)
+    ax = _axes(ax, 5.5, 4.5, missing=_no_matplotlib())
     colour = colours[sum(1 for line in ax.lines if line.get_marker() == "o") % len(colours)]
     size = np.asarray(table["box_size"], dtype=np.float64)
     count = np.asarray(table["count"], dtype=np.float64)

@@ -37,6 +37,7 @@ from .errors import OutputError, SweepError, UsageError
 from .model import PRESETS, STATUSES
 from .parts import SweepLock
 from .resources import MEMORY_SHARE, _size, available_memory
+from .settings import SETTINGS
 from .sweep import execute
 
 #: A good fit's final SSR is below this (as in ``bpsweep analyse``).
@@ -104,14 +105,15 @@ def plan_maps(
 
 def start_point(config: SweepConfig):
     """The (x, y) of the lesson's start in this map's window, or None: an ``init_<p>`` axis
-    takes the preset's value of p (none for a random scheme), ``lr_hidden``/``lr_output`` the
-    fixed lr, any other setting its fixed value."""
+    takes the preset's value of p (none for a random scheme), an optional setting
+    (``lr_hidden``, ``lr_output``: "as lr" when not set) the fixed lr, any other setting its
+    fixed value."""
     point = []
     for name in config.map.names:
         if name.startswith("init_"):
             preset = PRESETS.get(config.fixed.get("scheme"))
             value = None if preset is None else preset.get(name[5:])
-        elif name in ("lr_hidden", "lr_output"):
+        elif SETTINGS[name].optional:
             value = config.fixed.get("lr")
         else:
             value = config.fixed.get(name)
@@ -137,21 +139,14 @@ def _fixed_text(config: SweepConfig) -> str:
     return ", ".join(parts)
 
 
-def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path, columns=columns)
-    from ._csvfmt import read_csv_exact
-
-    return read_csv_exact(path)[columns]
-
-
 def pixel_results(config: SweepConfig, results: Path, color: str) -> dict:
-    """The per-pixel arrays an image needs (run order), read from the results file: status
-    codes, steps, final SSR, and with ``color="basin"`` the basin ids."""
+    """The per-pixel arrays an image needs (run order), read from the map's Parquet results
+    (only those columns): status codes, steps, final SSR, and with ``color="basin"`` the basin
+    ids."""
     cols = ["status", "steps", "final_ssr"]
     finals = [f"final_{p}" for p in config.param_union()]
     extra = ["run_id", "dataset", "hidden", "activation", *finals] if color == "basin" else []
-    df = _read_columns(results, cols + extra)
+    df = pd.read_parquet(results, columns=cols + extra)
     out = {
         "status": pd.Categorical(df["status"], categories=STATUSES).codes.astype(np.int8),
         "steps": df["steps"].to_numpy(np.int64),
@@ -190,8 +185,9 @@ def draw(
     dimension: bool = False,
     figure: bool = True,
 ) -> MapResult:
-    """Write the image, figure (and dimension plot) of a trained map, and add the ``map``
-    entry to its JSON sidecar; returns what was written."""
+    """Write the image, figure (and dimension plot) of a trained map from its Parquet
+    ``results`` (a map's results are always Parquet), and add the ``map`` entry to its JSON
+    sidecar; returns what was written."""
     from . import mapimage
 
     spec = config.map

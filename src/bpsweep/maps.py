@@ -52,13 +52,11 @@ LN10 = math.log(10.0)
 
 def default_axes() -> dict[str, Setting]:
     """The settings a map may use as an axis: every float setting of
-    :data:`bpsweep.config.SETTINGS`, ``lr_hidden`` and ``lr_output`` (checked as ``lr``) and
+    :data:`bpsweep.settings.SETTINGS` (``lr_hidden`` and ``lr_output`` among them) and
     ``init_<p>`` (any ``init_`` + parameter name; which names the network has is the config's
     cross-check). Whole-number settings (hidden, seed, max_steps) are not continuous and cannot
     be map axes."""
     out = {n: s for n, s in SETTINGS.items() if s.kind == "float"}
-    for name in ("lr_hidden", "lr_output"):
-        out.setdefault(name, dataclasses.replace(SETTINGS["lr"], name=name, default=None))
     out["init_<p>"] = INIT_PARAM_SETTING
     return out
 
@@ -208,7 +206,7 @@ def parse_map_section(
     """Validate a ``[map]`` TOML table (already parsed) into a :class:`MapSpec`.
 
     ``source`` (the config's file name) starts every message. ``axes`` maps the names allowed
-    on an axis to their :class:`bpsweep.config.Setting` (``kind``, ``expected``, ``low``,
+    on an axis to their :class:`bpsweep.settings.Setting` (``kind``, ``expected``, ``low``,
     ``low_open``, ``high``; the key ``"init_<p>"`` stands for every ``init_`` name); default
     :func:`default_axes`. Every error is a :class:`ConfigError` naming ``[map] <key>``, what
     was expected and what was found; an unknown key gets a "did you mean".

@@ -54,14 +54,10 @@ MAX_SEED = 2**63 - 1
 #: networks are not what this tool is for (their sweeps would not fit memory).
 MAX_HIDDEN = 1024
 
-# Optimizer hyper-parameters and their defaults. The kernels take them as a length-3 vector
-# ``hyper`` (:func:`hyper_vector`): momentum uses hyper[0]; adam uses (beta1, beta2, eps).
+# Optimizer hyper-parameters' defaults (which optimizer each belongs to is the settings
+# schema's, :mod:`bpsweep.settings`). The kernels take them as a length-3 vector ``hyper``
+# (:func:`bpsweep.settings.hyper_array`): momentum uses hyper[0]; adam uses (beta1, beta2, eps).
 HYPER_DEFAULTS = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
-OPTIMIZER_SETTINGS = {
-    "gd": (),
-    "momentum": ("momentum",),
-    "adam": ("beta1", "beta2", "eps"),
-}
 
 # Run outcomes, as returned by the kernels.
 STATUSES = ("converged", "max_steps", "diverged")

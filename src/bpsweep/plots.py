@@ -52,20 +52,22 @@ __all__ = [
 ]
 
 
-def figure(width=8.0, height=5.0):
-    """A new Agg-backed Figure (constrained layout); ResultsError without matplotlib."""
+def figure(width=8.0, height=5.0, *, missing: Exception | None = None):
+    """A new Agg-backed Figure (constrained layout). Without matplotlib it raises ``missing``
+    (default a ResultsError; the map figures pass their UsageError)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ResultsError("plots need matplotlib: pip install bpsweep[plots]") from None
+        raise missing or ResultsError("plots need matplotlib: pip install bpsweep[plots]") from None
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _axes(ax, width=8.0, height=5.0):
-    return figure(width, height).subplots() if ax is None else ax
+def _axes(ax, width=8.0, height=5.0, *, missing: Exception | None = None):
+    """``ax``, or when None the one Axes of a new :func:`figure` of that size."""
+    return figure(width, height, missing=missing).subplots() if ax is None else ax
 
 
 def save_figure(fig, path) -> Path:

@@ -23,6 +23,8 @@ from .settings import SETTINGS
 
 #: Setting columns of the contract (seed is the replicate axis, not a grouping key).
 SETTING_COLUMNS = tuple(n for n in SETTINGS if n != "seed")
+#: Setting columns that hold numbers (the schema's int and float settings).
+NUMERIC_SETTINGS = tuple(n for n, s in SETTINGS.items() if s.kind in ("int", "float"))
 #: Columns every analysis needs; init_<p> and final_<p> of each hidden size are needed too.
 CORE_COLUMNS = ("status", "steps", "final_ssr")
 #: File name endings read as Parquet; anything else is read as CSV.
@@ -152,7 +154,9 @@ def check_results(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
     """Check that ``df`` has what the analyses need; returns ``df``. Raises ResultsError.
 
     Needed: status, steps, final_ssr, and init_<p>, final_<p> for every parameter of every
-    hidden size present (hidden defaults to 2 when the column is absent).
+    hidden size present (hidden defaults to 2 when the column is absent). Columns of numbers
+    (steps, the SSRs, the numeric settings, init_<p>, final_<p>) read as text are converted;
+    a value that is not a number is a ResultsError naming the column and row.
     """
     if len(df.columns) == 0:
         raise ResultsError(f"{source}: no columns; expected a results CSV")
@@ -192,7 +196,7 @@ def check_results(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
             f"{', '.join(map(repr, unknown[:5]))}; expected {', '.join(STATUSES)}"
         )
     df["status"] = status
-    numeric = ["steps", "final_ssr", "initial_ssr", "lr", "tol", "max_steps", "scale"]
+    numeric = ["steps", "final_ssr", "initial_ssr", *NUMERIC_SETTINGS]
     numeric += [c for c in df.columns if c.startswith(("init_", "final_"))]
     for col in numeric:
         if col not in df.columns or pd.api.types.is_numeric_dtype(df[col]):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -330,6 +330,9 @@ INIT_PARAM_SETTING = Setting("init_<p>", "init", None, "float", "a finite number
 #: The settings of each config section, in order (``[init]`` also takes ``preset``).
 SECTION_KEYS = {sec: [n for n, s in SETTINGS.items() if s.section == sec] for sec in SECTIONS}
 SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
+#: The optimizers' hyper-parameters (the settings with an ``optimizer``), in schema order; each
+#: is a keyword argument of :func:`hyper_array`.
+HYPER_SETTINGS = tuple(n for n, s in SETTINGS.items() if s.optimizer)
 
 
 def setting_for(name: str) -> Setting | None:
@@ -337,7 +340,7 @@ def setting_for(name: str) -> Setting | None:
     if name in SETTINGS:
         return SETTINGS[name]
     if INIT_PARAM.match(name):
-        return Setting(name, "init", None, "float", "a finite number", "", flag=None)
+        return replace(INIT_PARAM_SETTING, name=name)
     return None
 
 

@@ -11,18 +11,9 @@ from . import kernels
 from .data import load_data
 from .errors import UsageError
 from .init import initial_params
-from .model import (
-    ACTIVATIONS,
-    OPTIMIZER_SETTINGS,
-    OPTIMIZERS,
-    STATUSES,
-    param_names,
-)
+from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
 from .resources import MEMORY_SHARE, _size, available_memory
-from .settings import SETTINGS, check, hyper_array
-
-#: The optimizers' hyper-parameters, in the order of :func:`bpsweep.settings.hyper_array`.
-HYPER = ("momentum", "beta1", "beta2", "eps")
+from .settings import HYPER_SETTINGS, SETTINGS, check, hyper_array
 
 
 @dataclass
@@ -64,14 +55,14 @@ def trainable_mask(trainable, hidden: int) -> np.ndarray:
 
 def optimizer_hyper(optimizer: str, **values) -> np.ndarray:
     """The kernels' length-3 hyper vector for ``optimizer`` from its hyper-parameters (None or
-    missing: the default); see :func:`bpsweep.settings.hyper_array`."""
+    missing: the default; another optimizer's: ignored, unchecked); see
+    :func:`bpsweep.settings.hyper_array`."""
     optimizer = check("optimizer", optimizer)
-    given = {k: v for k, v in values.items() if v is not None}
-    hyper = {name: SETTINGS[name].default for name in HYPER}
-    for name in OPTIMIZER_SETTINGS[optimizer]:
-        if name in given:
-            hyper[name] = check(name, given[name])
-    return hyper_array([optimizer], *([hyper[n]] for n in HYPER))[0]
+    hyper = {}
+    for name in HYPER_SETTINGS:
+        value = values.get(name) if SETTINGS[name].optimizer == optimizer else None
+        hyper[name] = [SETTINGS[name].default if value is None else check(name, value)]
+    return hyper_array([optimizer], **hyper)[0]
 
 
 def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> TrainResult:
@@ -102,7 +93,7 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     lr_output = s["lr"] if s["lr_output"] is None else s["lr_output"]
     p = initial_params(init, hidden=hidden, scale=s["scale"], biases=s["biases"], seed=s["seed"])
     mask = trainable_mask(s["trainable"], hidden)
-    hyper = optimizer_hyper(s["optimizer"], **{n: s[n] for n in HYPER})
+    hyper = optimizer_hyper(s["optimizer"], **{n: s[n] for n in HYPER_SETTINGS})
     act, opt = ACTIVATIONS[s["activation"]], OPTIMIZERS[s["optimizer"]]
     tol, max_steps = s["tol"], s["max_steps"]
     names = param_names(hidden)

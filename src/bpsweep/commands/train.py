@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from ..atomic import os_reason
 from ..errors import OutputError, UsageError
+from ..settings import HYPER_SETTINGS, SETTINGS
 from ._options import add_setting_options, setting_values
 
-CLIError = UsageError
 #: The settings `train` takes as options besides --data, --hidden, --activation and --init.
 _DRAW = ("seed", "scale", "biases")
 _TRAIN = ("trainable", "optimizer", "lr", "tol", "max_steps")
-_RATES = ("lr_hidden", "lr_output")
-_HYPER = ("momentum", "beta1", "beta2", "eps")
+#: Options that are None when not given: the optional settings (the per-layer rates, "as
+#: --lr") and, after them, the optimizers' hyper-parameters (HYPER_SETTINGS).
+_RATES = tuple(n for n, s in SETTINGS.items() if s.optional)
 
 
 def register(sub) -> None:
@@ -30,7 +31,7 @@ def register(sub) -> None:
         "'w1=2.74,b1=0,w2=-1.13,b2=0,w3=0.36,w4=0.63,b3=0' (default normal)",
     )
     add_setting_options(p, _DRAW + _TRAIN)
-    add_setting_options(p, _RATES + _HYPER, defaults=False)
+    add_setting_options(p, _RATES + HYPER_SETTINGS, defaults=False)
     p.add_argument("--trace-csv", metavar="FILE", help="write the per-step trace to FILE")
     p.add_argument(
         "--show",
@@ -44,7 +45,7 @@ def register(sub) -> None:
 def _cmd_train(args) -> int:
     from ..trainer import train
 
-    names = ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_RATES, *_HYPER)
+    names = ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_RATES, *HYPER_SETTINGS)
     values = setting_values(args, names)
     data = values.pop("dataset")
     result = train(data, init=args.init, trace=True, **values)
@@ -99,7 +100,7 @@ def _int(text: str, option: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise CLIError(f"{option} must be a number, 'all' or 'auto', got {text!r}") from None
+        raise UsageError(f"{option} must be a number, 'all' or 'auto', got {text!r}") from None
     if value < 1:
-        raise CLIError(f"{option} must be >= 1, got {value}")
+        raise UsageError(f"{option} must be >= 1, got {value}")
     return value
