@@ -163,3 +163,25 @@ def test_one_sidecar_for_csv_and_parquet_warns_only_for_its_own_file(tmp_path):
     (out / "two.json").write_text(json.dumps({**meta, "results_size": meta["results_size"] + 1}))
     with pytest.warns(RS.ResultsWarning, match="does not match its sidecar two.json"):
         RS.load_results(parquet)
+
+
+def test_a_copied_pair_of_results_and_sidecar_is_still_checked(tmp_path):
+    """The sidecar names the file it was written for; a copy under another name (same format)
+    is still checked against it."""
+    import shutil
+
+    from bpsweep.sweep import execute
+
+    cfg = tmp_path / "one.toml"
+    cfg.write_text(
+        'name = "one"\n[train]\nmax_steps = 50\n[sweep]\nseed = {start = 0, count = 8}\n'
+    )
+    csv = execute(cfg, out_dir=tmp_path / "out", jobs=1).csv_path
+    shutil.copy(csv, tmp_path / "b.csv")
+    shutil.copy(csv.with_suffix(".json"), tmp_path / "b.json")
+    data = (tmp_path / "b.csv").read_bytes()
+    header, _, body = data.partition(b"\n")
+    body = body.replace(b"max_steps", b"converged", 1)  # one row's status, same size
+    (tmp_path / "b.csv").write_bytes(header + b"\n" + body)
+    with pytest.warns(RS.ResultsWarning, match="does not match its sidecar b.json"):
+        RS.load_results(tmp_path / "b.csv")

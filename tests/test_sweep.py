@@ -344,3 +344,17 @@ def test_per_layer_rates_are_columns_only_where_set_and_train_as_train_does(tmp_
         assert (r.status, r.steps, r.final_ssr) == (row.status, row.steps, row.final_ssr)
     plain = run_sweep(write(tmp_path / "plain.toml", SMALL), out_dir=tmp_path / "out", jobs=1)
     assert "lr_hidden" not in plain.columns and "lr_output" not in plain.columns
+
+
+def test_dry_run_of_a_finished_sweep_says_so_and_needs_no_room(tmp_path, capsys, monkeypatch):
+    from bpsweep import resources
+
+    cfg = write(tmp_path / "small.toml", SMALL)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(resources, "_free_disk", lambda path: 1000)  # a nearly full disk
+    assert main(["run", str(cfg), "--dry-run", "--out", str(out)]) == 0
+    assert f"already complete: {out}/small.csv (a run would reuse it)" in capsys.readouterr().out
+    assert main(["run", str(cfg), "--dry-run", "--out", str(out), "--fresh"]) == 2
+    assert "on disk under" in capsys.readouterr().err

@@ -57,8 +57,11 @@ def load_results(path, *, check: bool = True) -> pd.DataFrame:
         df = _read_csv(path)
     df.columns = [str(c).strip() for c in df.columns]
     df.attrs["path"] = str(path)
-    df.attrs["meta"] = _read_sidecar(path)
-    _check_integrity(path, df.attrs["meta"])
+    meta = _read_sidecar(path)
+    if not _describes(meta, path):
+        meta = None  # the sidecar of the other format's file (one <name>.json for both)
+    df.attrs["meta"] = meta
+    _check_integrity(path, meta)
     if check:
         check_results(df, source=str(path))
     return df
@@ -114,13 +117,18 @@ def _read_sidecar(path: Path):
     return meta if isinstance(meta, dict) else None
 
 
+def _describes(meta, path: Path) -> bool:
+    """Whether a sidecar describes ``path``'s format: a sweep's ``<name>.json`` names its
+    results file (``results``; ``csv`` before Parquet), and a CSV and a Parquet of one name
+    share it. A copied or renamed pair still matches (the suffix is compared, not the name)."""
+    recorded = meta.get("results", meta.get("csv")) if isinstance(meta, dict) else None
+    return not isinstance(recorded, str) or Path(recorded).suffix == path.suffix
+
+
 def _check_integrity(path: Path, meta) -> None:
     """Warn when the sidecar's ``results_size`` / ``results_sha256`` disagree with the file."""
     if not isinstance(meta, dict):
         return
-    recorded = meta.get("results", meta.get("csv"))
-    if isinstance(recorded, str) and Path(recorded).name != path.name:
-        return  # the sidecar is of the other format's file (one <name>.json for .csv/.parquet)
     size, digest = meta.get("results_size"), meta.get("results_sha256")
     actual = path.stat().st_size
     problem = None

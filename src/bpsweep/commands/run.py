@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
@@ -11,7 +10,7 @@ from ..dispatch import BACKENDS, check_local_jobs, default_chunk_size, default_w
 from ..errors import UsageError
 from ..machine import usable_cores
 from ..resources import SUMMARY_BYTES, _size, check_fits, row_bytes
-from ..sweep import FORMATS, _check_int, _plan, execute
+from ..sweep import FORMATS, _check_int, _complete, _plan, execute
 
 
 def register(sub) -> None:
@@ -110,7 +109,7 @@ def cmd_run(args) -> int:
     check_options(args)
     config = load_config(args.config, overrides=args.overrides)
     # every option checked against the config (dask installed, a GPU there, ...) first
-    _plan(
+    plan = _plan(
         config,
         args.jobs,
         args.chunk_size,
@@ -125,13 +124,21 @@ def cmd_run(args) -> int:
 
         import_distributed()
     if args.dry_run:
-        # the check execute makes first, so that a dry run says what a real one would refuse
-        check_fits(config, Path(args.out), Path(args.out) / f"{config.name}.parts")
+        # the checks execute makes, so that a dry run says what a real one would do: a
+        # finished sweep is reused (nothing to fit), else memory and disk must fit
+        done = not args.fresh and _complete(plan) is not None
+        if not done:
+            check_fits(config, plan.out, plan.parts_dir)
         text = describe(
             config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler
         )
         if args.results_format == "parquet":
             text = text.replace(" of CSV;", " as CSV (less as Parquet);")
+        if done:
+            done_line = f"already complete: {plan.csv_path} (a run would reuse it)"
+            text = text.replace(
+                "dry run: nothing written", f"{done_line}\ndry run: nothing written"
+            )
         print(text)
         return 0
     outcome = execute(
