@@ -87,6 +87,12 @@ BAD = [
     ("[sweep]\nlr = [0.1, -0.1]", "[sweep] lr[1]", "a finite number > 0", "-0.1"),
     ("[sweep]\nmomentum = [0.5, 0.9]", "[sweep] momentum", "optimizer 'momentum'", "'gd'"),
     (
+        '[sweep]\noptimizer = ["gd", "adam"]\nmomentum = [0.5, 0.9]',
+        "[sweep] momentum",
+        'add "momentum" to [sweep] optimizer, or drop the axis',
+        "'gd', 'adam'",
+    ),
+    (
         '[train]\noptimizer = "momentum"\n[sweep]\nbeta1 = [0.5, 0.9]',
         "[sweep] beta1",
         "optimizer 'adam'",

@@ -234,3 +234,15 @@ def test_a_map_too_big_to_draw_is_refused_before_training(tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "drawing 6 x 5 pixels coloured by outcome needs" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_a_map_over_a_hyper_parameter_its_optimizer_does_not_use_is_refused(tmp_path):
+    from bpsweep.errors import ConfigError
+
+    text = MAP.replace('x = "lr"', 'x = "momentum"')
+    cfg = write(tmp_path / "m.toml", text.replace("span = [0.9, 4.0]", "span = [0.5, 4.0]"))
+    with pytest.raises(ConfigError, match=r"\[map\] x = 'momentum': expected optimizer "):
+        load_config(cfg)
+    with pytest.raises(ConfigError, match=r"or choose another axis"):
+        load_config(cfg)
+    assert load_config(cfg, overrides=['optimizer="momentum"']).mode == "map"

@@ -719,14 +719,21 @@ def _cross_check(config: SweepConfig) -> None:
                     f"parameters (with hidden={h}: {', '.join(param_names(h))}), found {t!r}"
                 )
     optimizers = config.values_of("optimizer")
+    swept_optimizer = any(a.name == "optimizer" for a in axes)
     for a in axes:
         owner = SETTINGS[a.name].optimizer if a.name in SETTINGS else None
         if owner is not None and owner not in optimizers:
+            fix = (
+                f'add "{owner}" to [sweep] optimizer'
+                if swept_optimizer
+                else f'set [train] optimizer = "{owner}"'
+            )
+            other = "choose another axis" if a.kind == "map" else "drop the axis"
             raise ConfigError(
                 f"{src}: {_where(src, a.name, axes)}: expected optimizer {owner!r} among the "
                 f"optimizers trained (only it uses {a.name}), found "
-                f"{', '.join(map(repr, optimizers))}: every value would train the same runs; "
-                f'set [train] optimizer = "{owner}" or drop the axis'
+                f"{', '.join(map(repr, optimizers))}: its values would not be used; "
+                f"{fix}, or {other}"
             )
     presets = [s for s in config.values_of("scheme") if s in PRESETS]
     if presets and hiddens != [2]:

@@ -296,8 +296,7 @@ def check_draw_fits(config: SweepConfig, color: str | None = None) -> None:
         raise SweepError(
             f"{config.name}: drawing {spec.width} x {spec.height} pixels coloured by {color} "
             f"needs about {_size(need)} of memory (about {per_pixel} bytes a pixel) and "
-            f"{_size(memory)} is available; lower the resolution, or cover the window with "
-            f"--zoom tiles"
+            f"{_size(memory)} is available; lower the resolution (--resolution WxH)"
         )
 
 

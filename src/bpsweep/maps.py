@@ -45,7 +45,7 @@ SCALES = ("linear", "log")
 COLOR_MODES = ("outcome", "steps", "final_ssr", "basin")
 #: Largest width or height: the image and the per-pixel grids are held in memory while the
 #: map is drawn (:data:`bpsweep.maprun.DRAW_BYTES`: 16384 x 16384 needs about 51 GB to draw;
-#: the memory check refuses what this machine cannot hold). Larger pictures: zoom into tiles.
+#: the memory check refuses what this machine cannot hold).
 MAX_SIDE = 16384
 LN10 = math.log(10.0)
 

@@ -143,8 +143,7 @@ def _check_trace_fits(rows: int, n_params: int) -> None:
     if memory is not None and need > MEMORY_SHARE * memory:
         raise UsageError(
             f"a trace of max_steps={rows - 1:,} steps needs about {_size(need)} of memory and "
-            f"{_size(memory)} is available; lower max_steps (a trace keeps every step), or "
-            f"train without a trace"
+            f"{_size(memory)} is available; lower max_steps (a trace keeps every step)"
         )
 
 

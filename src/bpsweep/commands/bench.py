@@ -135,6 +135,11 @@ def _print_saved(path) -> int:
         raise UsageError(f"--from-json {path}: cannot read it ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise UsageError(f"--from-json {path}: not JSON ({exc})") from None
+    if isinstance(result, dict) and result.get("device") == "cuda":
+        raise UsageError(
+            f"--from-json {path}: holds GPU results (bench --device cuda --json); "
+            "--from-json prints the CPU benchmark's table only"
+        )
     if not (isinstance(result, dict) and result.get("bpsweep_bench") == 1 and "cases" in result):
         raise UsageError(f"--from-json {path}: expected the output of bpsweep bench --json")
     print(format_table(result), flush=True)

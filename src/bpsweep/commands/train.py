@@ -10,8 +10,8 @@ from ._options import add_setting_options, setting_values
 #: The settings `train` takes as options besides --data, --hidden, --activation and --init.
 _DRAW = ("seed", "scale", "biases")
 _TRAIN = ("trainable", "optimizer", "lr", "tol", "max_steps")
-#: Options that are None when not given: the optional settings (the per-layer rates, "as
-#: --lr") and, after them, the optimizers' hyper-parameters (HYPER_SETTINGS).
+#: The optional settings (the per-layer rates, "as --lr"): like the optimizers'
+#: hyper-parameters (HYPER_SETTINGS) after them, options that are None when not given.
 _RATES = tuple(n for n, s in SETTINGS.items() if s.optional)
 
 
