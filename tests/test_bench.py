@@ -107,3 +107,14 @@ def test_from_json_prints_a_saved_result_and_refuses_others(tmp_path, capsys):
         assert main(["bench", "--from-json", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err
+
+
+def test_end_to_end_runs_the_main_job_mix_as_a_process():
+    """The mechanism only (no speed is asserted): `bpsweep run` on 60 runs of the main job's mix
+    as a subprocess, against the kernel alone on the same 60 runs."""
+    e2e = bench.time_end_to_end(60, repeat=1)
+    assert e2e["runs"] == 60
+    assert 0 < e2e["kernel_seconds"] <= e2e["kernel_seconds_worst"]
+    assert e2e["run_seconds"] > 0 and e2e["ratio"] == e2e["run_seconds"] / e2e["kernel_seconds"]
+    text = bench.format_table({"runs": 1, "lanes": 8, "cases": [], "end_to_end": e2e})
+    assert "bpsweep run end to end, 60 runs of the main job's mix" in text

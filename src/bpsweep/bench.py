@@ -13,6 +13,8 @@ Trains the lessons' network (dosage data) from random normal starts (counter-bas
   steps;
 - the end-to-end wall time of the ``seed-lr-grid`` sweep (its config is built here, in code,
   so that an installed package needs no ``experiments/`` folder);
+- with ``end_to_end=R``: ``bpsweep run`` on R runs of the main job's mix as a fresh process
+  against the kernel alone on the same runs (:func:`time_end_to_end`);
 - with ``--json``: also the math functions' ns per call and max ulp error
   (:func:`bpsweep._math.measure`).
 
@@ -159,6 +161,70 @@ def time_sweep(config=None) -> tuple[float | None, str]:
             return None, f"sweep failed: {type(exc).__name__}: {exc}"
 
 
+def _main_job_toml(seeds: int) -> str:
+    """experiments/seed-lr-grid.toml with ``seeds`` seeds, as TOML text (for a subprocess)."""
+    c = SWEEP_CONFIG
+    lrs = ", ".join(repr(lr) for lr in MAIN_JOB_LRS)
+    return (
+        'name = "bench-end-to-end"\n'
+        f'[data]\ndataset = "{c["data"]["dataset"]}"\n'
+        f'[model]\nhidden = {c["model"]["hidden"]}\nactivation = "{c["model"]["activation"]}"\n'
+        f'[init]\nscheme = "{c["init"]["scheme"]}"\nscale = {c["init"]["scale"]}\n'
+        f'biases = "{c["init"]["biases"]}"\n'
+        f'[train]\noptimizer = "{c["train"]["optimizer"]}"\ntol = {c["train"]["tol"]}\n'
+        f'max_steps = {c["train"]["max_steps"]}\ntrainable = "{c["train"]["trainable"]}"\n'
+        f"[sweep]\nseed = {{ start = 0, count = {seeds} }}\nlr = [{lrs}]\n"
+    )
+
+
+def time_end_to_end(runs: int, repeat: int = 3) -> dict:
+    """``bpsweep run`` on the main job's mix (about ``runs`` runs: seeds x its 6 rates) as a
+    fresh process, from process start to the CSV, side by side with the batched kernel alone on
+    the same runs in this process (numba's default threads): best and worst of ``repeat``
+    each, and the ratio of the bests. A first, untimed run fills numba's cache."""
+    import subprocess
+    import sys
+
+    from .batch import train_runs
+    from .config import load_config
+    from .expand import expand
+
+    seeds = max(1, round(runs / len(MAIN_JOB_LRS)))
+    spent = [0.0]
+
+    def kernel_only(*args, **kwargs):
+        t = time.perf_counter()
+        out = kernels.train_batch(*args, **kwargs)
+        spent[0] += time.perf_counter() - t
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "bench-end-to-end.toml"
+        cfg.write_text(_main_job_toml(seeds), encoding="utf-8")
+        table = expand(load_config(cfg))
+        train_runs(table.iloc[:100], kernel=kernel_only)  # compile or load from the cache
+        argv = [sys.executable, "-m", "bpsweep", "run", str(cfg), "--quiet", "--fresh"]
+        subprocess.run([*argv, "--out", str(Path(tmp) / "warm")], check=True, capture_output=True)
+        kernel_s, run_s = [], []
+        for _ in range(repeat):
+            spent[0] = 0.0
+            train_runs(table, kernel=kernel_only)
+            kernel_s.append(spent[0])
+            t = time.perf_counter()
+            subprocess.run(
+                [*argv, "--out", str(Path(tmp) / "timed")], check=True, capture_output=True
+            )
+            run_s.append(time.perf_counter() - t)
+    return {
+        "runs": len(table),
+        "kernel_seconds": min(kernel_s),
+        "kernel_seconds_worst": max(kernel_s),
+        "run_seconds": min(run_s),
+        "run_seconds_worst": max(run_s),
+        "ratio": min(run_s) / min(kernel_s),
+    }
+
+
 def _cases(steps: int, all_cases: bool):
     """(name, kwargs of time_batch) for each case."""
     cases = [
@@ -189,6 +255,7 @@ def bench(
     all_cases: bool = False,
     lanes: int | None = None,
     math: bool = False,
+    end_to_end: int | None = None,
 ) -> dict:
     """Run the benchmark; returns one JSON-ready dict: machine, settings, ``cases`` (one
     entry per case and thread count), ``sweep`` and, with ``math``, ``math`` (ns per call and
@@ -239,6 +306,8 @@ def bench(
     if sweep:
         seconds, what = time_sweep()
         result["sweep"] = {"name": what, "seconds": seconds}
+    if end_to_end:
+        result["end_to_end"] = time_end_to_end(end_to_end, repeat)
     if math:
         from . import _math
 
@@ -269,6 +338,14 @@ def format_table(result: dict) -> str:
             lines.append(
                 f"sweep {sweep['name']} end to end (compiled, fresh): {sweep['seconds']:.3f} s"
             )
+    e2e = result.get("end_to_end")
+    if e2e is not None:
+        lines.append(
+            f"bpsweep run end to end, {e2e['runs']:,} runs of the main job's mix: "
+            f"{e2e['run_seconds']:.2f} s [worst {e2e['run_seconds_worst']:.2f}] from process "
+            f"start, kernel alone {e2e['kernel_seconds']:.2f} s "
+            f"[{e2e['kernel_seconds_worst']:.2f}]: {e2e['ratio']:.2f}x"
+        )
     for name, m in (result.get("math") or {}).items():
         lines.append(
             f"math {name:<9} {m['ns_per_call']:6.2f} ns/call (libm {m['libm_ns_per_call']:.2f})"

@@ -53,6 +53,13 @@ def register(sub) -> None:
         "functions' ns per call and max ulp error) instead of the table",
     )
     p.add_argument(
+        "--end-to-end",
+        type=int,
+        metavar="R",
+        help="also time bpsweep run on R runs of the main job's mix as a fresh process, "
+        "against the kernel alone on the same runs (e.g. 120000)",
+    )
+    p.add_argument(
         "--from-json",
         metavar="FILE",
         help="print the table of a saved --json result (e.g. the README's) instead of measuring",
@@ -77,10 +84,10 @@ def register(sub) -> None:
 def _cmd_bench(args) -> int:
     if args.from_json is not None:
         return _print_saved(args.from_json)
-    for name in ("runs", "steps", "repeat", "lanes"):
+    for name in ("runs", "steps", "repeat", "lanes", "end_to_end"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise UsageError(f"--{name} must be >= 1, got {value}")
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.device == "cuda":
         return _cmd_bench_cuda(args)
     most = numba.config.NUMBA_NUM_THREADS
@@ -96,6 +103,7 @@ def _cmd_bench(args) -> int:
         all_cases=args.all_cases,
         lanes=args.lanes,
         math=args.json,
+        end_to_end=args.end_to_end,
     )
     print(json.dumps(result) if args.json else format_table(result), flush=True)
     return 0
