@@ -233,3 +233,18 @@ def test_train_runs_reads_per_layer_rates_missing_or_nan_meaning_lr():
         assert got.filter(like="final_w").iloc[r].tolist() == [p[0], p[2], p[4], p[5]]
     assert got.iloc[0].equals(plain.iloc[0])
     assert not got.iloc[1].equals(plain.iloc[1])
+
+
+def test_work_items_cover_the_batch_and_are_dealt_to_threads_like_cards():
+    """numba gives each thread one contiguous block of the prange: items are dealt (item i of
+    the batch to thread i mod T) so that a batch whose long runs come first still keeps every
+    thread busy."""
+    n = 20_000
+    order, items = kernels._work_items(np.zeros(n, np.int64), np.zeros(n, np.int64), 128)
+    starts = np.sort(items[:, 0])
+    assert starts[0] == 0 and np.array_equal(starts[1:], np.sort(items[:, 1])[:-1])
+    assert np.sort(items[:, 1])[-1] == n and np.array_equal(order, np.arange(n))
+    rank = np.argsort(np.argsort(items[:, 0]))  # each item's place in the batch
+    threads = numba.get_num_threads()
+    assert len(items) >= 8 * threads
+    assert np.all(np.diff(rank % threads) >= 0)  # the first block: items 0, T, 2T, ...
