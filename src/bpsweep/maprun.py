@@ -36,7 +36,7 @@ from .config import SweepConfig, config_from_dict
 from .errors import OutputError, SweepError, UsageError
 from .model import PRESETS, STATUSES
 from .parts import SweepLock
-from .resources import MEMORY_SHARE, _size, available_memory
+from .resources import memory_short, size_text
 from .settings import SETTINGS
 from .sweep import execute
 
@@ -291,12 +291,13 @@ def check_draw_fits(config: SweepConfig, color: str | None = None) -> None:
     color = color or spec.color
     pixels = spec.width * spec.height
     per_pixel = DRAW_BYTES["basin" if color == "basin" else "other"]
-    need, memory = pixels * per_pixel, available_memory()
-    if memory is not None and need > MEMORY_SHARE * memory:
+    need = pixels * per_pixel
+    memory = memory_short(need)
+    if memory is not None:
         raise SweepError(
             f"{config.name}: drawing {spec.width} x {spec.height} pixels coloured by {color} "
-            f"needs about {_size(need)} of memory (about {per_pixel} bytes a pixel) and "
-            f"{_size(memory)} is available; lower the resolution (--resolution WxH)"
+            f"needs about {size_text(need)} of memory (about {per_pixel} bytes a pixel) and "
+            f"{size_text(memory)} is available; lower the resolution (--resolution WxH)"
         )
 
 

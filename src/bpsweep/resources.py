@@ -74,7 +74,7 @@ def _free_disk(path: Path) -> int | None:
     return None
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
     """A byte count in words: 364 bytes, 2.2 MB, 9.0 TB."""
     for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
@@ -83,16 +83,23 @@ def _size(n: float) -> str:
     return f"{n:.1f} PB"  # pragma: no cover
 
 
+def memory_short(need: float) -> int | None:
+    """The available memory (bytes) when ``need`` bytes exceed the share of it one job may
+    take (:data:`MEMORY_SHARE`), else None (it fits, or the available memory is unknown)."""
+    memory = available_memory()
+    return memory if memory is not None and need > MEMORY_SHARE * memory else None
+
+
 def check_fits(config: SweepConfig, out_dir, parts_dir=None) -> None:
     """Refuse (SweepError) a sweep whose summary cannot fit memory or whose results cannot fit
     the disk under ``out_dir``; the parts already in ``parts_dir`` count as written."""
     n = config.n_runs
-    memory = available_memory()
     need = SUMMARY_BYTES * n
-    if memory is not None and need > MEMORY_SHARE * memory:
+    memory = memory_short(need)
+    if memory is not None:
         raise SweepError(
-            f"{config.name}: {n:,} runs need about {_size(need)} of memory for the summary "
-            f"({SUMMARY_BYTES} bytes a run) and {_size(memory)} is available; split the sweep "
+            f"{config.name}: {n:,} runs need about {size_text(need)} of memory for the summary "
+            f"({SUMMARY_BYTES} bytes a run) and {size_text(memory)} is available; split the sweep "
             f"into several configs (e.g. seed ranges) of at most "
             f"{int(MEMORY_SHARE * memory / SUMMARY_BYTES):,} runs"
         )
@@ -104,7 +111,7 @@ def check_fits(config: SweepConfig, out_dir, parts_dir=None) -> None:
     free = _free_disk(Path(out_dir))
     if free is not None and disk_need > free:
         raise SweepError(
-            f"{config.name}: {n:,} runs need about {_size(disk_need)} on disk under {out_dir} "
+            f"{config.name}: {n:,} runs need about {size_text(disk_need)} on disk under {out_dir} "
             f"(about {per_row} bytes a run, for the parts and the CSV assembled from them) and "
-            f"{_size(free)} is free; free some space, choose another --out, or run fewer runs"
+            f"{size_text(free)} is free; free some space, choose another --out, or run fewer runs"
         )

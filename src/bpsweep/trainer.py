@@ -12,7 +12,7 @@ from .data import load_data
 from .errors import UsageError
 from .init import initial_params
 from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from .resources import MEMORY_SHARE, _size, available_memory
+from .resources import memory_short, size_text
 from .settings import HYPER_SETTINGS, SETTINGS, check, hyper_array
 
 
@@ -139,11 +139,11 @@ def _check_trace_fits(rows: int, n_params: int) -> None:
     """A trace keeps every step (params, slopes, step sizes, SSR): refuse one that cannot fit
     half the available memory before numpy tries to allocate it."""
     need = rows * (3 * n_params + 1) * 8
-    memory = available_memory()
-    if memory is not None and need > MEMORY_SHARE * memory:
+    memory = memory_short(need)
+    if memory is not None:
         raise UsageError(
-            f"a trace of max_steps={rows - 1:,} steps needs about {_size(need)} of memory and "
-            f"{_size(memory)} is available; lower max_steps (a trace keeps every step)"
+            f"a trace of max_steps={rows - 1:,} steps needs about {size_text(need)} of memory "
+            f"and {size_text(memory)} is available; lower max_steps (a trace keeps every step)"
         )
 
 

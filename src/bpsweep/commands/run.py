@@ -9,7 +9,7 @@ from ..config import SweepConfig, load_config
 from ..dispatch import BACKENDS, check_local_jobs, default_chunk_size, default_workers
 from ..errors import UsageError
 from ..machine import usable_cores
-from ..resources import SUMMARY_BYTES, _size, check_fits, row_bytes
+from ..resources import SUMMARY_BYTES, check_fits, row_bytes, size_text
 from ..sweep import FORMATS, _check_int, _complete, _plan, execute
 
 
@@ -199,8 +199,8 @@ def describe(
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
     per_row = row_bytes(config)
     lines.append(
-        f"results: about {per_row} bytes a run, {_size(per_row * n)} of CSV; "
-        f"{_size(SUMMARY_BYTES * n)} of memory for the summary"
+        f"results: about {per_row} bytes a run, {size_text(per_row * n)} of CSV; "
+        f"{size_text(SUMMARY_BYTES * n)} of memory for the summary"
     )
     lines.append("dry run: nothing written")
     return "\n".join(lines)
