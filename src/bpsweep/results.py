@@ -58,7 +58,7 @@ def load_results(path, *, check: bool = True) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     df.attrs["path"] = str(path)
     meta = _read_sidecar(path)
-    if not _describes(meta, path):
+    if not sidecar_describes(meta, path):
         meta = None  # the sidecar of the other format's file (one <name>.json for both)
     df.attrs["meta"] = meta
     _check_integrity(path, meta)
@@ -117,7 +117,7 @@ def _read_sidecar(path: Path):
     return meta if isinstance(meta, dict) else None
 
 
-def _describes(meta, path: Path) -> bool:
+def sidecar_describes(meta, path: Path) -> bool:
     """Whether a sidecar describes ``path``'s format: a sweep's ``<name>.json`` names its
     results file (``results``; ``csv`` before Parquet), and a CSV and a Parquet of one name
     share it. A copied or renamed pair still matches (the suffix is compared, not the name)."""

@@ -56,6 +56,7 @@ from .parts import (
 )
 from .progress import Progress
 from .resources import check_fits
+from .results import sidecar_describes
 
 
 @dataclass
@@ -282,8 +283,7 @@ def _complete(plan: _Plan) -> dict | None:
             f"{plan.json_path} is not the JSON of a bpsweep sweep (it records no config "
             f"fingerprint); {_JSON_RECOVER}"
         )
-    recorded = previous.get("results", previous.get("csv"))  # "csv": before Parquet results
-    if isinstance(recorded, str) and Path(recorded).suffix != plan.csv_path.suffix:
+    if not sidecar_describes(previous, plan.csv_path):
         return None  # the JSON is of the other format's file: compute this one
     if previous.get("fingerprint") != plan.fingerprint:
         if plan.parts_dir.exists():
