@@ -129,17 +129,18 @@ def cmd_run(args) -> int:
         done = not args.fresh and _complete(plan) is not None
         if not done:
             check_fits(config, plan.out, plan.parts_dir)
-        text = describe(
-            config, args.jobs, args.chunk_size, args.backend, args.device, args.scheduler
-        )
-        if args.results_format == "parquet":
-            text = text.replace(" of CSV;", " as CSV (less as Parquet);")
-        if done:
-            done_line = f"already complete: {plan.csv_path} (a run would reuse it)"
-            text = text.replace(
-                "dry run: nothing written", f"{done_line}\ndry run: nothing written"
+        print(
+            describe(
+                config,
+                args.jobs,
+                args.chunk_size,
+                args.backend,
+                args.device,
+                args.scheduler,
+                results_format=args.results_format,
+                complete=plan.csv_path if done else None,
             )
-        print(text)
+        )
         return 0
     outcome = execute(
         config,
@@ -158,9 +159,18 @@ def cmd_run(args) -> int:
 
 
 def describe(
-    config: SweepConfig, jobs=None, chunk_size=None, backend="loky", device="cpu", scheduler=None
+    config: SweepConfig,
+    jobs=None,
+    chunk_size=None,
+    backend="loky",
+    device="cpu",
+    scheduler=None,
+    *,
+    results_format="csv",
+    complete=None,
 ) -> str:
-    """The --dry-run text: runs, what varies and how the work would be split."""
+    """The --dry-run text: runs, what varies, how the work would be split and the size of the
+    results (estimated as CSV); ``complete``: the finished results a run would reuse."""
     n = config.n_runs
     jobs = _check_int("jobs", jobs)
     workers = (jobs or usable_cores()) if backend == "dask" else default_workers(n, jobs)
@@ -198,9 +208,12 @@ def describe(
         )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
     per_row = row_bytes(config)
+    size = "of CSV" if results_format == "csv" else "as CSV (less as Parquet)"
     lines.append(
-        f"results: about {per_row} bytes a run, {size_text(per_row * n)} of CSV; "
+        f"results: about {per_row} bytes a run, {size_text(per_row * n)} {size}; "
         f"{size_text(SUMMARY_BYTES * n)} of memory for the summary"
     )
+    if complete is not None:
+        lines.append(f"already complete: {complete} (a run would reuse it)")
     lines.append("dry run: nothing written")
     return "\n".join(lines)
