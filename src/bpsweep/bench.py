@@ -24,6 +24,7 @@ Trains the lessons' network (dosage data) from random normal starts (counter-bas
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import tempfile
@@ -161,20 +162,22 @@ def time_sweep(config=None) -> tuple[float | None, str]:
             return None, f"sweep failed: {type(exc).__name__}: {exc}"
 
 
-def _main_job_toml(seeds: int) -> str:
-    """experiments/seed-lr-grid.toml with ``seeds`` seeds, as TOML text (for a subprocess)."""
-    c = SWEEP_CONFIG
-    lrs = ", ".join(repr(lr) for lr in MAIN_JOB_LRS)
-    return (
-        'name = "bench-end-to-end"\n'
-        f'[data]\ndataset = "{c["data"]["dataset"]}"\n'
-        f'[model]\nhidden = {c["model"]["hidden"]}\nactivation = "{c["model"]["activation"]}"\n'
-        f'[init]\nscheme = "{c["init"]["scheme"]}"\nscale = {c["init"]["scale"]}\n'
-        f'biases = "{c["init"]["biases"]}"\n'
-        f'[train]\noptimizer = "{c["train"]["optimizer"]}"\ntol = {c["train"]["tol"]}\n'
-        f'max_steps = {c["train"]["max_steps"]}\ntrainable = "{c["train"]["trainable"]}"\n'
-        f"[sweep]\nseed = {{ start = 0, count = {seeds} }}\nlr = [{lrs}]\n"
-    )
+def _toml(config: dict) -> str:
+    """A config dict of plain values (strings, numbers, lists, one level of tables, inline
+    tables within them) as TOML text, for a ``bpsweep run`` subprocess."""
+
+    def value(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)  # strings, numbers and lists of them are the same in TOML
+
+    top = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    tables = [
+        f"[{k}]\n" + "".join(f"{n} = {value(x)}\n" for n, x in v.items())
+        for k, v in config.items()
+        if isinstance(v, dict)
+    ]
+    return "\n".join(top) + "\n" + "".join(tables)
 
 
 def time_end_to_end(runs: int, repeat: int = 3) -> dict:
@@ -200,7 +203,9 @@ def time_end_to_end(runs: int, repeat: int = 3) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench-end-to-end.toml"
-        cfg.write_text(_main_job_toml(seeds), encoding="utf-8")
+        sweep = {**SWEEP_CONFIG["sweep"], "seed": {"start": 0, "count": seeds}}
+        main_job = {**SWEEP_CONFIG, "name": "bench-end-to-end", "sweep": sweep}
+        cfg.write_text(_toml(main_job), encoding="utf-8")
         table = expand(load_config(cfg))
         train_runs(table.iloc[:100], kernel=kernel_only)  # compile or load from the cache
         argv = [sys.executable, "-m", "bpsweep", "run", str(cfg), "--quiet", "--fresh"]
