@@ -224,9 +224,9 @@ def test_a_parameter_the_network_lacks_names_the_map_axis(tmp_path):
 
 
 def test_a_map_too_big_to_draw_is_refused_before_training(tmp_path, capsys, monkeypatch):
-    from bpsweep import maprun, resources
+    from bpsweep import machine, maprun
 
-    monkeypatch.setattr(resources, "available_memory", lambda: 2 * 24 * maprun.DRAW_BYTES["other"])
+    monkeypatch.setattr(machine, "available_memory", lambda: 2 * 24 * maprun.DRAW_BYTES["other"])
     cfg = write(tmp_path / "m.toml", MAP)  # 6 x 4 = 24 pixels: fits exactly half
     assert main(["map", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     cfg = write(tmp_path / "m.toml", MAP.replace("[6, 4]", "[6, 5]"))

@@ -353,7 +353,7 @@ def test_dry_run_of_a_finished_sweep_says_so_and_needs_no_room(tmp_path, capsys,
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
-    monkeypatch.setattr(resources, "_free_disk", lambda path: 1000)  # a nearly full disk
+    monkeypatch.setattr(resources, "free_disk", lambda path: 1000)  # a nearly full disk
     assert main(["run", str(cfg), "--dry-run", "--out", str(out)]) == 0
     assert f"already complete: {out}/small.csv (a run would reuse it)" in capsys.readouterr().out
     assert main(["run", str(cfg), "--dry-run", "--out", str(out), "--fresh"]) == 2

@@ -1,12 +1,15 @@
-"""The machine a sweep runs on: usable cores, CPU model, package versions (for provenance)."""
+"""The machine work runs on: usable cores, memory and disk available, CPU model, package versions
+(for provenance).
+
+The engine (a single run's trace) and the sweeps (their summary, parts and results) ask here
+whether what they need fits, before they allocate or write it."""
 
 from __future__ import annotations
 
 import os
 import platform
-
-import numpy as np
-import pandas as pd
+import shutil
+from pathlib import Path
 
 from ._version import __version__
 
@@ -25,6 +28,8 @@ def cpu_model() -> str:
 def versions() -> dict:
     import joblib
     import numba
+    import numpy as np
+    import pandas as pd
 
     return {
         "bpsweep": __version__,
@@ -41,3 +46,47 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+#: Share of the available memory one job (a sweep's summary, a trace, a map's drawing) may take.
+MEMORY_SHARE = 0.5
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def free_disk(path: Path) -> int | None:
+    """Free bytes on the file system that would hold ``path`` (its nearest existing parent)."""
+    path = Path(path).absolute()
+    for place in (path, *path.parents):
+        if place.exists():
+            try:
+                return shutil.disk_usage(place).free
+            except OSError:
+                return None
+    return None
+
+
+def size_text(n: float) -> str:
+    """A byte count in words: 364 bytes, 2.2 MB, 9.0 TB."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"  # pragma: no cover
+
+
+def memory_short(need: float) -> int | None:
+    """The available memory (bytes) when ``need`` bytes exceed the share of it one job may
+    take (:data:`MEMORY_SHARE`), else None (it fits, or the available memory is unknown)."""
+    memory = available_memory()
+    return memory if memory is not None and need > MEMORY_SHARE * memory else None

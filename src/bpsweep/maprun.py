@@ -34,9 +34,9 @@ from . import maps
 from .atomic import read_json, write_text_atomic
 from .config import SweepConfig, config_from_dict
 from .errors import OutputError, SweepError, UsageError
+from .machine import memory_short, size_text
 from .model import PRESETS, STATUSES
 from .parts import SweepLock
-from .resources import memory_short, size_text
 from .settings import SETTINGS
 from .sweep import execute
 

@@ -8,17 +8,15 @@ cannot fit is refused up front with the estimate and what to do, instead of dyin
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from .config import SweepConfig
 from .errors import SweepError
 from .expand import column_kind, result_columns
+from .machine import MEMORY_SHARE, free_disk, memory_short, size_text
 
 #: Bytes per run held in memory for the summary (int64 steps and int8 status).
 SUMMARY_BYTES = 9
-#: Share of the available memory a sweep's summary may take.
-MEMORY_SHARE = 0.5
 #: Typical CSV widths of a cell, by kind (a float's repr: up to 24 characters, mostly 18-20).
 _WIDTH = {"float": 19, "int": 8}
 
@@ -50,46 +48,6 @@ def _setting_values(config: SweepConfig, col: str):
     return None if any(v is None for v in values) else values
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new work (MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _free_disk(path: Path) -> int | None:
-    """Free bytes on the file system that would hold ``path`` (its nearest existing parent)."""
-    path = Path(path).absolute()
-    for place in (path, *path.parents):
-        if place.exists():
-            try:
-                return shutil.disk_usage(place).free
-            except OSError:
-                return None
-    return None
-
-
-def size_text(n: float) -> str:
-    """A byte count in words: 364 bytes, 2.2 MB, 9.0 TB."""
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"  # pragma: no cover
-
-
-def memory_short(need: float) -> int | None:
-    """The available memory (bytes) when ``need`` bytes exceed the share of it one job may
-    take (:data:`MEMORY_SHARE`), else None (it fits, or the available memory is unknown)."""
-    memory = available_memory()
-    return memory if memory is not None and need > MEMORY_SHARE * memory else None
-
-
 def check_fits(config: SweepConfig, out_dir, parts_dir=None) -> None:
     """Refuse (SweepError) a sweep whose summary cannot fit memory or whose results cannot fit
     the disk under ``out_dir``; the parts already in ``parts_dir`` count as written."""
@@ -108,7 +66,7 @@ def check_fits(config: SweepConfig, out_dir, parts_dir=None) -> None:
     if parts_dir is not None and Path(parts_dir).is_dir():
         written = sum(p.stat().st_size for p in Path(parts_dir).glob("runs-*.csv"))
     disk_need = max(per_row * 2 * n - written, 0)  # the parts, and the CSV made from them
-    free = _free_disk(Path(out_dir))
+    free = free_disk(Path(out_dir))
     if free is not None and disk_need > free:
         raise SweepError(
             f"{config.name}: {n:,} runs need about {size_text(disk_need)} on disk under {out_dir} "

@@ -11,8 +11,8 @@ from . import kernels
 from .data import load_data
 from .errors import UsageError
 from .init import initial_params
+from .machine import memory_short, size_text
 from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from .resources import memory_short, size_text
 from .settings import HYPER_SETTINGS, SETTINGS, check, hyper_array
 
 

@@ -8,8 +8,8 @@ from ..chunks import GPU_MAX_CHUNK
 from ..config import SweepConfig, load_config
 from ..dispatch import BACKENDS, check_local_jobs, default_chunk_size, default_workers
 from ..errors import UsageError
-from ..machine import usable_cores
-from ..resources import SUMMARY_BYTES, check_fits, row_bytes, size_text
+from ..machine import size_text, usable_cores
+from ..resources import SUMMARY_BYTES, check_fits, row_bytes
 from ..sweep import FORMATS, _check_int, _complete, _plan, execute
 
 
