@@ -21,7 +21,8 @@ import pytest
 
 from bpsweep import atomic, sweep
 from bpsweep.commands import main
-from bpsweep.parts import MANIFEST, SweepLock
+from bpsweep.outdir import SweepLock
+from bpsweep.parts import MANIFEST
 from bpsweep.sweep import execute
 
 psutil = pytest.importorskip("psutil", reason="psutil comes with distributed (the dask extra)")

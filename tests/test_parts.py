@@ -11,7 +11,8 @@ import pytest
 
 from bpsweep.commands import main
 from bpsweep.errors import SweepError
-from bpsweep.parts import MANIFEST, SweepLock, part_name
+from bpsweep.outdir import SweepLock
+from bpsweep.parts import MANIFEST, part_name
 from bpsweep.sweep import execute
 
 SMALL = {

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 from pathlib import Path
 
 from .errors import OutputError, SweepError
+
+#: Bytes read at a time when a file is hashed or copied.
+BLOCK = 1 << 22
 
 _REASONS = {
     errno.ENOSPC: "no space left on device",
@@ -88,3 +92,15 @@ def read_json(path: Path, recover: str) -> dict:
             f"{type(value).__name__}); {recover}"
         )
     return value
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 (hex) of a file, read in blocks."""
+    digest, size = hashlib.sha256(), 0
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    with open(path, "rb") as fh:
+        while k := fh.readinto(buf):
+            digest.update(view[:k])
+            size += k
+    return size, digest.hexdigest()

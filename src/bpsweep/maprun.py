@@ -36,7 +36,7 @@ from .config import SweepConfig, config_from_dict
 from .errors import OutputError, SweepError, UsageError
 from .machine import memory_short, size_text
 from .model import PRESETS, STATUSES
-from .parts import SweepLock
+from .outdir import SweepLock
 from .settings import SETTINGS
 from .sweep import execute
 

@@ -8,7 +8,6 @@ these readers in the sweep's modules.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._csvfmt import read_csv_exact
+from .atomic import file_digest
 from .errors import ResultsError
 from .model import STATUSES, param_names
 from .settings import SETTINGS
@@ -135,12 +135,9 @@ def _check_integrity(path: Path, meta) -> None:
     if isinstance(size, int) and not isinstance(size, bool) and size != actual:
         problem = f"{actual:,} bytes, the sidecar records {size:,}"
     elif isinstance(digest, str) and digest:
-        sha = hashlib.sha256()
-        with path.open("rb") as f:
-            while block := f.read(1 << 22):
-                sha.update(block)
-        if sha.hexdigest() != digest.lower():
-            problem = f"SHA-256 {sha.hexdigest()[:12]}..., the sidecar records {digest[:12]}..."
+        sha = file_digest(path)[1]
+        if sha != digest.lower():
+            problem = f"SHA-256 {sha[:12]}..., the sidecar records {digest[:12]}..."
     if problem:
         warnings.warn(
             f"{path}: the file does not match its sidecar {path.with_suffix('.json').name} "

@@ -1,10 +1,12 @@
-"""Run a sweep: plan the chunks no part covers, train them where asked, assemble the CSV.
+"""Run a sweep: plan the chunks no part covers, train them where asked, assemble the results.
 
-:func:`execute` is the whole life of a sweep (see :mod:`bpsweep.parts` for the parts and the
-manifest, :mod:`bpsweep.chunks` for one chunk, :mod:`bpsweep.dispatch` for where chunks run):
-a finished sweep of the same config is reported as complete; otherwise the missing runs are
-trained, the parts concatenated in run_id order into ``<name>.csv`` and ``<name>.json`` written
-beside it. Memory holds a few chunks of rows (plus 9 bytes per run for the summary).
+:func:`execute` is the whole life of a sweep: a finished sweep of the same config is reported
+as complete; otherwise the missing runs are trained, the parts assembled in run_id order into
+``<name>.csv`` (or ``.parquet``) and ``<name>.json`` written beside it. Memory holds a few
+chunks of rows (plus 9 bytes per run for the summary). The pieces: :mod:`bpsweep.outdir` (the
+output folder and the lock), :mod:`bpsweep.parts` (the parts and their manifest),
+:mod:`bpsweep.chunks` (one chunk), :mod:`bpsweep.dispatch` (where chunks run) and
+:mod:`bpsweep.assemble` (the results file).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ._csvfmt import read_csv_exact
-from .atomic import os_reason, read_json, write_text_atomic
+from .assemble import assemble, assemble_parquet
+from .atomic import file_digest, os_reason, read_json, write_text_atomic
 from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
 from .config import SweepConfig, config_from_dict, load_config
 from .dispatch import (
@@ -37,22 +40,21 @@ from .errors import BpsweepError, OutputError, SweepError, UsageError
 from .expand import column_kind, result_columns
 from .machine import cpu_model, versions
 from .model import STATUSES
-from .parts import (
+from .outdir import (
     SweepLock,
-    assemble,
-    assemble_parquet,
     check_name_fits,
+    make_out_dir,
+    remove_if_empty,
+    remove_stale_temporaries,
+)
+from .parts import (
     check_parts,
     describe_change,
-    file_digest,
     header_line,
-    make_out_dir,
     missing_ranges,
     open_parts,
     plan_chunks,
-    remove_if_empty,
     remove_parts,
-    remove_stale_temporaries,
 )
 from .progress import Progress
 from .resources import check_fits
