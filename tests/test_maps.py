@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from bpsweep import boxcount as B
 from bpsweep import mapimage as MI
 from bpsweep import maps as M
 from bpsweep.config import SETTINGS
@@ -344,7 +345,7 @@ def test_box_counts_match_the_naive_twin():
         grid = rng.random(shape) < 0.03
         grid[: shape[0] // 2] = rng.random((shape[0] // 2, shape[1])) < 0.97
         sizes = [1, 2, 4, 8, 16]
-        assert M.box_counts(grid, sizes).tolist() == [naive_box_counts(grid, s) for s in sizes]
+        assert B.box_counts(grid, sizes).tolist() == [naive_box_counts(grid, s) for s in sizes]
 
 
 def fill_polygon(vertices, n):
@@ -388,21 +389,21 @@ def test_dimension_of_known_shapes():
     koch = fill_polygon(koch_snowflake(7), n)
     assert koch.mean() == pytest.approx(0.75**2 * math.sqrt(3) / 4 * 1.6, rel=0.02)  # area 8/5
     for grid, want in ((line, 1.0), (disk, 1.0), (koch, math.log(4) / math.log(3))):
-        d, table = M.boundary_dimension(grid)
+        d, table = B.boundary_dimension(grid)
         assert abs(d - want) < 0.05, (d, want, table)
         assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64, 128, 256]
         assert (table["count"] > 0).all()
     # a boundary that fills the plane: noise
-    d, _ = M.boundary_dimension(np.random.default_rng(0).random((512, 512)) < 0.5)
+    d, _ = B.boundary_dimension(np.random.default_rng(0).random((512, 512)) < 0.5)
     assert abs(d - 2.0) < 0.05
 
 
 def test_dimension_edge_cases():
-    d, table = M.boundary_dimension(np.zeros((64, 64), dtype=bool))
+    d, table = B.boundary_dimension(np.zeros((64, 64), dtype=bool))
     assert math.isnan(d) and (table["count"] == 0).all()
-    _, table = M.boundary_dimension(np.eye(64, dtype=bool), min_box=4, max_box=16)
+    _, table = B.boundary_dimension(np.eye(64, dtype=bool), min_box=4, max_box=16)
     assert table["box_size"].tolist() == [4, 8, 16]
-    _, table = M.boundary_dimension(np.eye(600, 800, dtype=bool))
+    _, table = B.boundary_dimension(np.eye(600, 800, dtype=bool))
     assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64]  # up to 600 / 8 = 75
     for bad, match in (
         (np.zeros((64, 64)), "boolean grid"),
@@ -411,11 +412,11 @@ def test_dimension_edge_cases():
         (np.zeros((7, 64), dtype=bool), "too small"),
     ):
         with pytest.raises(UsageError, match=match):
-            M.boundary_dimension(bad)
+            B.boundary_dimension(bad)
     with pytest.raises(UsageError, match="power of two"):
-        M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=3)
+        B.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=3)
     with pytest.raises(UsageError, match="min_box < max_box"):
-        M.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=8, max_box=8)
+        B.boundary_dimension(np.zeros((64, 64), dtype=bool), min_box=8, max_box=8)
 
 
 # ---------------------------------------------------------------- images
@@ -580,7 +581,7 @@ def test_map_figure_and_gif(tmp_path):
         assert im.size == (40, 30) and im.n_frames >= 2
     with pytest.raises(UsageError, match="one size"):
         MI.zoom_gif([image, image.rgb[:5]], tmp_path / "y.gif")
-    table = M.boundary_dimension(status.reshape(30, 40) == 2, max_box=8)
+    table = B.boundary_dimension(status.reshape(30, 40) == 2, max_box=8)
     ax = MI.dimension_plot(table[1], table[0])
     assert "D = 1.000" in ax.get_legend().get_texts()[1].get_text()
 

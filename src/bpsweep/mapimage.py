@@ -516,7 +516,7 @@ def map_figure(
 
 def dimension_plot(table, dimension: float, ax=None, label: str = "boundary"):
     """Draw a box-counting table (columns ``box_size``, ``count``, from
-    :func:`bpsweep.maps.boundary_dimension`) as log10 count against log10 box size with the
+    :func:`bpsweep.boxcount.boundary_dimension`) as log10 count against log10 box size with the
     least-squares line of slope -D, on ``ax`` (None: a new Figure's); returns the Axes. Drawn
     again on the same Axes, each table takes the next colour (points and their fit alike)."""
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import maps
+from . import boxcount, maps
 from .atomic import read_json, write_text_atomic
 from .config import SweepConfig, config_from_dict
 from .errors import OutputError, SweepError, UsageError
@@ -248,7 +248,7 @@ def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
 
     entries, ax = [], None
     for label, grid in found:
-        d, table = maps.boundary_dimension(grid)
+        d, table = boxcount.boundary_dimension(grid)
         entry = {
             "classes": label,
             "D": d if math.isfinite(d) else None,
