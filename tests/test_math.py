@@ -16,6 +16,7 @@ import pytest
 import fit_math
 import naive
 from bpsweep import _math as M
+from bpsweep import _mathcheck as C
 from bpsweep._numba import njit
 
 CODES = {name: code for code, name in enumerate(M.FUNCTIONS)}
@@ -42,7 +43,7 @@ def run(name, x):
     x = np.ascontiguousarray(x, dtype=np.float64)
     value = np.empty_like(x)
     slope = np.zeros_like(x)
-    M.apply(CODES[name], x, value, slope)
+    C.apply(CODES[name], x, value, slope)
     return value, slope
 
 
@@ -58,7 +59,7 @@ def same_bits(a, b):
 
 def sweep_points(name, n, seed):
     """n arguments over the whole range ``name`` is used on, tails included."""
-    return M.sample(name, n, seed=seed)
+    return C.sample(name, n, seed=seed)
 
 
 # ---------------------------------------------------------------- the coefficients
@@ -99,7 +100,7 @@ SWEEP = {"exp": 5_000_000, "log1p": 5_000_000, "expm1": 1_000_000, "softplus": 1
          "sigmoid": 1_000_000, "tanh": 1_000_000}  # fmt: skip
 
 needs_wide_longdouble = pytest.mark.skipif(
-    not M.longdouble_is_extended(),
+    not C.longdouble_is_extended(),
     reason="numpy's longdouble is float64 here: no reference wider than the results",
 )
 
@@ -107,7 +108,7 @@ needs_wide_longdouble = pytest.mark.skipif(
 @needs_wide_longdouble
 @pytest.mark.parametrize("name", M.FUNCTIONS)
 def test_max_ulp_error_over_the_range(name):
-    worst, where, worst_slope = M.accuracy(name, SWEEP[name])
+    worst, where, worst_slope = C.accuracy(name, SWEEP[name])
     assert worst < VALUE_BOUND[name], (name, worst, where)
     if name == "softplus":  # its slope a / (1 + t) is well conditioned
         assert worst_slope < SOFTPLUS_SLOPE_BOUND
@@ -128,7 +129,7 @@ def test_the_longdouble_reference_agrees_with_mpmath():
     }
     for name in M.FUNCTIONS:
         x = np.concatenate([sweep_points(name, 300, seed=99), [e for e in EDGES if abs(e) < 700]])
-        ref, _ = M.reference(name, x)
+        ref, _ = C.reference(name, x)
         for xi, ri in zip(x, ref):
             if not np.isfinite(ri):
                 continue
@@ -264,6 +265,7 @@ SIMULATOR_SCRIPT = textwrap.dedent(
     import numpy as np
     from numba import cuda
     from bpsweep import _math as M
+    from bpsweep import _mathcheck as C
 
     assert cuda.to_device.__module__.startswith("numba.cuda.simulator")
     names = M.FUNCTIONS
@@ -291,12 +293,12 @@ SIMULATOR_SCRIPT = textwrap.dedent(
             out[5, i], out[6, i] = M.sigmoid(z)
             out[7, i], out[8, i] = M.tanh(z)
 
-    x = np.concatenate([M.sample(n, 64, seed=4) for n in names] + [np.array(EDGES)])
+    x = np.concatenate([C.sample(n, 64, seed=4) for n in names] + [np.array(EDGES)])
     cpu = np.zeros((9, x.size))
     for code, n in enumerate(names):
         v = np.empty_like(x)
         s = np.zeros_like(x)
-        M.apply(code, x, v, s)
+        C.apply(code, x, v, s)
         row = {"exp": 0, "expm1": 1, "log1p": 2, "softplus": 3, "sigmoid": 5, "tanh": 7}[n]
         cpu[row] = v
         if row >= 3:
@@ -367,15 +369,15 @@ def lane_loop_python(xi):
 
 
 def test_measure_reports_speed_and_error_per_function():
-    got = M.measure(calls=1 << 12, points=1 << 12, repeat=1)
+    got = C.measure(calls=1 << 12, points=1 << 12, repeat=1)
     assert list(got) == list(M.FUNCTIONS)
     for name, entry in got.items():
         assert entry["ns_per_call"] > 0 and entry["libm_ns_per_call"] > 0
         lo, hi = entry["ns_per_call_range"]
         assert lo == entry["ns_per_call"] <= hi
-        if M.longdouble_is_extended():
+        if C.longdouble_is_extended():
             assert 0 <= entry["max_ulp"] < VALUE_BOUND[name], name
-        wide = M.longdouble_is_extended()
+        wide = C.longdouble_is_extended()
         assert (entry["max_ulp_slope"] is not None) == (name == "softplus" and wide)
         if wide and name in ("sigmoid", "tanh"):
             assert 0 <= entry["max_abs_error_slope"] < 1e-15

@@ -16,7 +16,7 @@ Trains the lessons' network (dosage data) from random normal starts (counter-bas
 - with ``end_to_end=R``: ``bpsweep run`` on R runs of the main job's mix as a fresh process
   against the kernel alone on the same runs (:func:`time_end_to_end`);
 - with ``--json``: also the math functions' ns per call and max ulp error
-  (:func:`bpsweep._math.measure`).
+  (:func:`bpsweep._mathcheck.measure`).
 
 :func:`bench` returns everything as one dict (what ``bpsweep bench --json`` prints);
 :func:`format_table` renders it as the text table.
@@ -314,9 +314,9 @@ def bench(
     if end_to_end:
         result["end_to_end"] = time_end_to_end(end_to_end, repeat)
     if math:
-        from . import _math
+        from . import _mathcheck
 
-        result["math"] = _math.measure()
+        result["math"] = _mathcheck.measure()
     return result
 
 
