@@ -1,21 +1,22 @@
 """The command line, one module per subcommand (``bpsweep <command> --help``).
 
 Each module ``commands/<name>.py`` has ``register(subparsers)``, which adds its parser and sets
-``func``, the function that runs it. :func:`main` turns a :class:`~bpsweep.errors.BpsweepError`
-into one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+``func``, the function that runs it; :data:`COMMANDS` lists them, in the order ``--help`` does.
+:func:`main` turns a :class:`~bpsweep.errors.BpsweepError` into one line on stderr and exit
+status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from .._version import __version__
 from ..errors import BpsweepError
+from . import analyse, bench, map, run, trace, train
 
-#: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("train", "run", "map", "analyse", "trace", "bench")
+#: The subcommands' modules, in the order ``--help`` lists them.
+COMMANDS = (train, run, map, analyse, trace, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bpsweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

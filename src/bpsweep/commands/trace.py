@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import analysis as A
 from ..errors import OutputError
 from ..formatting import format_table
-from .analyse import check_file, check_matplotlib, load, number_option, print_quietly
+from ._options import check_file, check_matplotlib, load, number_option, print_quietly
 
 
 def register(sub) -> None:
