@@ -19,6 +19,7 @@ import pytest
 
 from bpsweep import cluster
 from bpsweep.commands import main
+from bpsweep.options import RunOptions
 from bpsweep.sweep import SweepError, execute
 
 distributed = pytest.importorskip(
@@ -60,16 +61,15 @@ def dask_cluster():
 @pytest.fixture(scope="module")
 def loky_small(tmp_path_factory):
     out = tmp_path_factory.mktemp("loky")
-    return execute(SMALL, out_dir=out, jobs=2, chunk_size=60).csv_path.read_bytes()
+    return execute(SMALL, RunOptions(out=out, jobs=2, chunk_size=60)).csv_path.read_bytes()
 
 
 def test_scheduler_address_gives_the_loky_csv(dask_cluster, loky_small, tmp_path):
     res = execute(
         SMALL,
-        out_dir=tmp_path,
-        backend="dask",
-        scheduler=dask_cluster.scheduler_address,
-        chunk_size=45,
+        RunOptions(
+            out=tmp_path, backend="dask", scheduler=dask_cluster.scheduler_address, chunk_size=45
+        ),
     )
     assert res.csv_path.read_bytes() == loky_small
     assert res.metadata["backend"] == "dask"
@@ -83,14 +83,13 @@ def test_resume_from_in_process_parts_on_the_cluster(
 ):
     """Parts from an interrupted in-process sweep are resumed by the cluster."""
     with interrupt_sweep_at(240), pytest.raises(KeyboardInterrupt):
-        execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=80)
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=80))
     assert len(list((tmp_path / "small.parts").glob("runs-*.csv"))) == 3
     res = execute(
         SMALL,
-        out_dir=tmp_path,
-        backend="dask",
-        scheduler=dask_cluster.scheduler_address,
-        chunk_size=50,
+        RunOptions(
+            out=tmp_path, backend="dask", scheduler=dask_cluster.scheduler_address, chunk_size=50
+        ),
     )
     assert res.computed == 400 - 240
     assert res.csv_path.read_bytes() == loky_small
@@ -161,10 +160,12 @@ def test_killed_worker_mid_sweep_finishes_or_resumes_to_the_same_csv(dask_cluste
     try:
         res = execute(
             SLOW,
-            out_dir=tmp_path / "out",
-            backend="dask",
-            scheduler=dask_cluster.scheduler_address,
-            chunk_size=20,
+            RunOptions(
+                out=tmp_path / "out",
+                backend="dask",
+                scheduler=dask_cluster.scheduler_address,
+                chunk_size=20,
+            ),
         )
     except SweepError as exc:  # allowed: a clear error, then a rerun resumes
         error = str(exc)
@@ -172,10 +173,12 @@ def test_killed_worker_mid_sweep_finishes_or_resumes_to_the_same_csv(dask_cluste
         assert "again to resume" in error
         res = execute(
             SLOW,
-            out_dir=tmp_path / "out",
-            backend="dask",
-            scheduler=dask_cluster.scheduler_address,
-            chunk_size=20,
+            RunOptions(
+                out=tmp_path / "out",
+                backend="dask",
+                scheduler=dask_cluster.scheduler_address,
+                chunk_size=20,
+            ),
         )
         assert res.computed < 400
     killer.join()
@@ -183,14 +186,14 @@ def test_killed_worker_mid_sweep_finishes_or_resumes_to_the_same_csv(dask_cluste
     assert res.n_runs == 400
     with pytest.raises(ProcessLookupError):
         os.kill(victim, 0)  # (the nanny started a new worker process in its place)
-    clean = execute(SLOW, out_dir=tmp_path / "clean", jobs=1)
+    clean = execute(SLOW, RunOptions(out=tmp_path / "clean", jobs=1))
     assert res.csv_path.read_bytes() == clean.csv_path.read_bytes()
 
 
 def test_missing_dask_says_how_to_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(cluster.DaskUnavailableError, match=r"pip install 'bpsweep\[dask\]'"):
-        execute(SMALL, out_dir=tmp_path / "api", backend="dask")
+        execute(SMALL, RunOptions(out=tmp_path / "api", backend="dask"))
     cfg = tmp_path / "tiny.toml"
     cfg.write_text('name = "tiny"\n')
     assert main(["run", str(cfg), "--backend", "dask", "--out", str(tmp_path / "cli")]) == 2
@@ -201,7 +204,7 @@ def test_missing_dask_says_how_to_install(monkeypatch, tmp_path, capsys):
 
 def test_scheduler_needs_backend_dask(tmp_path):
     with pytest.raises(ValueError, match="needs backend 'dask'"):
-        execute(SMALL, out_dir=tmp_path, scheduler="tcp://127.0.0.1:8786")
+        execute(SMALL, RunOptions(out=tmp_path, scheduler="tcp://127.0.0.1:8786"))
     assert not tmp_path.joinpath("small.parts").exists()
 
 
@@ -217,4 +220,6 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch, tmp_path):
         match=rf"cannot reach the dask scheduler at "
         rf"tcp://127.0.0.1:{port}",
     ):
-        execute(SMALL, out_dir=tmp_path, backend="dask", scheduler=f"tcp://127.0.0.1:{port}")
+        execute(
+            SMALL, RunOptions(out=tmp_path, backend="dask", scheduler=f"tcp://127.0.0.1:{port}")
+        )

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bpsweep.options import RunOptions
+
 REAL_GPU = os.environ.get("BPSWEEP_TEST_REAL_GPU") == "1"
 
 pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip install -e .[test])")
@@ -341,8 +343,8 @@ CUDA_SWEEP = {
 def test_run_sweep_on_cuda_writes_the_cpu_csv(tmp_path):
     from bpsweep.sweep import execute, read_results
 
-    gpu = execute(CUDA_SWEEP, out_dir=tmp_path / "gpu", device="cuda", chunk_size=10)
-    cpu = execute(CUDA_SWEEP, out_dir=tmp_path / "cpu", jobs=1)
+    gpu = execute(CUDA_SWEEP, RunOptions(out=tmp_path / "gpu", device="cuda", chunk_size=10))
+    cpu = execute(CUDA_SWEEP, RunOptions(out=tmp_path / "cpu", jobs=1))
     assert gpu.n_runs == 24 and gpu.metadata["device"] == "cuda"
     if REAL_GPU:
         g, c = read_results(gpu.csv_path), read_results(cpu.csv_path)
@@ -363,10 +365,10 @@ def test_run_sweep_on_cuda_resumes_from_cpu_parts(tmp_path, interrupt_sweep_at):
         pytest.skip("bit-exact only under the simulator")
     out = tmp_path / "mixed"
     with interrupt_sweep_at(8), pytest.raises(KeyboardInterrupt):  # after the first chunk
-        execute(CUDA_SWEEP, out_dir=out, jobs=1, chunk_size=8)
-    resumed = execute(CUDA_SWEEP, out_dir=out, device="cuda", chunk_size=8)
+        execute(CUDA_SWEEP, RunOptions(out=out, jobs=1, chunk_size=8))
+    resumed = execute(CUDA_SWEEP, RunOptions(out=out, device="cuda", chunk_size=8))
     assert resumed.computed == 16
-    clean = execute(CUDA_SWEEP, out_dir=tmp_path / "clean", jobs=1)
+    clean = execute(CUDA_SWEEP, RunOptions(out=tmp_path / "clean", jobs=1))
     assert resumed.csv_path.read_bytes() == clean.csv_path.read_bytes()
 
 
@@ -375,7 +377,7 @@ def test_device_cuda_refuses_jobs_and_dask(tmp_path):
 
     for kwargs in ({"jobs": 2}, {"backend": "dask"}):
         with pytest.raises(ValueError, match="trains in this process on one GPU"):
-            execute(CUDA_SWEEP, out_dir=tmp_path / "x", device="cuda", **kwargs)
+            execute(CUDA_SWEEP, RunOptions(out=tmp_path / "x", device="cuda", **kwargs))
     assert not (tmp_path / "x").exists()
 
 
@@ -434,8 +436,8 @@ def test_map_on_cuda_writes_the_cpu_parquet(tmp_path):
     from bpsweep.maprun import run_map
 
     config = config_from_dict(CUDA_MAP)
-    gpu, drawn = run_map(config, out_dir=tmp_path / "gpu", device="cuda", figure=False)
-    cpu, _ = run_map(config, out_dir=tmp_path / "cpu", jobs=1, figure=False)
+    gpu, drawn = run_map(config, RunOptions(out=tmp_path / "gpu", device="cuda"), figure=False)
+    cpu, _ = run_map(config, RunOptions(out=tmp_path / "cpu", jobs=1), figure=False)
     assert gpu.metadata["device"] == "cuda" and drawn.png.exists()
     g, c = pd.read_parquet(gpu.csv_path), pd.read_parquet(cpu.csv_path)
     assert g["lr_hidden"].nunique() == 5 and g["lr_output"].nunique() == 4

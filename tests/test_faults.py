@@ -21,6 +21,7 @@ import pytest
 
 from bpsweep import atomic, sweep
 from bpsweep.commands import main
+from bpsweep.options import RunOptions
 from bpsweep.outdir import SweepLock
 from bpsweep.parts import MANIFEST
 from bpsweep.sweep import execute
@@ -147,7 +148,7 @@ class ForkServer:
 def test_kill_9_at_20_random_moments_then_resume_gives_the_same_csv(tmp_path):
     cfg = tmp_path / "fault.toml"
     cfg.write_text(FAULT)
-    clean = execute(cfg, out_dir=tmp_path / "clean", jobs=1).csv_path.read_bytes()
+    clean = execute(cfg, RunOptions(out=tmp_path / "clean", jobs=1)).csv_path.read_bytes()
     out = tmp_path / "out"
     parts = out / "fault.parts"
     rng = random.Random(20261123)
@@ -518,7 +519,7 @@ def test_disk_full_keeps_the_parts_and_the_same_command_resumes(tmp_path, monkey
     there is room the same command finishes with the undisturbed CSV."""
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY.replace("lr = [0.1, 0.2]", "seed = { start = 0, count = 10 }"))
-    clean = execute(cfg, out_dir=tmp_path / "clean", jobs=1).csv_path.read_bytes()
+    clean = execute(cfg, RunOptions(out=tmp_path / "clean", jobs=1)).csv_path.read_bytes()
     writes = []
 
     def fake_open(path, mode="r", *args, **kwargs):
@@ -550,7 +551,7 @@ def test_a_real_full_disk_during_the_assembly(tmp_path, capsys, monkeypatch):
     after the file system grows, the same command assembles the CSV."""
     cfg = tmp_path / "fault.toml"
     cfg.write_text(FAULT.replace("count = 4000", "count = 3000"))
-    clean = execute(cfg, out_dir=tmp_path / "clean", jobs=1).csv_path.read_bytes()
+    clean = execute(cfg, RunOptions(out=tmp_path / "clean", jobs=1)).csv_path.read_bytes()
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1700k", "tmpfs", str(mnt)]).returncode:

@@ -11,6 +11,7 @@ import pytest
 
 from bpsweep.commands import main
 from bpsweep.errors import SweepError
+from bpsweep.options import RunOptions
 from bpsweep.outdir import SweepLock
 from bpsweep.parts import MANIFEST, part_name
 from bpsweep.sweep import execute
@@ -28,13 +29,13 @@ K = 80  # chunk size: parts [0, 80), [80, 160), ...
 def clean(tmp_path_factory):
     """The CSV of SMALL computed in one go."""
     out = tmp_path_factory.mktemp("clean")
-    return execute(SMALL, out_dir=out, jobs=1, chunk_size=K).csv_path.read_bytes()
+    return execute(SMALL, RunOptions(out=out, jobs=1, chunk_size=K)).csv_path.read_bytes()
 
 
 def interrupted(tmp_path, interrupt_sweep_at, at=240) -> Path:
     """The parts folder of SMALL stopped (as by Ctrl-C) at run ``at``."""
     with interrupt_sweep_at(at), pytest.raises(KeyboardInterrupt):
-        execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=K)
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=K))
     parts = tmp_path / "small.parts"
     assert sorted(p.name for p in parts.glob("runs-*.csv")) == [
         part_name(a, a + K) for a in range(0, at, K)
@@ -76,7 +77,7 @@ def test_a_damaged_part_is_named_and_recomputed(kind, tmp_path, clean, interrupt
     victim = parts / part_name(K, 2 * K)
     victim.write_bytes(CORRUPTIONS[kind](parts, victim.read_bytes()))
     capsys.readouterr()
-    res = execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=K)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=K))
     err = capsys.readouterr().err
     assert err == (
         f"bpsweep: part {victim.name} does not match its checksum; "
@@ -98,7 +99,7 @@ def test_a_missing_part_and_an_unlisted_part_are_recomputed(
     del manifest["parts"][part_name(2 * K, 3 * K)]
     (parts / MANIFEST).write_text(json.dumps(manifest))
     capsys.readouterr()
-    res = execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=K)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=K))
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2
     assert f"part {part_name(2 * K, 3 * K)} is not listed in manifest.json" in err[0]
@@ -127,19 +128,19 @@ def test_a_manifest_without_parts_never_blocks(tmp_path, clean):
     parts = tmp_path / "small.parts"
     parts.mkdir()
     (parts / MANIFEST).write_text(json.dumps({"fingerprint": "other", "runs": 5, "parts": {}}))
-    res = execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=K)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=K))
     assert res.computed == N and res.csv_path.read_bytes() == clean
     res.csv_path.unlink()
     res.json_path.unlink()
     parts.mkdir()
     (parts / MANIFEST).write_text("{ not json")
-    assert execute(SMALL, out_dir=tmp_path, jobs=1).csv_path.read_bytes() == clean
+    assert execute(SMALL, RunOptions(out=tmp_path, jobs=1)).csv_path.read_bytes() == clean
 
 
 def test_parts_of_another_config_still_refuse(tmp_path, interrupt_sweep_at):
     interrupted(tmp_path, interrupt_sweep_at)
     with pytest.raises(SweepError, match=r"parts of a different config.*max_steps.*--fresh"):
-        execute(SMALL, out_dir=tmp_path, jobs=1, overrides=["max_steps=200"])
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1), overrides=["max_steps=200"])
 
 
 def test_a_corrupt_manifest_with_parts_is_named(tmp_path, interrupt_sweep_at, capsys):
@@ -160,17 +161,19 @@ def test_a_corrupt_manifest_with_parts_is_named(tmp_path, interrupt_sweep_at, ca
 
 
 def test_a_corrupt_results_json_is_named(tmp_path, clean):
-    res = execute(SMALL, out_dir=tmp_path, jobs=1)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1))
     res.json_path.write_text('{"fingerprint": ')
     with pytest.raises(SweepError) as info:
-        execute(SMALL, out_dir=tmp_path, jobs=1)
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1))
     msg = str(info.value)
     assert f"{res.json_path} is not valid JSON" in msg and "--fresh" in msg
     assert "different config" not in msg
     res.json_path.write_text("[1, 2]")  # valid JSON, not an object
     with pytest.raises(SweepError, match=r"not valid JSON for bpsweep.*--fresh"):
-        execute(SMALL, out_dir=tmp_path, jobs=1)
-    assert execute(SMALL, out_dir=tmp_path, jobs=1, fresh=True).csv_path.read_bytes() == clean
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1))
+    assert (
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1, fresh=True)).csv_path.read_bytes() == clean
+    )
 
 
 @pytest.mark.parametrize(
@@ -182,18 +185,18 @@ def test_a_corrupt_results_json_is_named(tmp_path, clean):
     ],
 )
 def test_a_changed_results_csv_is_not_already_complete(tmp_path, clean, damage):
-    res = execute(SMALL, out_dir=tmp_path, jobs=1)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1))
     meta = json.loads(res.json_path.read_text())
     assert meta["results_size"] == len(clean)
     import hashlib
 
     assert meta["results_sha256"] == hashlib.sha256(clean).hexdigest()
-    assert execute(SMALL, out_dir=tmp_path, jobs=1).already_complete
+    assert execute(SMALL, RunOptions(out=tmp_path, jobs=1)).already_complete
     res.csv_path.write_bytes(damage(clean))
     with pytest.raises(SweepError, match=r"small\.csv has changed since it was written.*--fresh"):
-        execute(SMALL, out_dir=tmp_path, jobs=1)
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1))
     assert res.csv_path.read_bytes() == damage(clean)  # left as it is
-    again = execute(SMALL, out_dir=tmp_path, jobs=1, fresh=True)
+    again = execute(SMALL, RunOptions(out=tmp_path, jobs=1, fresh=True))
     assert not again.already_complete and again.csv_path.read_bytes() == clean
 
 
@@ -211,10 +214,10 @@ def test_stopped_after_the_csv_before_the_json_assembles_again(tmp_path, clean, 
 
     monkeypatch.setattr(sweep, "write_text_atomic", no_room)
     with pytest.raises(Exception, match=r"cannot write .*small\.json: no space left on device"):
-        execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=K)
+        execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=K))
     assert (tmp_path / "small.parts").is_dir()
     monkeypatch.setattr(sweep, "write_text_atomic", real)
-    res = execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=K)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=K))
     assert res.computed == 0 and not res.already_complete
     assert res.csv_path.read_bytes() == clean
 
@@ -235,7 +238,7 @@ def test_the_lock_keeps_a_second_run_out(tmp_path, capsys):
         assert "another bpsweep run (pid " in err and "is running sweep 'small'" in err
         assert sorted(out.iterdir()) == before  # only the lock file
         with pytest.raises(SweepError, match="another bpsweep run"):
-            execute(cfg, out_dir=out, fresh=True)
+            execute(cfg, RunOptions(out=out, fresh=True))
         assert main(["run", str(cfg), "--out", str(tmp_path / "b"), "--quiet"]) == 0
         assert main(["run", str(cfg), "--out", str(out), "--quiet", "--set", "name=s2"]) == 0
     capsys.readouterr()
@@ -246,7 +249,7 @@ def test_the_lock_keeps_a_second_run_out(tmp_path, capsys):
 def test_a_stale_lock_file_never_blocks(tmp_path):
     """A lock file left by a run killed with SIGKILL: the OS released its flock."""
     (tmp_path / ".small.lock").write_text("999999\n")
-    res = execute(SMALL, out_dir=tmp_path, jobs=1)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1))
     assert res.computed == N
 
 
@@ -268,6 +271,6 @@ def test_the_manifest_is_saved_at_most_once_a_second_while_parts_come(
 
     monkeypatch.setattr(parts_module, "SAVE_EVERY", every)
     monkeypatch.setattr(parts_module.Manifest, "save", counting)
-    res = execute(SMALL, out_dir=tmp_path, jobs=1, chunk_size=4)
+    res = execute(SMALL, RunOptions(out=tmp_path, jobs=1, chunk_size=4))
     assert len(count) == saves and count[0] == 0 and count[-1] == N // 4
     assert res.csv_path.read_bytes() == clean

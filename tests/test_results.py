@@ -8,6 +8,7 @@ import pytest
 from bpsweep import results as RS
 from bpsweep.errors import ResultsError
 from bpsweep.model import param_names
+from bpsweep.options import RunOptions
 from bpsweep.reruns import trace_runs
 from bpsweep.tables import outcome_table
 from results_helper import make_results, write_results
@@ -151,8 +152,8 @@ def test_one_sidecar_for_csv_and_parquet_warns_only_for_its_own_file(tmp_path):
         'name = "two"\n[train]\nmax_steps = 50\n[sweep]\nseed = {start = 0, count = 8}\n'
     )
     out = tmp_path / "out"
-    csv = execute(cfg, out_dir=out, jobs=1).csv_path
-    parquet = execute(cfg, out_dir=out, jobs=1, results_format="parquet").csv_path
+    csv = execute(cfg, RunOptions(out=out, jobs=1)).csv_path
+    parquet = execute(cfg, RunOptions(out=out, jobs=1, results_format="parquet")).csv_path
     assert json.loads((out / "two.json").read_text())["results"] == str(parquet)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -176,7 +177,7 @@ def test_a_copied_pair_of_results_and_sidecar_is_still_checked(tmp_path):
     cfg.write_text(
         'name = "one"\n[train]\nmax_steps = 50\n[sweep]\nseed = {start = 0, count = 8}\n'
     )
-    csv = execute(cfg, out_dir=tmp_path / "out", jobs=1).csv_path
+    csv = execute(cfg, RunOptions(out=tmp_path / "out", jobs=1)).csv_path
     shutil.copy(csv, tmp_path / "b.csv")
     shutil.copy(csv.with_suffix(".json"), tmp_path / "b.json")
     data = (tmp_path / "b.csv").read_bytes()

@@ -20,6 +20,7 @@ from bpsweep.commands import main
 from bpsweep.data import load_data
 from bpsweep.init import PRESETS
 from bpsweep.model import param_names
+from bpsweep.options import RunOptions
 from bpsweep.sweep import SweepError, execute, read_results, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ def test_csv_is_byte_identical_whatever_jobs_and_chunk_size(tmp_path):
     outs = []
     for k, (jobs, chunk) in enumerate([(1, None), (1, 7), (2, 50), (1, 1000)]):
         out = tmp_path / f"out{k}"
-        execute(cfg, jobs=jobs, chunk_size=chunk, out_dir=out)
+        execute(cfg, RunOptions(jobs=jobs, chunk_size=chunk, out=out))
         outs.append((out / "small.csv").read_bytes())
         assert not (out / "small.parts").exists()
     assert all(o == outs[0] for o in outs[1:])
@@ -107,7 +108,7 @@ def test_lacking_parameters_are_empty_cells_whatever_the_chunk_size(tmp_path):
     )
     outs = []
     for k, chunk in enumerate([None, 4, 3]):
-        execute(cfg, jobs=1, chunk_size=chunk, out_dir=tmp_path / f"out{k}")
+        execute(cfg, RunOptions(jobs=1, chunk_size=chunk, out=tmp_path / f"out{k}"))
         outs.append((tmp_path / f"out{k}" / "h.csv").read_bytes())
     assert outs[1] == outs[0] and outs[2] == outs[0]
     header, *rows = outs[0].decode().splitlines()
@@ -122,7 +123,7 @@ def test_lacking_parameters_are_empty_cells_whatever_the_chunk_size(tmp_path):
 
 def test_json_sidecar_and_already_complete(tmp_path):
     cfg = write(tmp_path / "small.toml", SMALL)
-    first = execute(cfg, jobs=1, chunk_size=100, out_dir=tmp_path)
+    first = execute(cfg, RunOptions(jobs=1, chunk_size=100, out=tmp_path))
     meta = json.loads((tmp_path / "small.json").read_text())
     for key in (
         "config",
@@ -143,16 +144,16 @@ def test_json_sidecar_and_already_complete(tmp_path):
     assert meta["run_steps"] == first.run_steps == df["steps"].sum()
     assert meta["status_counts"] == df["status"].value_counts().to_dict()
     before = (tmp_path / "small.csv").stat().st_mtime_ns
-    again = execute(cfg, jobs=1, out_dir=tmp_path)
+    again = execute(cfg, RunOptions(jobs=1, out=tmp_path))
     assert again.already_complete and again.computed == 0
     assert (tmp_path / "small.csv").stat().st_mtime_ns == before
 
 
 def test_changed_config_refuses_without_fresh(tmp_path):
     cfg = write(tmp_path / "small.toml", SMALL)
-    execute(cfg, jobs=1, out_dir=tmp_path)
+    execute(cfg, RunOptions(jobs=1, out=tmp_path))
     with pytest.raises(SweepError, match=r"different config.*max_steps.*--fresh"):
-        execute(cfg, jobs=1, out_dir=tmp_path, overrides=["max_steps=200"])
+        execute(cfg, RunOptions(jobs=1, out=tmp_path), overrides=["max_steps=200"])
     df = run_sweep(cfg, jobs=1, out_dir=tmp_path, overrides=["max_steps=200"], fresh=True)
     assert (df["max_steps"] == 200).all()
 
@@ -195,7 +196,7 @@ def test_cli_run_says_when_numba_compiles_on_first_run(tmp_path, capsys, monkeyp
     from bpsweep import sweep
 
     cfg = write(tmp_path / "small.toml", SMALL)
-    execute(cfg, jobs=1, out_dir=tmp_path / "warm", overrides=["max_steps=2"])
+    execute(cfg, RunOptions(jobs=1, out=tmp_path / "warm"), overrides=["max_steps=2"])
     assert sweep._kernels_cached() is True
     monkeypatch.setattr(sweep, "_kernels_cached", lambda: False)
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--jobs", "1"]) == 0
@@ -275,11 +276,11 @@ def test_kill_9_mid_sweep_then_resume_gives_the_same_csv(tmp_path):
     assert 1 <= len(done) < 60
     # a changed config refuses to mix with these parts
     with pytest.raises(SweepError, match=r"parts of a different config.*tol"):
-        execute(cfg, out_dir=out, jobs=1, overrides=["tol=1e-6"])
+        execute(cfg, RunOptions(out=out, jobs=1), overrides=["tol=1e-6"])
     # resume with another chunk size; then a clean run in one go
-    resumed = execute(cfg, out_dir=out, jobs=1, chunk_size=300)
+    resumed = execute(cfg, RunOptions(out=out, jobs=1, chunk_size=300))
     assert 0 < resumed.computed < 3000
-    execute(cfg, out_dir=tmp_path / "clean", jobs=1)
+    execute(cfg, RunOptions(out=tmp_path / "clean", jobs=1))
     assert (out / "slow.csv").read_bytes() == (tmp_path / "clean" / "slow.csv").read_bytes()
     assert not (out / "slow.parts").exists()
 

@@ -19,8 +19,6 @@ from .errors import SweepError, UsageError
 from .machine import usable_cores
 
 MIN_CHUNK, MAX_CHUNK = 1_000, 50_000
-#: joblib backends a sweep may use for its worker processes.
-BACKENDS = ("loky", "dask")
 # default: worker processes only for sweeps of at least this many runs. Measured on 2 cores
 # (the main job's mix, bpsweep run --jobs 1 vs --jobs 2, best of 2): 120,000 runs 2.62 vs
 # 3.19 s, 300,000 4.14 vs 4.57 s, 500,000 6.48 vs 6.77 s, 1,000,000 12.0 vs 11.0 s. Below the

@@ -36,9 +36,10 @@ from .config import SweepConfig, config_from_dict
 from .errors import OutputError, SweepError, UsageError
 from .machine import memory_short, size_text
 from .model import PRESETS, STATUSES
+from .options import RunOptions
 from .outdir import SweepLock
 from .settings import SETTINGS
-from .sweep import execute
+from .sweep import plan, run_plan
 
 #: A good fit's final SSR is below this (as in ``bpsweep analyse``).
 DEFAULT_FIT_SSR = 0.01
@@ -303,30 +304,21 @@ def check_draw_fits(config: SweepConfig, color: str | None = None) -> None:
 
 def run_map(
     config: SweepConfig,
+    options: RunOptions | None = None,
     *,
-    out_dir="results",
     color: str | None = None,
     fit_ssr: float = DEFAULT_FIT_SSR,
     dimension: bool = False,
-    jobs: int | None = None,
-    chunk_size: int | None = None,
-    device: str = "cpu",
-    fresh: bool = False,
-    quiet: bool = True,
     figure: bool = True,
 ):
-    """Train one map (or resume it) and draw it; returns (sweep outcome, MapResult)."""
+    """Train one map (or resume it) and draw it; returns (sweep outcome, MapResult).
+
+    ``options``: how to train it (the results are always Parquet: ``results_format`` is set
+    here); ``color``, ``fit_ssr``, ``dimension``, ``figure``: what to draw (see :func:`draw`).
+    """
+    options = RunOptions(results_format="parquet") if options is None else options
     check_draw_fits(config, color)
-    outcome = execute(
-        config,
-        jobs=jobs,
-        chunk_size=chunk_size,
-        out_dir=out_dir,
-        fresh=fresh,
-        quiet=quiet,
-        device=device,
-        results_format="parquet",
-    )
+    outcome = run_plan(plan(config, options.but(results_format="parquet")))
     # the sweep's lock again while the images and the JSON are written: a second bpsweep map
     # of the same config into the same folder is refused rather than interleaving its files
     with SweepLock(outcome.csv_path.parent, config.name).acquire():

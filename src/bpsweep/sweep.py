@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import sys
 import time
@@ -26,10 +27,9 @@ import pandas as pd
 from ._csvfmt import read_csv_exact
 from .assemble import assemble, assemble_parquet
 from .atomic import file_digest, os_reason, read_json, write_text_atomic
-from .chunks import CHUNK_TRAINERS, GPU_MAX_CHUNK, write_part
+from .chunks import GPU_MAX_CHUNK, write_part
 from .config import SweepConfig, config_from_dict, load_config
 from .dispatch import (
-    BACKENDS,
     check_cuda,
     check_local_jobs,
     default_chunk_size,
@@ -38,8 +38,9 @@ from .dispatch import (
 )
 from .errors import BpsweepError, OutputError, SweepError, UsageError
 from .expand import column_kind, result_columns
-from .machine import cpu_model, versions
+from .machine import cpu_model, size_text, usable_cores, versions
 from .model import STATUSES
+from .options import RunOptions
 from .outdir import (
     SweepLock,
     check_name_fits,
@@ -57,7 +58,7 @@ from .parts import (
     remove_parts,
 )
 from .progress import Progress
-from .resources import check_fits
+from .resources import SUMMARY_BYTES, check_fits, row_bytes
 from .results import sidecar_describes
 
 
@@ -112,14 +113,6 @@ def _as_config(config_or_path, overrides) -> SweepConfig:
     return load_config(config_or_path, overrides=overrides)
 
 
-def _check_int(name: str, value, minimum: int = 1):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise UsageError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _kernels_cached() -> bool:
     """Whether numba's cache holds the batched kernel, the slowest to compile (numba's own
     cache object knows where its index lives, NUMBA_CACHE_DIR included); True when that cannot
@@ -133,98 +126,139 @@ def _kernels_cached() -> bool:
 
 
 @dataclass
-class _Plan:
-    """Where a sweep writes and how it is split, decided before anything runs."""
+class Plan:
+    """Where a sweep writes and how it is split, decided once, before anything runs
+    (:func:`plan`); :func:`run_plan` carries it out and :meth:`describe` tells it
+    (``--dry-run``)."""
 
     config: SweepConfig
-    out: Path
-    csv_path: Path
+    options: RunOptions
+    csv_path: Path  #: the results file: ``<out>/<name>.csv`` or ``.parquet``
     json_path: Path
     parts_dir: Path
     fingerprint: str
-    jobs: int | None
-    chunk_size: int | None
-    workers: int
-    backend: str
-    device: str
-    scheduler: str | None
-    results_format: str = "csv"
+    workers: int  #: worker processes (1: this process); a dask cluster says its own count
 
     @property
     def n(self) -> int:
         return self.config.n_runs
 
+    @property
+    def out(self) -> Path:
+        return self.options.out
 
-#: Formats of the results file: CSV (floats as repr) or Parquet (float64 as they are).
-FORMATS = ("csv", "parquet")
+    def chunk_size(self, workers: int | None = None) -> int:
+        """Runs per chunk: the option's, else one big chunk per GPU launch on cuda, else
+        :func:`default_chunk_size` for ``workers`` (default: the plan's)."""
+        given = self.options.chunk_size
+        if given:
+            return given
+        if self.options.device == "cuda":
+            return max(1, min(self.n, GPU_MAX_CHUNK))
+        return default_chunk_size(self.n, self.workers if workers is None else workers)
+
+    def finished(self) -> dict | None:
+        """The sidecar of a finished sweep of this config whose results are intact, which a
+        run would reuse (None: there is none, or ``fresh`` discards it); a SweepError when
+        there is one that cannot be reused as it stands (see :func:`_complete`)."""
+        return None if self.options.fresh else _complete(self)
+
+    def describe(self) -> str:
+        """The --dry-run text: runs, what varies, how the work would be split and the size of
+        the results (estimated as CSV), and whether a finished sweep would be reused. Checks,
+        as a real run would, that the summary fits memory and the results the disk."""
+        done = self.finished() is not None
+        if not done:
+            check_fits(self.config, self.out, self.parts_dir)
+        return _describe(self, complete=self.csv_path if done else None)
 
 
-def _plan(
-    config, jobs, chunk_size, out_dir, backend, device, scheduler, results_format="csv"
-) -> _Plan:
-    """Check every option (before anything is written) and decide the paths."""
-    if results_format not in FORMATS:
-        raise UsageError(
-            f"unknown results format {results_format!r}; expected one of {', '.join(FORMATS)}"
-        )
-    jobs = _check_int("jobs", jobs)
-    chunk_size = _check_int("chunk_size", chunk_size)
-    if device not in CHUNK_TRAINERS:
-        raise UsageError(f"unknown device {device!r}; expected one of {', '.join(CHUNK_TRAINERS)}")
-    if backend not in BACKENDS:
-        raise UsageError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if scheduler is not None and backend != "dask":
-        raise UsageError("a scheduler address needs backend 'dask' (--backend dask)")
-    if scheduler is None:  # worker processes on this machine (a remote cluster sizes itself)
-        check_local_jobs(jobs)
-    workers = default_workers(config.n_runs, jobs)
-    if device == "cuda":
-        workers = check_cuda(config, jobs, backend)
-    out = Path("results" if out_dir is None else out_dir)
-    return _Plan(
+def plan(config: SweepConfig, options: RunOptions | None = None) -> Plan:
+    """Check the options against the config and this machine (worker count, a GPU there,
+    before anything is written) and decide the paths and the split."""
+    options = RunOptions() if options is None else options
+    if options.scheduler is None:  # workers on this machine (a remote cluster sizes itself)
+        check_local_jobs(options.jobs)
+    workers = default_workers(config.n_runs, options.jobs)
+    if options.device == "cuda":
+        workers = check_cuda(config, options.jobs, options.backend)
+    out = options.out
+    return Plan(
         config=config,
-        out=out,
-        csv_path=out / f"{config.name}.{results_format}",
+        options=options,
+        csv_path=out / f"{config.name}.{options.results_format}",
         json_path=out / f"{config.name}.json",
         parts_dir=out / f"{config.name}.parts",
         fingerprint=config.fingerprint(),
-        jobs=jobs,
-        chunk_size=chunk_size,
         workers=workers,
-        backend=backend,
-        device=device,
-        scheduler=scheduler,
-        results_format=results_format,
     )
 
 
-def execute(
-    config_or_path,
-    *,
-    jobs: int | None = None,
-    chunk_size: int | None = None,
-    out_dir=None,
-    fresh: bool = False,
-    quiet: bool = True,
-    overrides=None,
-    backend: str = "loky",
-    device: str = "cpu",
-    scheduler: str | None = None,
-    results_format: str = "csv",
-) -> SweepOutcome:
-    """Run (or resume) a sweep and write its results (CSV, or Parquet with ``results_format=
-    "parquet"``) and JSON; returns a :class:`SweepOutcome`.
+def _describe(plan: Plan, complete: Path | None) -> str:
+    """Plan.describe's text; ``complete``: the finished results a run would reuse."""
+    config, options = plan.config, plan.options
+    n = config.n_runs
+    workers = plan.workers
+    if options.backend == "dask" and options.device != "cuda":
+        workers = options.jobs or usable_cores()  # a local cluster's default size
+    k = plan.chunk_size(workers)
+    if config.mode == "random":
+        mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
+    elif config.mode == "map":
+        mode = f"map, {config.map.width} x {config.map.height} pixels"
+    else:
+        mode = "grid"
+    lines = [f"{config.name}: {n:,} runs ({mode})"]
+    if config.description:
+        lines.append(f"  {config.description}")
+    varying = config.varying()
+    if varying:
+        lines.append("varies:")
+        width = max(len(a.name) for a in varying)
+        lines += [f"  {a.name:<{width}}  {a.describe()}" for a in varying]
+    else:
+        lines.append("varies: nothing (a single run)")
+    chunks = math.ceil(n / k)
+    w = min(workers, chunks)
+    where = f"{w} worker processes" if w > 1 else "in this process on numba's threads"
+    if options.device == "cuda":
+        where = "in this process on the GPU"
+    elif options.backend == "dask":
+        where = (
+            f"on the dask cluster at {options.scheduler}"
+            if options.scheduler
+            else f"on a local dask cluster of {options.jobs or usable_cores()} worker processes"
+        )
+    lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
+    per_row = row_bytes(config)
+    size = "of CSV" if options.results_format == "csv" else "as CSV (less as Parquet)"
+    lines.append(
+        f"results: about {per_row} bytes a run, {size_text(per_row * n)} {size}; "
+        f"{size_text(SUMMARY_BYTES * n)} of memory for the summary"
+    )
+    if complete is not None:
+        lines.append(f"already complete: {complete} (a run would reuse it)")
+    lines.append("dry run: nothing written")
+    return "\n".join(lines)
 
-    Holds at most a few chunks of rows in memory (plus 9 bytes per run for the summary).
-    See :func:`run_sweep` for the arguments.
-    """
-    config = _as_config(config_or_path, overrides)
-    plan = _plan(config, jobs, chunk_size, out_dir, backend, device, scheduler, results_format)
+
+def execute(config_or_path, options: RunOptions | None = None, *, overrides=None) -> SweepOutcome:
+    """Run (or resume) a sweep and write its results (CSV, or Parquet) and JSON; returns a
+    :class:`SweepOutcome`. ``config_or_path``: a SweepConfig, a TOML path or a config dict
+    (``overrides``: ``--set`` items for a path or dict). See :func:`run_sweep`."""
+    return run_plan(plan(_as_config(config_or_path, overrides), options))
+
+
+def run_plan(plan: Plan) -> SweepOutcome:
+    """Carry out a :func:`plan`: report a finished sweep as complete, else train the runs no
+    part covers and assemble the results. Holds at most a few chunks of rows in memory (plus
+    9 bytes per run for the summary)."""
+    config, options = plan.config, plan.options
     session = None
-    if backend == "dask":
+    if options.backend == "dask":
         from .cluster import DaskSession
 
-        session = DaskSession(scheduler, plan.jobs)  # checks dask is installed; starts nothing
+        session = DaskSession(options.scheduler, options.jobs)  # checks dask; starts nothing
     check_name_fits(plan.out, config.name)
     started = _dt.datetime.now(_dt.UTC)
     t0 = time.perf_counter()
@@ -234,26 +268,24 @@ def execute(
         lock.acquire()
     except OutputError:  # a read-only place: fine if there is nothing to write
         remove_if_empty(created)
-        if not fresh and _complete(plan) is not None:
+        if plan.finished() is not None:
             return _already_complete(plan)
         raise
     try:
         with lock:
             remove_stale_temporaries(plan.out, config.name)
-            if fresh:
+            if options.fresh:
                 remove_parts(plan.parts_dir)
-            else:
-                done = _complete(plan)
-                if done is not None:
-                    _remove_leftovers(plan)
-                    return _already_complete(plan)
+            elif plan.finished() is not None:
+                _remove_leftovers(plan)
+                return _already_complete(plan)
             check_fits(config, plan.out, plan.parts_dir)  # memory and disk, before any is used
             manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
             header = header_line(result_columns(config))
             steps, status = check_parts(manifest, plan.parts_dir, header)
             gaps = missing_ranges(manifest.ranges(), plan.n)
-            run = _train_missing(plan, session, manifest, gaps, steps, status, quiet)
-            if plan.results_format == "parquet":
+            run = _train_missing(plan, session, manifest, gaps, steps, status)
+            if options.results_format == "parquet":
                 kinds = {c: column_kind(c) for c in result_columns(config)}
                 size, sha256 = assemble_parquet(
                     manifest, plan.parts_dir, plan.csv_path, header, kinds
@@ -272,7 +304,7 @@ def execute(
 _JSON_RECOVER = "run with --fresh to compute the sweep again"
 
 
-def _complete(plan: _Plan) -> dict | None:
+def _complete(plan: Plan) -> dict | None:
     """The sidecar JSON of a finished sweep of this config whose CSV is intact, or None when
     there is no finished sweep to reuse. Raises SweepError when there is one that cannot be
     reused as it stands: an unreadable JSON, results of another config (without parts of this
@@ -331,7 +363,7 @@ def _csv_matches(path: Path, size, sha256) -> bool:
         return False
 
 
-def _remove_leftovers(plan: _Plan) -> None:
+def _remove_leftovers(plan: Plan) -> None:
     """Remove the parts of this config left beside its finished CSV (a run killed while it
     removed them); parts of another config (a --fresh run in progress) are left alone."""
     if not plan.parts_dir.is_dir():
@@ -344,7 +376,7 @@ def _remove_leftovers(plan: _Plan) -> None:
         remove_parts(plan.parts_dir)
 
 
-def _already_complete(plan: _Plan) -> SweepOutcome:
+def _already_complete(plan: Plan) -> SweepOutcome:
     """The outcome of a sweep whose CSV and JSON are there and intact (see :func:`_complete`)."""
     previous = read_json(plan.json_path, _JSON_RECOVER)
     return _complete_outcome(plan.config, plan.csv_path, plan.json_path, previous)
@@ -361,20 +393,17 @@ class _Run:
     address: str | None = None
 
 
-def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: bool) -> _Run:
+def _train_missing(plan: Plan, session, manifest, gaps, steps, status) -> _Run:
     """Train the runs no part covers, chunk by chunk where the plan says; fills steps, status."""
     workers = plan.workers
+    device, quiet = plan.options.device, plan.options.quiet
     try:
         if session is not None and gaps:
             workers = session.start()  # connect or start the cluster; its worker count
-        chunk_size = plan.chunk_size or (
-            max(1, min(plan.n, GPU_MAX_CHUNK))
-            if plan.device == "cuda"
-            else default_chunk_size(plan.n, workers)
-        )
+        chunk_size = plan.chunk_size(workers)
         chunks = plan_chunks(gaps, chunk_size)
         computed = sum(b - a for a, b in chunks)
-        if chunks and not quiet and plan.device == "cpu" and not _kernels_cached():
+        if chunks and not quiet and device == "cpu" and not _kernels_cached():
             print(
                 "bpsweep: first run: numba is compiling the kernels (about 20 s, once; "
                 "later runs load them from its cache)",
@@ -385,10 +414,10 @@ def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: b
         n_workers = min(workers, len(chunks))
         try:
             results = (
-                session.dispatch(plan.config, chunks, plan.parts_dir, plan.device)
+                session.dispatch(plan.config, chunks, plan.parts_dir, device)
                 if session is not None
                 else dispatch(
-                    plan.config, chunks, plan.parts_dir, n_workers, plan.backend, plan.device
+                    plan.config, chunks, plan.parts_dir, n_workers, plan.options.backend, device
                 )
             )
             for res in results:
@@ -411,12 +440,12 @@ def _train_missing(plan: _Plan, session, manifest, gaps, steps, status, quiet: b
             session.close()
     if session is not None:
         return _Run(chunks, chunk_size, workers, "dask", session.address)
-    where = plan.backend if n_workers > 1 else "in-process"
+    where = plan.options.backend if n_workers > 1 else "in-process"
     return _Run(chunks, chunk_size, max(n_workers, 1), where)
 
 
 def _finish(
-    plan: _Plan, run: _Run, steps, status, started, wall: float, size: int, sha256: str
+    plan: Plan, run: _Run, steps, status, started, wall: float, size: int, sha256: str
 ) -> SweepOutcome:
     """Write ``<name>.json`` (provenance, counts, timing) and return the outcome."""
     n, config = plan.n, plan.config
@@ -445,12 +474,12 @@ def _finish(
         "run_steps_per_second": run_steps / wall if wall > 0 else None,
         "status_counts": counts,
         "median_steps": median,
-        "jobs": plan.jobs if plan.jobs is not None else "default",
+        "jobs": plan.options.jobs if plan.options.jobs is not None else "default",
         "workers": run.workers,
         "chunk_size": run.chunk_size,
         "backend": run.where,
         "scheduler": run.address,
-        "device": plan.device,
+        "device": plan.options.device,
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "versions": versions(),
@@ -530,23 +559,34 @@ def run_sweep(
     it, a local cluster of ``jobs`` (default: every core) single-threaded worker processes
     started for this sweep. device: ``"cpu"``, or ``"cuda"`` to train on the GPU in this
     process (docs/gpu.md; jobs must be 1). results_format: ``"csv"`` or ``"parquet"``.
+    (These keywords are the fields of :class:`~bpsweep.options.RunOptions`, ``out_dir``
+    being ``out``.)
 
     Returns one row per run (see docs/sweeps.md for the columns), as read back.
     """
-    outcome = execute(
-        config_or_path,
+    options = RunOptions(
         jobs=jobs,
         chunk_size=chunk_size,
-        out_dir=out_dir,
+        out=out_dir,
+        results_format=results_format,
         fresh=fresh,
         quiet=quiet,
-        overrides=overrides,
         backend=backend,
-        device=device,
         scheduler=scheduler,
-        results_format=results_format,
+        device=device,
     )
+    outcome = execute(config_or_path, options, overrides=overrides)
     return read_results(outcome.csv_path)
 
 
-__all__ = ["SweepError", "SweepOutcome", "execute", "read_results", "run_sweep"]
+__all__ = [
+    "Plan",
+    "RunOptions",
+    "SweepError",
+    "SweepOutcome",
+    "execute",
+    "plan",
+    "read_results",
+    "run_plan",
+    "run_sweep",
+]

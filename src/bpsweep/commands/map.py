@@ -9,6 +9,8 @@ from ..config import load_config
 from ..dispatch import check_local_jobs
 from ..errors import UsageError
 from ..maps import COLOR_MODES, parse_zoom
+from ..options import DEVICES
+from .run import run_options
 
 
 def register(sub) -> None:
@@ -73,7 +75,7 @@ def register(sub) -> None:
     p.add_argument(
         "--device",
         default="cpu",
-        choices=["cpu", "cuda"],
+        choices=DEVICES,
         help="train on the CPU (default) or on an NVIDIA GPU (docs/gpu.md)",
     )
     p.add_argument("--fresh", action="store_true", help="discard earlier parts or results")
@@ -104,6 +106,7 @@ def cmd_map(args) -> int:
     from ..mapimage import check_drawing
 
     check_drawing()  # the images are the point of a map: no training without the means to draw
+    options = run_options(args)
     configs, gif = maprun.plan_maps(
         config, resolution=args.resolution, zoom=zoom, frames=args.frames
     )
@@ -111,15 +114,10 @@ def cmd_map(args) -> int:
     for cfg in configs:
         outcome, result = maprun.run_map(
             cfg,
-            out_dir=args.out,
+            options,
             color=args.color,
             fit_ssr=args.fit_ssr,
             dimension=args.dimension,
-            jobs=args.jobs,
-            chunk_size=args.chunk_size,
-            device=args.device,
-            fresh=args.fresh,
-            quiet=args.quiet,
             figure=gif is None or cfg is configs[-1],
         )
         drawn.append(result)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
-from ..chunks import GPU_MAX_CHUNK
-from ..config import SweepConfig, load_config
-from ..dispatch import BACKENDS, check_local_jobs, default_chunk_size, default_workers
+from .. import sweep
+from ..config import load_config
+from ..dispatch import check_local_jobs
 from ..errors import UsageError
-from ..machine import size_text, usable_cores
-from ..resources import SUMMARY_BYTES, check_fits, row_bytes
-from ..sweep import FORMATS, _check_int, _complete, _plan, execute
+from ..options import BACKENDS, DEVICES, FORMATS, RunOptions
 
 
 def register(sub) -> None:
@@ -76,7 +72,7 @@ def register(sub) -> None:
     p.add_argument(
         "--device",
         default="cpu",
-        choices=["cpu", "cuda"],
+        choices=DEVICES,
         help="train on the CPU (default) or on an NVIDIA GPU, in this process (docs/gpu.md)",
     )
     p.add_argument(
@@ -109,111 +105,28 @@ def cmd_run(args) -> int:
     check_options(args)
     config = load_config(args.config, overrides=args.overrides)
     # every option checked against the config (dask installed, a GPU there, ...) first
-    plan = _plan(
-        config,
-        args.jobs,
-        args.chunk_size,
-        args.out,
-        args.backend,
-        args.device,
-        args.scheduler,
-        args.results_format,
-    )
+    plan = sweep.plan(config, run_options(args))
     if args.backend == "dask":
         from ..cluster import import_distributed
 
         import_distributed()
-    if args.dry_run:
-        # the checks execute makes, so that a dry run says what a real one would do: a
-        # finished sweep is reused (nothing to fit), else memory and disk must fit
-        done = not args.fresh and _complete(plan) is not None
-        if not done:
-            check_fits(config, plan.out, plan.parts_dir)
-        print(
-            describe(
-                config,
-                args.jobs,
-                args.chunk_size,
-                args.backend,
-                args.device,
-                args.scheduler,
-                results_format=args.results_format,
-                complete=plan.csv_path if done else None,
-            )
-        )
+    if args.dry_run:  # says what a real run would do: reuse a finished sweep, or fit
+        print(plan.describe())
         return 0
-    outcome = execute(
-        config,
-        jobs=args.jobs,
-        chunk_size=args.chunk_size,
-        out_dir=args.out,
-        fresh=args.fresh,
-        quiet=args.quiet,
-        backend=args.backend,
-        device=args.device,
-        scheduler=args.scheduler,
-        results_format=args.results_format,
-    )
-    print(outcome.summary())
+    print(sweep.run_plan(plan).summary())
     return 0
 
 
-def describe(
-    config: SweepConfig,
-    jobs=None,
-    chunk_size=None,
-    backend="loky",
-    device="cpu",
-    scheduler=None,
-    *,
-    results_format="csv",
-    complete=None,
-) -> str:
-    """The --dry-run text: runs, what varies, how the work would be split and the size of the
-    results (estimated as CSV); ``complete``: the finished results a run would reuse."""
-    n = config.n_runs
-    jobs = _check_int("jobs", jobs)
-    workers = (jobs or usable_cores()) if backend == "dask" else default_workers(n, jobs)
-    if device == "cuda":
-        workers = 1
-    k = _check_int("chunk_size", chunk_size) or (
-        max(1, min(n, GPU_MAX_CHUNK)) if device == "cuda" else default_chunk_size(n, workers)
+def run_options(args) -> RunOptions:
+    """The RunOptions of ``bpsweep run``'s (or ``bpsweep map``'s) parsed options."""
+    return RunOptions(
+        jobs=args.jobs,
+        chunk_size=args.chunk_size,
+        out=args.out,
+        results_format=getattr(args, "results_format", "csv"),
+        fresh=args.fresh,
+        quiet=args.quiet,
+        backend=getattr(args, "backend", "loky"),
+        scheduler=getattr(args, "scheduler", None),
+        device=args.device,
     )
-    if config.mode == "random":
-        mode = f"random, {config.samples:,} samples, sweep_seed {config.sweep_seed}"
-    elif config.mode == "map":
-        mode = f"map, {config.map.width} x {config.map.height} pixels"
-    else:
-        mode = "grid"
-    lines = [f"{config.name}: {n:,} runs ({mode})"]
-    if config.description:
-        lines.append(f"  {config.description}")
-    varying = config.varying()
-    if varying:
-        lines.append("varies:")
-        width = max(len(a.name) for a in varying)
-        lines += [f"  {a.name:<{width}}  {a.describe()}" for a in varying]
-    else:
-        lines.append("varies: nothing (a single run)")
-    chunks = math.ceil(n / k)
-    w = min(workers, chunks)
-    where = f"{w} worker processes" if w > 1 else "in this process on numba's threads"
-    if device == "cuda":
-        where = "in this process on the GPU"
-    elif backend == "dask":
-        where = (
-            f"on the dask cluster at {scheduler}"
-            if scheduler
-            else f"on a local dask cluster of {jobs or usable_cores()} worker processes"
-        )
-    lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
-    per_row = row_bytes(config)
-    size = "of CSV" if results_format == "csv" else "as CSV (less as Parquet)"
-    lines.append(
-        f"results: about {per_row} bytes a run, {size_text(per_row * n)} {size}; "
-        f"{size_text(SUMMARY_BYTES * n)} of memory for the summary"
-    )
-    if complete is not None:
-        lines.append(f"already complete: {complete} (a run would reuse it)")
-    lines.append("dry run: nothing written")
-    return "\n".join(lines)
