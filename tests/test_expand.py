@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from bpsweep.config import config_from_dict
-from bpsweep.expand import SETTING_COLUMNS, expand, result_columns, run_columns
+from bpsweep.expand import expand, result_columns, run_columns
 from bpsweep.init import PRESETS, initial_params
 from bpsweep.model import param_names
+from bpsweep.settings import columns as setting_columns
 
 
 def grid(**sweep):
@@ -35,7 +36,7 @@ def test_no_sweep_is_one_run_and_column_order():
     assert len(runs) == 1
     assert list(runs.columns) == [
         "run_id",
-        *SETTING_COLUMNS,
+        *setting_columns(),
         *(f"init_{p}" for p in param_names(2)),
     ]
     assert result_columns(cfg)[-4:] == ["initial_ssr", "final_ssr", "steps", "status"]

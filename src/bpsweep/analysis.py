@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .basins import MODEL_COLUMNS, basins, canonical_final, cluster_points, stuck_points
+from .basins import (
+    DEFAULT_BASIN_TOL,
+    MODEL_COLUMNS,
+    basins,
+    canonical_final,
+    cluster_points,
+    stuck_points,
+)
 from .errors import ResultsError
 from .formatting import format_table
 from .reruns import (
@@ -62,7 +69,7 @@ def analyse(
     fit_ssr: float = DEFAULT_FIT_SSR,
     chaos_sample: int | None = None,
     run_chaos: bool = False,
-    basin_tol: float = 0.25,
+    basin_tol: float = DEFAULT_BASIN_TOL,
     chaos_repeats: int = 1,
 ) -> dict[str, pd.DataFrame]:
     """Run every analysis; returns {name: table}: outcome, sensitivity, basins, stuck (and
@@ -87,6 +94,7 @@ def analyse(
 
 __all__ = [
     "CORE_COLUMNS",
+    "DEFAULT_BASIN_TOL",
     "DEFAULT_FIT_SSR",
     "MODEL_COLUMNS",
     "OUTCOMES",

@@ -66,6 +66,30 @@ def atomic_file(path: Path, hint: str = ""):
         raise
 
 
+@contextlib.contextmanager
+def writing(path, what: str = "", *, make_folder: bool = False):
+    """Write ``path`` inside this block: an OSError becomes the one-line OutputError ``cannot
+    write <what ><path>: <reason>``. ``make_folder``: create the file's folder (and its
+    parents) first, naming a file that is in the way of it."""
+    path = Path(path)
+    shown = f"{what} {path}" if what else str(path)
+    if make_folder:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            blocker = next(
+                (p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir()),
+                path.parent,
+            )
+            raise OutputError(f"cannot write {shown}: {blocker} is a file, not a folder") from None
+        except OSError as exc:
+            raise OutputError(f"cannot create the folder {path.parent}: {os_reason(exc)}") from None
+    try:
+        yield path
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown}: {os_reason(exc)}") from None
+
+
 def write_text_atomic(path: Path, text: str, hint: str = "") -> None:
     with atomic_file(path, hint) as fh:
         fh.write(text.encode("utf-8"))

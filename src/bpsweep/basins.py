@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .model import param_names
+from .model import DEFAULT_FIT_SSR, param_names
 from .results import run_ids, varies
-from .tables import DEFAULT_FIT_SSR
 
 #: The model a final parameter vector belongs to: basins are found within each.
 MODEL_COLUMNS = ("dataset", "hidden", "activation")
+#: Side of the grid cells that group final parameter vectors into basins (``--basin-tol``).
+DEFAULT_BASIN_TOL = 0.25
 
 
 def canonical_final(df: pd.DataFrame, hidden: int, prefix: str = "final_") -> np.ndarray:
@@ -152,7 +153,10 @@ def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: in
 
 
 def basins(
-    df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25, with_labels: bool = False
+    df: pd.DataFrame,
+    fit_ssr: float = DEFAULT_FIT_SSR,
+    tol: float = DEFAULT_BASIN_TOL,
+    with_labels: bool = False,
 ):
     """The distinct solutions good fits (final SSR < fit_ssr) end in, largest first.
 
@@ -170,7 +174,10 @@ def basins(
 
 
 def stuck_points(
-    df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR, tol: float = 0.25, with_labels: bool = False
+    df: pd.DataFrame,
+    fit_ssr: float = DEFAULT_FIT_SSR,
+    tol: float = DEFAULT_BASIN_TOL,
+    with_labels: bool = False,
 ):
     """The distinct places where runs stop with a poor fit (local minima or plateaus).
 

@@ -29,7 +29,7 @@ import contextlib
 import logging
 
 from .chunks import train_chunk
-from .errors import DeviceError, SweepError
+from .errors import DeviceError, SweepError, first_line
 from .machine import usable_cores
 
 INSTALL_HINT = "--backend dask needs dask and distributed; install with pip install 'bpsweep[dask]'"
@@ -88,7 +88,7 @@ class DaskSession:
                 except (OSError, TimeoutError) as exc:
                     raise SweepError(
                         f"cannot reach the dask scheduler at {self.scheduler} "
-                        f"({_first_line(exc)}); start it with 'dask scheduler' "
+                        f"({first_line(exc)}); start it with 'dask scheduler' "
                         f"and check the address"
                     ) from None
         except BaseException:
@@ -121,7 +121,7 @@ class DaskSession:
         except lost as exc:
             raise SweepError(
                 f"the dask cluster at {self.address} lost the sweep ({type(exc).__name__}: "
-                f"{_first_line(exc)}); {done} of {len(chunks)} chunks of this call finished and "
+                f"{first_line(exc)}); {done} of {len(chunks)} chunks of this call finished and "
                 f"are kept in {parts_dir}; run the same command again to resume"
             ) from None
 
@@ -151,8 +151,3 @@ class DaskSession:
                 with contextlib.suppress(Exception):
                     thing.close()
         self.client = self.cluster = None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -537,7 +537,7 @@ def _map_config(raw, source, base_dir, name, description, fixed, placed) -> Swee
     return config
 
 
-def _where(config_or_source, name: str, axes=None) -> str:
+def _where(name: str, axes=None) -> str:
     map_axes = [a for a in axes or () if a.kind == "map"]  # in the order x, y
     for a in axes or ():
         if a.name == name:
@@ -705,7 +705,7 @@ def _cross_check(config: SweepConfig) -> None:
             for h in hiddens:
                 if m.group(1) not in param_names(h):
                     raise ConfigError(
-                        f"{src}: {_where(src, key, axes)}: expected a parameter of the network "
+                        f"{src}: {_where(key, axes)}: expected a parameter of the network "
                         f"(with hidden={h}: {', '.join(param_names(h))}), found {m.group(1)!r}"
                     )
     for t in config.values_of("trainable"):
@@ -715,7 +715,7 @@ def _cross_check(config: SweepConfig) -> None:
             unknown = [n for n in t.split(",") if n not in param_names(h)]
             if unknown:
                 raise ConfigError(
-                    f"{src}: {_where(src, 'trainable', axes)}: expected 'all' or names of the "
+                    f"{src}: {_where('trainable', axes)}: expected 'all' or names of the "
                     f"parameters (with hidden={h}: {', '.join(param_names(h))}), found {t!r}"
                 )
     optimizers = config.values_of("optimizer")
@@ -730,7 +730,7 @@ def _cross_check(config: SweepConfig) -> None:
             )
             other = "choose another axis" if a.kind == "map" else "drop the axis"
             raise ConfigError(
-                f"{src}: {_where(src, a.name, axes)}: expected optimizer {owner!r} among the "
+                f"{src}: {_where(a.name, axes)}: expected optimizer {owner!r} among the "
                 f"optimizers trained (only it uses {a.name}), found "
                 f"{', '.join(map(repr, optimizers))}: its values would not be used; "
                 f"{fix}, or {other}"
@@ -738,7 +738,7 @@ def _cross_check(config: SweepConfig) -> None:
     presets = [s for s in config.values_of("scheme") if s in PRESETS]
     if presets and hiddens != [2]:
         raise ConfigError(
-            f"{src}: {_where(src, 'scheme', axes)}: expected a random scheme when hidden is not "
+            f"{src}: {_where('scheme', axes)}: expected a random scheme when hidden is not "
             f"2 (the preset {presets[0]!r} is the lessons' network), found hidden values "
             f"{', '.join(map(str, hiddens))}"
         )
@@ -747,6 +747,6 @@ def _cross_check(config: SweepConfig) -> None:
             load_data(d, base_dir=config.base_dir)
         except DataError as exc:
             raise ConfigError(
-                f"{src}: {_where(src, 'dataset', axes)}: expected "
+                f"{src}: {_where('dataset', axes)}: expected "
                 f"{SETTINGS['dataset'].expected}, found {d!r} ({exc})"
             ) from None

@@ -15,7 +15,7 @@ import time
 
 from .chunks import train_chunk
 from .config import SweepConfig
-from .errors import SweepError, UsageError
+from .errors import SweepError, UsageError, first_line
 from .machine import usable_cores
 
 MIN_CHUNK, MAX_CHUNK = 1_000, 50_000
@@ -131,9 +131,8 @@ def dispatch(config, chunks, parts_dir, n_workers, backend, device):
                 done += 1
                 yield res
     except (TerminatedWorkerError, BrokenProcessPool) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SweepError(
-            f"a worker process died while training (joblib/{backend}: {first}); "
+            f"a worker process died while training (joblib/{backend}: {first_line(exc)}); "
             f"{done} of {len(chunks)} chunks of this call finished and are kept in {parts_dir}; "
             f"run the same command again to resume"
         ) from None

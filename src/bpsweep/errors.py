@@ -43,6 +43,13 @@ class OutputError(BpsweepError):
     """A place to write that cannot be written (read-only, full disk, a file in the way)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error quotes of a library's multi-line one."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 __all__ = [
     "BpsweepError",
     "ConfigError",
@@ -52,4 +59,5 @@ __all__ = [
     "ResultsError",
     "SweepError",
     "UsageError",
+    "first_line",
 ]

@@ -22,7 +22,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import settings
 from ._numba import njit
 from ._random import uniform
 from .config import Spaced, SweepConfig
@@ -32,9 +31,6 @@ from .maps import pixel_values
 from .model import param_names
 from .settings import SETTINGS
 
-#: Setting columns of every results table, in order (after run_id): the schema's order; the
-#: optional settings (lr_hidden, lr_output) follow lr where a sweep sets them.
-SETTING_COLUMNS = settings.columns()
 OUTCOME_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 _DTYPES = {"int": np.int64, "float": np.float64, "str": object}
 

@@ -248,7 +248,7 @@ def train_one(
 ):
     """Train one run from ``p`` (updated in place). Returns (status, steps, initial SSR, SSR).
 
-    The stopping rule of statquest.md: a step takes the slopes, computes the step sizes and
+    The lessons' stopping rule: a step takes the slopes, computes the step sizes and
     applies them; the run has converged when every trainable step size is below ``tol`` in
     absolute value (``steps`` counts that last update), and has diverged as soon as, after an
     update, the SSR or a parameter is not finite or the SSR exceeds 1e8 times the initial SSR.

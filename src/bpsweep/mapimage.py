@@ -30,13 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError, UsageError
+from .atomic import writing
+from .errors import UsageError
 from .maps import COLOR_MODES, MapSpec, to_grid
-from .model import CONVERGED, DIVERGED, MAX_STEPS
+from .model import CONVERGED, DEFAULT_FIT_SSR, DIVERGED, MAX_STEPS
 from .plots import _axes, figure
-
-#: Default "good fit" threshold on the final SSR (as ``bpsweep analyse``).
-DEFAULT_FIT_SSR = 0.01
 
 #: Ramps (dark, light) of the outcome families, and the flat colour of max_steps.
 GOOD_FIT = ("#08306b", "#9ecae1")
@@ -351,13 +349,10 @@ def write_png(image, path, compress_level: int = 1) -> Path:
     takes about twice as long for a file no smaller on maps with fine detail). Returns the
     path; OutputError if it cannot be written."""
     rgb = _rgb_of(image)
-    path = Path(path)
-    try:
+    with writing(path, "the map image") as path:
         _pil().fromarray(np.ascontiguousarray(rgb), "RGB").save(
             path, format="PNG", compress_level=compress_level
         )
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write the map image ({exc.strerror or exc})") from None
     return path
 
 
@@ -381,8 +376,7 @@ def zoom_gif(frames, path, duration_ms: int = 250, loop: int = 0) -> Path:
     sizes = {im.size for im in images}
     if len(sizes) != 1:
         raise UsageError(f"zoom_gif: expected frames of one size, found {sorted(sizes)}")
-    path = Path(path)
-    try:
+    with writing(path, "the GIF") as path:
         images[0].save(
             path,
             format="GIF",
@@ -391,8 +385,6 @@ def zoom_gif(frames, path, duration_ms: int = 250, loop: int = 0) -> Path:
             duration=duration_ms,
             loop=loop,
         )
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write the GIF ({exc.strerror or exc})") from None
     return path
 
 

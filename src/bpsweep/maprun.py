@@ -31,18 +31,15 @@ import numpy as np
 import pandas as pd
 
 from . import boxcount, maps
-from .atomic import read_json, write_text_atomic
+from .atomic import read_json, write_text_atomic, writing
 from .config import SweepConfig, config_from_dict
-from .errors import OutputError, SweepError, UsageError
+from .errors import SweepError, UsageError
 from .machine import memory_short, size_text
-from .model import PRESETS, STATUSES
+from .model import DEFAULT_FIT_SSR, PRESETS, STATUSES
 from .options import RunOptions
 from .outdir import SweepLock
 from .settings import SETTINGS
 from .sweep import plan, run_plan
-
-#: A good fit's final SSR is below this (as in ``bpsweep analyse``).
-DEFAULT_FIT_SSR = 0.01
 
 
 @dataclass
@@ -208,7 +205,7 @@ def draw(
         fit_ssr=fit_ssr,
         steps_range=(1.0, float(max(max(max_steps), 2))),
     )
-    png = _written(out / f"{config.name}.png", mapimage.write_png, image)
+    png = mapimage.write_png(image, out / f"{config.name}.png")
     info = {
         "window": spec.to_dict(),
         "color": color,
@@ -264,19 +261,10 @@ def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
     return {**entries[0], "also": entries[1:]}
 
 
-def _written(path: Path, write, *args) -> Path:
-    try:
-        return write(*args, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _save(ax, path: Path) -> None:
     # the Figure is not pyplot's (mapimage uses the object API): nothing to close
-    try:
+    with writing(path):
         ax.figure.savefig(path, dpi=110, bbox_inches="tight")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 #: Peak memory of drawing a map, in bytes a pixel beyond the process's own (the per-pixel

@@ -25,7 +25,6 @@ its ends) and the image's rows are contiguous. :func:`pixel_of` and :func:`run_o
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -34,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError, UsageError
-from .settings import INIT_PARAM, INIT_PARAM_SETTING, SETTINGS, Setting
+from .settings import INIT_PARAM, INIT_PARAM_SETTING, SETTINGS, Setting, did_you_mean
 from .settings import found as _found
 from .settings import unknown_key as _unknown
 
@@ -229,12 +228,7 @@ def parse_map_section(
         known = [n for n in axes if n != "init_<p>"] + (["init_<p>"] if "init_<p>" in axes else [])
         setting = _axis_setting(name, axes) if isinstance(name, str) else None
         if setting is None:
-            close = (
-                difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                if isinstance(name, str)
-                else []
-            )
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, known) if isinstance(name, str) else ""
             raise ConfigError(
                 f"{source}: [map] {key}: expected the name of a numeric setting "
                 f"({', '.join(known)}), found {_found(name)}{hint}"
@@ -317,10 +311,7 @@ def _check_window(spec: MapSpec, fail) -> None:
             )
         if setting is not None:
             for v in (values[0], values[-1]):
-                if (
-                    setting.low is not None
-                    and (v <= setting.low if setting.low_open else v < setting.low)
-                ) or (setting.high is not None and v >= setting.high):
+                if not setting.in_bounds(v):
                     raise fail(
                         "center",
                         f"expected {name} to be {setting.expected} at every pixel, found the "

@@ -1,6 +1,6 @@
 """The StatQuest network: names, parameter layout and the registries that map names to kernels.
 
-One input (dosage), H hidden nodes, one output (see ``../shared/reference/statquest.md``)::
+One input (dosage), H hidden nodes, one output, as in the StatQuest backpropagation lessons::
 
     x_i       = w_i * input + b_i                       (i = 1..H)
     y_i       = activation(x_i)                         (softplus in the lessons)
@@ -65,6 +65,9 @@ CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2
 
 # A run has diverged once its SSR exceeds this many times its initial SSR.
 DIVERGENCE_FACTOR = 1e8
+#: A run is a good fit when its final SSR is below this (``--fit-ssr`` changes it): the
+#: analysis' tables and the maps' outcome colours share it.
+DEFAULT_FIT_SSR = 0.01
 
 # The lessons' defaults.
 DEFAULT_HIDDEN = 2

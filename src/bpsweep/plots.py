@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import writing
 from .basins import basins as find_basins
-from .errors import OutputError, ResultsError
-from .model import param_names
+from .errors import ResultsError
+from .model import DEFAULT_FIT_SSR, param_names
 from .reruns import model_data, predict, single_trainable
 from .reruns import param_curve as param_curve_data
 from .results import varies, varying_settings
-from .tables import DEFAULT_FIT_SSR, OUTCOMES, init_columns, outcomes, sensitivity
+from .tables import OUTCOMES, init_columns, outcomes, sensitivity
 
 #: Colour of each outcome category (tables.OUTCOMES).
 COLOURS = {
@@ -73,29 +74,9 @@ def _axes(ax, width=8.0, height=5.0, *, missing: Exception | None = None):
 def save_figure(fig, path) -> Path:
     """Write ``fig`` as a PNG to ``path`` (creating its folder); OutputError naming the path
     and the cause when it cannot be written."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputError(
-            f"cannot write {path}: {_in_the_way(path.parent)} is a file, not a folder"
-        ) from None
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the folder {path.parent}: {exc.strerror or exc}"
-        ) from None
-    try:
+    with writing(path, make_folder=True) as path:
         fig.savefig(path, format="png")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
-
-
-def _in_the_way(folder: Path) -> Path:
-    for parent in [folder, *folder.parents]:
-        if parent.exists() and not parent.is_dir():
-            return parent
-    return folder
 
 
 def _group_key(df: pd.DataFrame):

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .atomic import writing
 from .errors import OutputError, ResultsError
 from .formatting import cell, display_tables, format_table
+from .model import DEFAULT_FIT_SSR
 from .results import varying_settings
-from .tables import DEFAULT_FIT_SSR
 
 SECTIONS = (
     (
@@ -72,11 +73,16 @@ def _summary(df: pd.DataFrame, fit_ssr: float) -> list[tuple[str, str]]:
         ("varying settings", ", ".join(varying_settings(df)) or "none"),
         ("good fit", f"final SSR < {fit_ssr:g}"),
     ]
-    meta = df.attrs.get("meta")
+    meta = df.attrs.get("meta")  # the sweep's sidecar, <name>.json
     if isinstance(meta, dict):
-        for key in ("name", "created", "version"):
-            if key in meta:
-                items.append((key, str(meta[key])))
+        versions = meta.get("versions")
+        for label, value in (
+            ("name", meta.get("name")),
+            ("swept", meta.get("end_time")),
+            ("bpsweep", versions.get("bpsweep") if isinstance(versions, dict) else None),
+        ):
+            if value is not None:
+                items.append((label, str(value)))
     return items
 
 
@@ -114,20 +120,8 @@ def write_report(
 
 
 def _write_text(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise OutputError(
-            f"cannot write the report {path}: a file is in the way of the folder {path.parent}"
-        ) from None
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the folder {path.parent}: {exc.strerror or exc}"
-        ) from None
-    try:
+    with writing(path, "the report", make_folder=True):
         path.write_text(text)
-    except OSError as exc:
-        raise OutputError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
 def _show(tables, name):

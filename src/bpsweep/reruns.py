@@ -15,11 +15,11 @@ import pandas as pd
 from .basins import _model_groups, canonical_final
 from .data import BUILTIN, load_data
 from .errors import ResultsError
-from .model import ACTIVATIONS, param_names
+from .model import ACTIVATIONS, DEFAULT_FIT_SSR, param_names
 from .results import data_dir as _data_dir
 from .results import varies
 from .settings import SETTINGS
-from .tables import DEFAULT_FIT_SSR, SHARES, group_codes, group_keys, outcome_flags
+from .tables import SHARES, group_codes, group_keys, outcome_flags
 from .trainer import TRAIN_SETTINGS
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ._csvfmt import read_csv_exact
 from .atomic import file_digest
-from .errors import ResultsError
+from .errors import ResultsError, first_line
 from .model import STATUSES, param_names
 from .settings import SETTINGS
 
@@ -76,7 +76,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise ResultsError(
-            f"results file {path}: not a readable CSV file ({_first(exc)})"
+            f"results file {path}: not a readable CSV file ({first_line(exc)})"
         ) from None
 
 
@@ -85,20 +85,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except ImportError as exc:
         raise ResultsError(
-            f"results file {path}: reading Parquet needs pyarrow ({_first(exc)}); "
+            f"results file {path}: reading Parquet needs pyarrow ({first_line(exc)}); "
             "pip install pyarrow"
         ) from None
     except Exception as exc:  # pyarrow's errors (ArrowInvalid, ...) are not one hierarchy
         if isinstance(exc, (MemoryError, KeyboardInterrupt)):
             raise
         raise ResultsError(
-            f"results file {path}: not a readable Parquet file ({_first(exc)})"
+            f"results file {path}: not a readable Parquet file ({first_line(exc)})"
         ) from None
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _read_sidecar(path: Path):
@@ -109,7 +104,7 @@ def _read_sidecar(path: Path):
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         warnings.warn(
-            f"{meta_path}: ignoring the sidecar, not readable JSON ({_first(exc)})",
+            f"{meta_path}: ignoring the sidecar, not readable JSON ({first_line(exc)})",
             ResultsWarning,
             stacklevel=3,
         )

@@ -107,11 +107,16 @@ class Setting:
             value = float(value)
             if not math.isfinite(value):
                 raise InvalidValue
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            raise InvalidValue
-        if self.high is not None and value >= self.high:
+        if not self.in_bounds(value):
             raise InvalidValue
         return value
+
+    def in_bounds(self, value) -> bool:
+        """Whether a number lies within ``low`` (excluded when ``low_open``) and ``high``
+        (always excluded)."""
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value < self.high
 
 
 def _check_trainable(value) -> str:
@@ -371,13 +376,19 @@ def found(value) -> str:
     return f"{text} ({kind})"
 
 
+def did_you_mean(name, known) -> str:
+    """``"; did you mean 'x'?"`` with the known name closest to ``name`` (difflib's ratio at
+    least 0.6), or "" when none is close: the end of an unknown-name message."""
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def unknown_key(source: str, where: str, key, known) -> ConfigError:
     """The error for an unknown config key: what is known, what was found, and the closest
     known key as a "did you mean"."""
-    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
     return ConfigError(
-        f"{source}: {where}: unknown key; expected one of {', '.join(known)}, found {key!r}{hint}"
+        f"{source}: {where}: unknown key; expected one of {', '.join(known)}, found {key!r}"
+        f"{did_you_mean(key, known)}"
     )
 
 

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResultsError, UsageError
+from .model import DEFAULT_FIT_SSR
 from .results import varies, varying_settings
 
 #: Outcome categories of one run, in display order.
 OUTCOMES = ("good fit", "false convergence", "stuck", "diverged")
 #: The shares of the outcome table, each with a Wilson interval (``<share>_lo``, ``_hi``).
 SHARES = ("converged", "max_steps", "diverged", "good_fit", "false_conv")
-DEFAULT_FIT_SSR = 0.01
 
 
 # ---------------------------------------------------------------- grouping

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +12,7 @@ from .errors import UsageError
 from .init import initial_params
 from .machine import memory_short, size_text
 from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from .settings import HYPER_SETTINGS, SETTINGS, check, hyper_array
+from .settings import HYPER_SETTINGS, SETTINGS, check, did_you_mean, hyper_array
 
 
 @dataclass
@@ -66,7 +65,7 @@ def optimizer_hyper(optimizer: str, **values) -> np.ndarray:
 
 
 def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> TrainResult:
-    """Train one network by gradient descent with the stopping rules of statquest.md.
+    """Train one network by gradient descent with the lessons' stopping rules.
 
     data: ``"dosage"``, a CSV path, or an ``(x, y)`` pair of 1-D arrays.
     init: preset, scheme, ``name=value`` items or an array; see :func:`bpsweep.init.initial_params`.
@@ -79,11 +78,9 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     """
     unknown = sorted(set(settings) - set(TRAIN_SETTINGS))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], TRAIN_SETTINGS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UsageError(
             f"train: unknown setting {unknown[0]!r}; expected one of "
-            f"{', '.join(TRAIN_SETTINGS)}{hint}"
+            f"{', '.join(TRAIN_SETTINGS)}{did_you_mean(unknown[0], TRAIN_SETTINGS)}"
         )
     given = {k: v for k, v in settings.items() if v is not None}
     s = {n: check(n, given[n]) if n in given else SETTINGS[n].default for n in TRAIN_SETTINGS}

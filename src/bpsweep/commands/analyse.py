@@ -13,7 +13,6 @@ from ._options import check_file, check_folder, check_matplotlib, load, number_o
 
 #: Tables that can be printed, in order (shares: the outcome table's shares with intervals).
 TABLES = ("outcome", "shares", "sensitivity", "basins", "stuck", "chaos")
-DEFAULT_BASIN_TOL = 0.25
 DEFAULT_CHAOS_REPEATS = 3
 MAX_CHAOS_REPEATS = 100
 
@@ -48,7 +47,7 @@ def register(sub) -> None:
         "--basin-tol",
         metavar="X",
         help="grid size X > 0 for grouping final parameter vectors "
-        f"(default {DEFAULT_BASIN_TOL:g})",
+        f"(default {A.DEFAULT_BASIN_TOL:g})",
     )
     p.add_argument("--plots", metavar="DIR", help="write the PNG plots to DIR")
     p.add_argument(
@@ -89,7 +88,7 @@ def register(sub) -> None:
 
 def _cmd_analyse(args) -> int:
     fit_ssr = number_option("--fit-ssr", args.fit_ssr, A.DEFAULT_FIT_SSR, minimum=0)
-    basin_tol = number_option("--basin-tol", args.basin_tol, DEFAULT_BASIN_TOL, minimum=0)
+    basin_tol = number_option("--basin-tol", args.basin_tol, A.DEFAULT_BASIN_TOL, minimum=0)
     chaos_sample = number_option("--chaos-sample", args.chaos_sample, None, integer=True, minimum=1)
     repeats = number_option(
         "--chaos-repeats",

@@ -6,6 +6,7 @@ import json
 
 import numba
 
+from ..atomic import os_reason
 from ..bench import bench, format_table
 from ..errors import UsageError
 
@@ -140,7 +141,7 @@ def _print_saved(path) -> int:
         with open(path, encoding="utf-8") as fh:
             result = json.load(fh)
     except OSError as exc:
-        raise UsageError(f"--from-json {path}: cannot read it ({exc.strerror or exc})") from None
+        raise UsageError(f"--from-json {path}: cannot read it ({os_reason(exc)})") from None
     except ValueError as exc:
         raise UsageError(f"--from-json {path}: not JSON ({exc})") from None
     if isinstance(result, dict) and result.get("device") == "cuda":

@@ -9,6 +9,7 @@ from ..config import load_config
 from ..dispatch import check_local_jobs
 from ..errors import UsageError
 from ..maps import COLOR_MODES, parse_zoom
+from ..model import DEFAULT_FIT_SSR
 from ..options import DEVICES
 from .run import run_options
 
@@ -55,8 +56,8 @@ def register(sub) -> None:
     p.add_argument(
         "--fit-ssr",
         type=float,
-        default=0.01,
-        help="a good fit has final SSR below this (default 0.01)",
+        default=DEFAULT_FIT_SSR,
+        help=f"a good fit has final SSR below this (default {DEFAULT_FIT_SSR:g})",
     )
     p.add_argument(
         "--dimension",

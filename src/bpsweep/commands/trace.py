@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import analysis as A
+from ..atomic import os_reason
 from ..errors import OutputError
 from ..formatting import format_table
 from ._options import check_file, check_matplotlib, load, number_option, print_quietly
@@ -45,7 +46,7 @@ def _cmd_trace(args) -> int:
         try:
             trace.to_csv(args.csv, index=False, float_format="%.17g")
         except OSError as exc:
-            errors.append(f"cannot write --csv {args.csv}: {exc.strerror or exc}")
+            errors.append(f"cannot write --csv {args.csv}: {os_reason(exc)}")
     if args.plot:
         from ..plots import save_figure, trace_plot
 
