@@ -377,7 +377,8 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
         sec[name] = value
 
 
-def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> SweepConfig:
+def _names(raw: dict, source: str, default_name: str) -> tuple[str, str]:
+    """The top-level keys checked; the config's name and description."""
     for key in raw:
         if key not in TOP_KEYS:
             raise _unknown(source, "top level", key, TOP_KEYS)
@@ -390,7 +391,12 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description: expected a string, found {_found(description)}")
+    return name, description
 
+
+def _fixed_settings(raw: dict, source: str) -> tuple[dict, dict]:
+    """Every setting's value (the default where no section sets it) and, for the ones a
+    section sets, which section (for the message when [sweep] sets them too)."""
     fixed: dict = {n: s.default for n, s in SETTINGS.items() if not s.optional}
     placed: dict[str, str] = {}
     for sec in SECTIONS:
@@ -425,17 +431,11 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
                 key = "scheme"
             fixed[key] = _check_value(source, where, SETTINGS[key], value)
             placed[key] = f"[{sec}]"
+    return fixed, placed
 
-    if "map" in raw:
-        if "sweep" in raw:
-            raise ConfigError(
-                f"{source}: [map]: expected either [sweep] or [map] (a map sweeps its two axes), "
-                f"found both"
-            )
-        return _map_config(raw, source, base_dir, name, description, fixed, placed)
-    sweep = raw.get("sweep", {})
-    if not isinstance(sweep, dict):
-        raise ConfigError(f"{source}: [sweep]: expected a table, found {_found(sweep)}")
+
+def _sweep_header(sweep: dict, source: str) -> tuple[str, int | None, int]:
+    """``[sweep]``'s mode, samples (random mode) and sweep_seed, checked."""
     mode = sweep.get("mode", "grid")
     if mode not in MODES:
         raise ConfigError(
@@ -467,6 +467,26 @@ def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> Swee
             f"{source}: [sweep] sweep_seed: expected a whole number from 0 to "
             f"2**63 - 1, found {_found(sweep_seed)}"
         )
+    return mode, samples, sweep_seed
+
+
+def _validate(raw: dict, source: str, base_dir: Path, default_name: str) -> SweepConfig:
+    """The whole check of a config: top-level keys and names, the fixed settings of each
+    section, then ``[map]`` or ``[sweep]``, then the checks across settings."""
+    name, description = _names(raw, source, default_name)
+    fixed, placed = _fixed_settings(raw, source)
+
+    if "map" in raw:
+        if "sweep" in raw:
+            raise ConfigError(
+                f"{source}: [map]: expected either [sweep] or [map] (a map sweeps its two axes), "
+                f"found both"
+            )
+        return _map_config(raw, source, base_dir, name, description, fixed, placed)
+    sweep = raw.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"{source}: [sweep]: expected a table, found {_found(sweep)}")
+    mode, samples, sweep_seed = _sweep_header(sweep, source)
 
     axes = []
     for key, spec in sweep.items():
@@ -584,28 +604,11 @@ def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
 
 
 def _range_values(source, where, setting, spec: dict, mode: str):
+    """The values of a swept setting given as a range spec (a dict): a :class:`Spaced` range,
+    a list (``choice``), or an :class:`Axis` of random-mode draws."""
     keys = list(spec)
     if "start" in spec or "count" in spec:
-        allowed = {"start", "count", "step"}
-        extra = [k for k in keys if k not in allowed]
-        if extra:
-            raise _unknown(source, where, extra[0], sorted(allowed))
-        form = "{ start = a, count = n } (optionally step = s), whole numbers, n >= 1"
-        start, count, step = spec.get("start", 0), spec.get("count"), spec.get("step", 1)
-        if (
-            any(isinstance(v, bool) or not isinstance(v, int) for v in (start, count, step))
-            or count < 1
-            or step == 0
-        ):
-            raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
-        if setting.kind == "str":
-            raise ConfigError(
-                f"{source}: {where}: expected {setting.expected} (a range needs a "
-                f"numeric setting), found {_found(spec)}"
-            )
-        values = Spaced("start", start, step, count, integer=True)
-        _check_ends(source, where, setting, values)
-        return values
+        return _start_count_range(source, where, setting, spec)
     if len(keys) != 1:
         raise ConfigError(
             f"{source}: {where}: expected a list or one range spec "
@@ -648,22 +651,57 @@ def _range_values(source, where, setting, spec: dict, mode: str):
     if not ok:
         raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
     if kind in ("linspace", "logspace"):
-        a, b, n = float(args[0]), float(args[1]), int(args[2])
-        values = Spaced(kind, a, b, n, integer=False)
-        if setting.kind == "int":
-            # whole numbers: every value when few, else the ends and the step
-            probe = np.arange(n) if n <= Spaced.SMALL else np.array([0, 1, n - 1])
-            v = values.take(probe)
-            if not np.all(v == np.round(v)) or not np.all(np.abs(v) < 2**62):
-                bad = v[v != np.round(v)]
-                raise ConfigError(
-                    f"{source}: {where}: expected whole numbers for "
-                    f"{setting.name}, found {kind} values like "
-                    f"{(bad[0] if bad.size else v[-1])!r}"
-                )
-            values = Spaced(kind, a, b, n, integer=True)
-        _check_ends(source, where, setting, values)
-        return values
+        return _spaced_range(source, where, setting, spec, kind, args)
+    return _draw_range(source, where, setting, spec, kind, args, mode)
+
+
+def _start_count_range(source, where, setting, spec: dict) -> Spaced:
+    """``{ start, count, step }``: whole numbers start + i * step, i < count."""
+    keys = list(spec)
+    allowed = {"start", "count", "step"}
+    extra = [k for k in keys if k not in allowed]
+    if extra:
+        raise _unknown(source, where, extra[0], sorted(allowed))
+    form = "{ start = a, count = n } (optionally step = s), whole numbers, n >= 1"
+    start, count, step = spec.get("start", 0), spec.get("count"), spec.get("step", 1)
+    if (
+        any(isinstance(v, bool) or not isinstance(v, int) for v in (start, count, step))
+        or count < 1
+        or step == 0
+    ):
+        raise ConfigError(f"{source}: {where}: expected {form}, found {_found(spec)}")
+    if setting.kind == "str":
+        raise ConfigError(
+            f"{source}: {where}: expected {setting.expected} (a range needs a "
+            f"numeric setting), found {_found(spec)}"
+        )
+    values = Spaced("start", start, step, count, integer=True)
+    _check_ends(source, where, setting, values)
+    return values
+
+
+def _spaced_range(source, where, setting, spec: dict, kind: str, args) -> Spaced:
+    """``linspace`` / ``logspace``: count values, as numpy's functions give them."""
+    a, b, n = float(args[0]), float(args[1]), int(args[2])
+    values = Spaced(kind, a, b, n, integer=False)
+    if setting.kind == "int":
+        # whole numbers: every value when few, else the ends and the step
+        probe = np.arange(n) if n <= Spaced.SMALL else np.array([0, 1, n - 1])
+        v = values.take(probe)
+        if not np.all(v == np.round(v)) or not np.all(np.abs(v) < 2**62):
+            bad = v[v != np.round(v)]
+            raise ConfigError(
+                f"{source}: {where}: expected whole numbers for "
+                f"{setting.name}, found {kind} values like "
+                f"{(bad[0] if bad.size else v[-1])!r}"
+            )
+        values = Spaced(kind, a, b, n, integer=True)
+    _check_ends(source, where, setting, values)
+    return values
+
+
+def _draw_range(source, where, setting, spec: dict, kind: str, args, mode: str) -> Axis:
+    """``uniform`` / ``loguniform`` bounds of a random-mode axis."""
     if mode != "random":
         raise ConfigError(
             f"{source}: {where}: expected a list, linspace, logspace or start/count "

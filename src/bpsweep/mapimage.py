@@ -210,84 +210,98 @@ def map_image(
         if isinstance(spec_or_shape, MapSpec)
         else tuple(spec_or_shape)
     )
-    if mode == "outcome":
-        if isinstance(fit_ssr, bool) or not (
-            isinstance(fit_ssr, (int, float)) and math.isfinite(fit_ssr) and fit_ssr > 0
-        ):
-            raise UsageError(f"--fit-ssr: expected a finite number > 0, found {fit_ssr!r}")
-        st = _need("status", status, shape)
-        ssr = _need("final_ssr", final_ssr, shape)
-        n_steps = _need("steps", steps, shape)
-        lo, hi = _range(steps_range, n_steps, True, "steps_range")
-        if steps_range is None:
-            lo = 1.0
-            hi = max(hi, 2.0)
-        lut = np.concatenate(
-            [
-                ramp(GOOD_FIT),
-                ramp(FALSE_CONV),
-                ramp((MAX_STEPS_COLOUR, MAX_STEPS_COLOUR)),
-                ramp(DIVERGED_RAMP),
-            ]
-        )
-        counts = np.zeros(4, dtype=np.int64)
+    arrays = {"status": status, "steps": steps, "final_ssr": final_ssr, "basin": basin}
+    ranges = {"fit_ssr": fit_ssr, "steps_range": steps_range, "ssr_range": ssr_range}
+    return PAINTERS[mode](shape, arrays, **ranges)
 
-        def outcome_index(a, b):
-            s = st[a:b]
-            if not np.isin(s, (CONVERGED, MAX_STEPS, DIVERGED)).all():
-                raise UsageError(
-                    "map_image: status: expected codes 0, 1, 2 (bpsweep.model.STATUSES)"
-                )
-            family = np.where(ssr[a:b] < fit_ssr, np.uint16(0), np.uint16(1))
-            family[s == MAX_STEPS] = 2
-            family[s == DIVERGED] = 3
-            counts[:] += np.bincount(family.ravel(), minlength=4)
-            return family * np.uint16(LEVELS) + _levels(n_steps[a:b], lo, hi, True)
 
-        rgb = _paint(lut, shape, outcome_index)
-        total = max(1, int(counts.sum()))
-        mid = LEVELS // 3
-        labels = (
-            f"converged, good fit (SSR < {fit_ssr:g}); dark = fast",
-            f"converged, no fit (SSR >= {fit_ssr:g}); dark = fast",
-            "max_steps",
-            "diverged; dark = fast",
-        )
-        legend = [
-            (f"{labels[f]}: {counts[f] / total:.1%}", _hex(lut[f * LEVELS + mid])) for f in range(4)
+def _outcome_image(shape, arrays, *, fit_ssr, steps_range, **_) -> MapImage:
+    """``outcome``: good fits, false convergence, max_steps, diverged, shaded by steps."""
+    if isinstance(fit_ssr, bool) or not (
+        isinstance(fit_ssr, (int, float)) and math.isfinite(fit_ssr) and fit_ssr > 0
+    ):
+        raise UsageError(f"--fit-ssr: expected a finite number > 0, found {fit_ssr!r}")
+    st = _need("status", arrays["status"], shape)
+    ssr = _need("final_ssr", arrays["final_ssr"], shape)
+    n_steps = _need("steps", arrays["steps"], shape)
+    lo, hi = _range(steps_range, n_steps, True, "steps_range")
+    if steps_range is None:
+        lo = 1.0
+        hi = max(hi, 2.0)
+    lut = np.concatenate(
+        [
+            ramp(GOOD_FIT),
+            ramp(FALSE_CONV),
+            ramp((MAX_STEPS_COLOUR, MAX_STEPS_COLOUR)),
+            ramp(DIVERGED_RAMP),
         ]
-        return MapImage(rgb, mode, legend, None)
-    if mode == "steps":
-        n_steps = _need("steps", steps, shape)
-        lo, hi = _range(steps_range, n_steps, True, "steps_range")
-        lut = ramp(VIRIDIS)
-        bar = {"colors": lut, "vmin": lo, "vmax": hi, "log": True, "label": "steps (log scale)"}
-        rgb = _paint(lut, shape, lambda a, b: _levels(n_steps[a:b], lo, hi, True))
-        return MapImage(rgb, mode, [], bar)
-    if mode == "final_ssr":
-        ssr = _need("final_ssr", final_ssr, shape)
-        lo, hi = _range(ssr_range, ssr, True, "ssr_range")
-        lut = np.concatenate([ramp(VIRIDIS), _rgb(NO_VALUE_COLOUR)[None].astype(np.uint8)])
-        n_bad = [0]
+    )
+    counts = np.zeros(4, dtype=np.int64)
 
-        def ssr_index(a, b):
-            index = _levels(ssr[a:b], lo, hi, True).astype(np.uint16)
-            bad = ~np.isfinite(ssr[a:b])
-            index[bad] = LEVELS
-            n_bad[0] += int(np.count_nonzero(bad))
-            return index
+    def outcome_index(a, b):
+        s = st[a:b]
+        if not np.isin(s, (CONVERGED, MAX_STEPS, DIVERGED)).all():
+            raise UsageError("map_image: status: expected codes 0, 1, 2 (bpsweep.model.STATUSES)")
+        family = np.where(ssr[a:b] < fit_ssr, np.uint16(0), np.uint16(1))
+        family[s == MAX_STEPS] = 2
+        family[s == DIVERGED] = 3
+        counts[:] += np.bincount(family.ravel(), minlength=4)
+        return family * np.uint16(LEVELS) + _levels(n_steps[a:b], lo, hi, True)
 
-        rgb = _paint(lut, shape, ssr_index)
-        bar = {
-            "colors": lut[:LEVELS],
-            "vmin": lo,
-            "vmax": hi,
-            "log": True,
-            "label": "final SSR (log scale)",
-        }
-        legend = [("final SSR not finite", NO_VALUE_COLOUR)] if n_bad[0] else []
-        return MapImage(rgb, mode, legend, bar)
-    ids = _need("basin", basin, shape)
+    rgb = _paint(lut, shape, outcome_index)
+    total = max(1, int(counts.sum()))
+    mid = LEVELS // 3
+    labels = (
+        f"converged, good fit (SSR < {fit_ssr:g}); dark = fast",
+        f"converged, no fit (SSR >= {fit_ssr:g}); dark = fast",
+        "max_steps",
+        "diverged; dark = fast",
+    )
+    legend = [
+        (f"{labels[f]}: {counts[f] / total:.1%}", _hex(lut[f * LEVELS + mid])) for f in range(4)
+    ]
+    return MapImage(rgb, "outcome", legend, None)
+
+
+def _steps_image(shape, arrays, *, steps_range, **_) -> MapImage:
+    """``steps``: steps on a log scale, viridis."""
+    n_steps = _need("steps", arrays["steps"], shape)
+    lo, hi = _range(steps_range, n_steps, True, "steps_range")
+    lut = ramp(VIRIDIS)
+    bar = {"colors": lut, "vmin": lo, "vmax": hi, "log": True, "label": "steps (log scale)"}
+    rgb = _paint(lut, shape, lambda a, b: _levels(n_steps[a:b], lo, hi, True))
+    return MapImage(rgb, "steps", [], bar)
+
+
+def _ssr_image(shape, arrays, *, ssr_range, **_) -> MapImage:
+    """``final_ssr``: the final SSR on a log scale, viridis; non-finite in red."""
+    ssr = _need("final_ssr", arrays["final_ssr"], shape)
+    lo, hi = _range(ssr_range, ssr, True, "ssr_range")
+    lut = np.concatenate([ramp(VIRIDIS), _rgb(NO_VALUE_COLOUR)[None].astype(np.uint8)])
+    n_bad = [0]
+
+    def ssr_index(a, b):
+        index = _levels(ssr[a:b], lo, hi, True).astype(np.uint16)
+        bad = ~np.isfinite(ssr[a:b])
+        index[bad] = LEVELS
+        n_bad[0] += int(np.count_nonzero(bad))
+        return index
+
+    rgb = _paint(lut, shape, ssr_index)
+    bar = {
+        "colors": lut[:LEVELS],
+        "vmin": lo,
+        "vmax": hi,
+        "log": True,
+        "label": "final SSR (log scale)",
+    }
+    legend = [("final SSR not finite", NO_VALUE_COLOUR)] if n_bad[0] else []
+    return MapImage(rgb, "final_ssr", legend, bar)
+
+
+def _basin_image(shape, arrays, **_) -> MapImage:
+    """``basin``: each basin id its own colour, -1 (none) grey."""
+    ids = _need("basin", arrays["basin"], shape)
     if not np.issubdtype(ids.dtype, np.integer):
         raise UsageError(f"map_image: basin: expected integer ids (-1 = none), found {ids.dtype}")
     low, high = (int(ids.min()), int(ids.max())) if ids.size else (0, 0)
@@ -314,7 +328,16 @@ def map_image(
         for k in order[:12]
         if counts[k]
     ]
-    return MapImage(rgb, mode, legend, None)
+    return MapImage(rgb, "basin", legend, None)
+
+
+#: colour mode -> the function that paints it (COLOR_MODES, in order).
+PAINTERS = {
+    "outcome": _outcome_image,
+    "steps": _steps_image,
+    "final_ssr": _ssr_image,
+    "basin": _basin_image,
+}
 
 
 # ---------------------------------------------------------------- files
