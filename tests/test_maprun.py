@@ -246,3 +246,32 @@ def test_a_map_over_a_hyper_parameter_its_optimizer_does_not_use_is_refused(tmp_
     with pytest.raises(ConfigError, match=r"or choose another axis"):
         load_config(cfg)
     assert load_config(cfg, overrides=['optimizer="momentum"']).mode == "map"
+
+
+def test_the_lr_map_diverges_a_little_above_one_third_within_its_steps():
+    """The README on experiments/map-lr-hidden-output.toml: b3's parabola (curvature 6) makes
+    runs diverge for lr_output > 1/3 only in the limit; within the map's 1000 steps (tol 0.001)
+    divergence starts at lr_output 0.3342 (lr_hidden 0.01) to 0.3348 (lr_hidden 10), and from
+    0.332 up to there runs oscillate until max_steps, on both sides of 1/3."""
+    from bpsweep.batch import train_runs
+    from bpsweep.init import PRESETS
+
+    config = load_config(ROOT / "experiments" / "map-lr-hidden-output.toml")
+    fixed = config.fixed
+    assert (fixed["scheme"], fixed["tol"], fixed["max_steps"]) == ("statquest-start", 0.001, 1000)
+    expected = {
+        (0.01, 0.332): "max_steps",
+        (0.01, 0.3333): "max_steps",
+        (0.01, 0.334): "max_steps",
+        (0.01, 0.3341): "max_steps",
+        (0.01, 0.3342): "diverged",
+        (10.0, 0.332): "max_steps",
+        (10.0, 0.3347): "max_steps",
+        (10.0, 0.3348): "diverged",
+    }
+    runs = pd.DataFrame(list(expected), columns=["lr_hidden", "lr_output"])
+    for p, v in PRESETS["statquest-start"].items():
+        runs[f"init_{p}"] = v
+    runs["tol"], runs["max_steps"] = 0.001, 1000
+    status = dict(zip(expected, train_runs(runs)["status"]))
+    assert status == expected
