@@ -122,6 +122,35 @@ def test_zoom_frames_and_gif(tmp_path, capsys):
     assert last["lr"].min() > 0.5 - 0.9 / 8 and last["lr"].max() < 0.5 + 0.9 / 8
 
 
+def test_zoom_takes_negative_coordinates_as_typed(tmp_path, capsys):
+    """--zoom -1,-1,2 (not only --zoom=-1,-1,2): the value reaches the zoom, which re-centres
+    the w1 x w2 map on (-1, -1), and the check that refuses it on a log axis."""
+    cfg = ROOT / "experiments" / "map-basins-w1-w2.toml"
+    out = tmp_path / "o"
+    args = ["map", str(cfg), "--resolution", "32x32", "--out", str(out), "--quiet"]
+    assert main([*args, "--zoom", "-1,-1,2"]) == 0, capsys.readouterr().err
+    (meta,) = out.glob("map-basins-w1-w2-32x32-zoom-*.json")
+    window = json.loads(meta.read_text())["map"]["window"]
+    assert (window["center"], window["span"]) == ([-1.0, -1.0], [4.0, 4.0])
+    lr_map = ROOT / "experiments" / "map-lr-hidden-output.toml"
+    assert main(["map", str(lr_map), "--out", str(tmp_path / "lr"), "--zoom", "-1,0.1,2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bpsweep map: error: --zoom X: expected a value > 0 for lr_hidden"), err
+    assert not (tmp_path / "lr").exists()
+
+
+def test_negative_values_still_parse_as_before():
+    """The map parser's rule for values starting with '-' takes number lists; plain negative
+    numbers and options are read as before."""
+    from bpsweep.commands import build_parser
+
+    parse = build_parser().parse_args
+    args = parse(["map", "m.toml", "--zoom", "-0.5,-1e-3,4", "--jobs", "-1", "--quiet"])
+    assert (args.zoom, args.jobs, args.quiet) == ("-0.5,-1e-3,4", -1, True)
+    assert parse(["map", "m.toml", "--zoom=-1,-1,2"]).zoom == "-1,-1,2"
+    assert parse(["map", "m.toml", "--zoom", "1,-1,2", "--fresh"]).fresh
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
