@@ -48,7 +48,8 @@ def test_trace_csv_round_trips(tmp_path, capsys):
     [
         (["--lr", "-1"], "--lr: expected a finite number > 0, found -1 (integer)"),
         (["--lr", "nan"], "--lr: expected a finite number > 0, found nan (number)"),
-        (["--tol", "abc"], "--tol: expected a finite number > 0, found 'abc' (string)"),
+        (["--tol", "abc"], "--tol: expected a finite number >= 0, found 'abc' (string)"),
+        (["--tol", "-1"], "--tol: expected a finite number >= 0, found -1 (integer)"),
         (["--max-steps", "2.5"], "--max-steps: expected a whole number >= 1, found 2.5"),
         (["--hidden", "100000000"], "--hidden: expected a whole number from 1 to 1024"),
         (["--momentum", "inf", "--optimizer", "momentum"], "--momentum: expected a number in"),
@@ -71,3 +72,9 @@ def test_console_script_runs():
         check=True,
     ).stdout
     assert out.splitlines()[-1].startswith("diverged after")
+
+
+def test_train_tol_0_takes_every_step(capsys):
+    argv = ["train", "--init", "statquest-start", "--tol", "0", "--max-steps", "50"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("max_steps after 50 steps:")

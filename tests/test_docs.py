@@ -1,5 +1,6 @@
 """The docs show what a user sees: every console block of README.md and docs/*.md that shows a
-command's output is run, and its output compared with the block (timings masked).
+command's output is run, and its output compared with the block (timings masked); every python
+block is run.
 
 A ``console`` block is one of:
 
@@ -9,9 +10,18 @@ A ``console`` block is one of:
 - not checked, for a reason given on the line above: ``<!-- not checked: REASON -->`` (output
   that depends on the machine, such as benchmark figures).
 
-Commands run in a scratch folder holding a copy of ``experiments/``, with ``bpsweep`` being
-this checkout's. In the expected output a line ``...`` stands for any number of lines, and
-timings (``0.98 s``, ``1,760,477 run-steps/s``, ``12,000 runs/s``) match any number.
+A ``python`` block is run as a script (it must finish without an error; the values in its
+comments are not compared), unless the line above says ``<!-- not checked: REASON -->``. What
+it needs first is said on the lines right above the fence, one ``<!-- after: ... -->`` each:
+``<!-- after: COMMAND -->`` runs a shell command first (e.g. a small sweep whose results the
+block reads), ``<!-- after: the python block above -->`` runs the previous python block of the
+same file (with what that one needs) in the same script, before this one. The commands run
+first, then the blocks' code as one script.
+
+Commands and blocks run in a scratch folder holding a copy of ``experiments/``, with
+``bpsweep`` being this checkout's. In the expected output a line ``...`` stands for any number
+of lines, and timings (``0.98 s``, ``1,760,477 run-steps/s``, ``12,000 runs/s``) match any
+number.
 """
 
 from __future__ import annotations
@@ -61,6 +71,47 @@ def _blocks():
 
 
 BLOCKS = _blocks()
+
+PYTHON_FENCE = re.compile(r"^```python\s*$")
+MARKER = re.compile(r"^<!-- (.+) -->$")
+ABOVE = "the python block above"
+
+
+def _python_blocks():
+    """(file:line, reason it is not checked or None, shell commands, code) for every python
+    block; commands and code include those of the blocks it follows (``after: ABOVE``)."""
+    found = []
+    for path in DOCS:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        previous = None  # (commands, code) of the file's last python block
+        for i, line in enumerate(lines):
+            if not PYTHON_FENCE.match(line):
+                continue
+            end = next(k for k in range(i + 1, len(lines)) if lines[k].startswith("```"))
+            where = f"{path.relative_to(ROOT)}:{i + 1}"
+            markers, k = [], i - 1
+            while k >= 0 and (m := MARKER.match(lines[k].strip())):
+                markers.insert(0, m.group(1))
+                k -= 1
+            reason, commands, code = None, [], []
+            for marker in markers:
+                if marker.startswith("not checked: "):
+                    reason = marker.removeprefix("not checked: ")
+                elif marker == f"after: {ABOVE}":
+                    assert previous is not None, f"{where}: no python block above it"
+                    commands += previous[0]
+                    code.append(previous[1])
+                elif marker.startswith("after: "):
+                    commands.append(marker.removeprefix("after: "))
+                else:
+                    raise AssertionError(f"{where}: unknown marker <!-- {marker} -->")
+            code.append("\n".join(lines[i + 1 : end]))
+            previous = (commands, "\n".join(code))
+            found.append((where, reason, *previous))
+    return found
+
+
+PYTHON_BLOCKS = _python_blocks()
 
 
 def _mask(text: str) -> str:
@@ -145,6 +196,30 @@ def test_console_block_shows_what_the_command_prints(block, scratch):
             + "\n--- actual:\n"
             + "\n".join(actual)
         )
+
+
+def test_python_blocks_are_found():
+    assert len(PYTHON_BLOCKS) >= 5
+    assert any(reason is None for _, reason, _, _ in PYTHON_BLOCKS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", [b for b in PYTHON_BLOCKS if b[1] is None], ids=lambda b: b[0])
+def test_python_block_runs(block, scratch):
+    where, _, commands, code = block
+    root, env = scratch
+    for command in commands:
+        _run(command, scratch)
+    (root / "block.py").write_text(code + "\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "block.py"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{where}: the python block failed:\n{done.stderr[-3000:]}"
 
 
 def test_matching_rules():

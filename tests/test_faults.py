@@ -1,9 +1,9 @@
 """Faults and hostile inputs against the real command line: kill -9 at 20 seeded random
 moments with a resume after each (the CSV is the one an undisturbed sweep writes, and the
 manifest never claims a part that is not on disk, whole); no worker process outlives a
-killed sweep (loky and a local dask cluster); and a table of bad inputs, each one line on
-stderr naming the path, option or file, exit status 2, no traceback, nothing written
-outside --out."""
+killed sweep (loky and a local dask cluster; loky also when killed while its workers start);
+and a table of bad inputs, each one line on stderr naming the path, option or file, exit
+status 2, no traceback, nothing written outside --out."""
 
 import contextlib
 import errno
@@ -242,6 +242,62 @@ def test_no_worker_outlives_a_killed_sweep(tmp_path, backend_args):
             proc.wait()
         for p in _alive(kids):  # only when the test fails: leave nothing behind
             p.kill()
+
+
+def _group(pgid: int) -> list:
+    """The processes of process group ``pgid`` that are alive (not zombies)."""
+    found = []
+    for p in psutil.process_iter(["status"]):
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(p)
+    return found
+
+
+def _loky_workers(pid: int) -> list:
+    with contextlib.suppress(psutil.Error):
+        kids = psutil.Process(pid).children()
+        return [p for p in kids if "LokyProcess" in " ".join(p.cmdline())]
+    return []
+
+
+@pytest.mark.slow
+def test_no_process_outlives_a_sweep_killed_while_its_workers_start(tmp_path):
+    """kill -9 of the sweep's process alone (not its group) during start-up: 0.2 s after the
+    start, and 0 to 1 s after its two loky workers appear, while they import and before they
+    train. Workers whose parent is already gone when they come up exit, and with them loky's
+    and multiprocessing's resource trackers: nothing of the process group is left."""
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    server = ForkServer(tmp_path)
+    log = tmp_path / "log.txt"
+    try:
+        for when in ("0.2 s after the start", 0.0, 0.5, 1.0):
+            out = tmp_path / f"out-{when}"
+            argv = ["run", str(cfg), "--out", str(out), "--jobs", "2", "--chunk-size", "20"]
+            pid = server.run(argv, log)
+            t0 = time.monotonic()
+            if isinstance(when, str):
+                time.sleep(0.2)
+            else:
+                while len(_loky_workers(pid)) < 2:
+                    assert time.monotonic() - t0 < 60, ("no workers", log.read_text())
+                    time.sleep(0.01)
+                time.sleep(when)
+            started = len(_group(pid))
+            os.kill(pid, signal.SIGKILL)
+            assert server.wait(pid) == -signal.SIGKILL, log.read_text()
+            t1 = time.monotonic()
+            while _group(pid) and time.monotonic() - t1 < 20:
+                time.sleep(0.1)
+            left = []
+            for p in _group(pid):  # only when the test fails: name them, leave nothing behind
+                with contextlib.suppress(psutil.Error):
+                    left.append(" ".join(p.cmdline())[-80:])
+                    p.kill()
+            assert not left, (when, started, left)
+    finally:
+        server.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,6 +122,35 @@ def test_zoom_frames_and_gif(tmp_path, capsys):
     assert last["lr"].min() > 0.5 - 0.9 / 8 and last["lr"].max() < 0.5 + 0.9 / 8
 
 
+def test_zoom_takes_negative_coordinates_as_typed(tmp_path, capsys):
+    """--zoom -1,-1,2 (not only --zoom=-1,-1,2): the value reaches the zoom, which re-centres
+    the w1 x w2 map on (-1, -1), and the check that refuses it on a log axis."""
+    cfg = ROOT / "experiments" / "map-basins-w1-w2.toml"
+    out = tmp_path / "o"
+    args = ["map", str(cfg), "--resolution", "32x32", "--out", str(out), "--quiet"]
+    assert main([*args, "--zoom", "-1,-1,2"]) == 0, capsys.readouterr().err
+    (meta,) = out.glob("map-basins-w1-w2-32x32-zoom-*.json")
+    window = json.loads(meta.read_text())["map"]["window"]
+    assert (window["center"], window["span"]) == ([-1.0, -1.0], [4.0, 4.0])
+    lr_map = ROOT / "experiments" / "map-lr-hidden-output.toml"
+    assert main(["map", str(lr_map), "--out", str(tmp_path / "lr"), "--zoom", "-1,0.1,2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bpsweep map: error: --zoom X: expected a value > 0 for lr_hidden"), err
+    assert not (tmp_path / "lr").exists()
+
+
+def test_negative_values_still_parse_as_before():
+    """The map parser's rule for values starting with '-' takes number lists; plain negative
+    numbers and options are read as before."""
+    from bpsweep.commands import build_parser
+
+    parse = build_parser().parse_args
+    args = parse(["map", "m.toml", "--zoom", "-0.5,-1e-3,4", "--jobs", "-1", "--quiet"])
+    assert (args.zoom, args.jobs, args.quiet) == ("-0.5,-1e-3,4", -1, True)
+    assert parse(["map", "m.toml", "--zoom=-1,-1,2"]).zoom == "-1,-1,2"
+    assert parse(["map", "m.toml", "--zoom", "1,-1,2", "--fresh"]).fresh
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -246,3 +275,32 @@ def test_a_map_over_a_hyper_parameter_its_optimizer_does_not_use_is_refused(tmp_
     with pytest.raises(ConfigError, match=r"or choose another axis"):
         load_config(cfg)
     assert load_config(cfg, overrides=['optimizer="momentum"']).mode == "map"
+
+
+def test_the_lr_map_diverges_a_little_above_one_third_within_its_steps():
+    """The README on experiments/map-lr-hidden-output.toml: b3's parabola (curvature 6) makes
+    runs diverge for lr_output > 1/3 only in the limit; within the map's 1000 steps (tol 0.001)
+    divergence starts at lr_output 0.3342 (lr_hidden 0.01) to 0.3348 (lr_hidden 10), and from
+    0.332 up to there runs oscillate until max_steps, on both sides of 1/3."""
+    from bpsweep.batch import train_runs
+    from bpsweep.init import PRESETS
+
+    config = load_config(ROOT / "experiments" / "map-lr-hidden-output.toml")
+    fixed = config.fixed
+    assert (fixed["scheme"], fixed["tol"], fixed["max_steps"]) == ("statquest-start", 0.001, 1000)
+    expected = {
+        (0.01, 0.332): "max_steps",
+        (0.01, 0.3333): "max_steps",
+        (0.01, 0.334): "max_steps",
+        (0.01, 0.3341): "max_steps",
+        (0.01, 0.3342): "diverged",
+        (10.0, 0.332): "max_steps",
+        (10.0, 0.3347): "max_steps",
+        (10.0, 0.3348): "diverged",
+    }
+    runs = pd.DataFrame(list(expected), columns=["lr_hidden", "lr_output"])
+    for p, v in PRESETS["statquest-start"].items():
+        runs[f"init_{p}"] = v
+    runs["tol"], runs["max_steps"] = 0.001, 1000
+    status = dict(zip(expected, train_runs(runs)["status"]))
+    assert status == expected

@@ -359,3 +359,25 @@ def test_dry_run_of_a_finished_sweep_says_so_and_needs_no_room(tmp_path, capsys,
     assert f"already complete: {out}/small.csv (a run would reuse it)" in capsys.readouterr().out
     assert main(["run", str(cfg), "--dry-run", "--out", str(out), "--fresh"]) == 2
     assert "on disk under" in capsys.readouterr().err
+
+
+def test_tol_0_in_a_config_and_through_set_runs_every_run_to_max_steps(tmp_path, capsys):
+    """tol = 0 from a config, and from --set over a config's tol: every run takes exactly
+    max_steps steps unless it diverges (lr 1.0 diverges)."""
+    cfg = tmp_path / "fixed.toml"
+    cfg.write_text(SMALL.replace("max_steps = 300", "max_steps = 300\ntol = 0"))
+    df = run_sweep(cfg, out_dir=tmp_path / "a", jobs=1)
+    assert (df["tol"] == 0).all()
+    ran_on = df["status"] != "diverged"
+    assert ran_on.sum() > 100 and (df.loc[ran_on, "steps"] == 300).all()
+    assert (df.loc[ran_on, "status"] == "max_steps").all()
+    assert (df.loc[df["lr"] == 1.0, "status"] == "diverged").all()
+    small = tmp_path / "small.toml"
+    small.write_text(SMALL)
+    assert main(["run", str(small), "--out", str(tmp_path / "b"), "--set", "tol=0"]) == 0
+    again = read_results(tmp_path / "b" / "small.csv")
+    pd.testing.assert_frame_equal(again, df)
+    capsys.readouterr()
+    assert main(["run", str(small), "--out", str(tmp_path / "c"), "--set", "tol=-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tol: expected a finite number >= 0, found -1" in err, err

@@ -155,7 +155,7 @@ def test_momentum_step_is_the_change_applied():
         ({"lr": -0.1}, "lr: expected a finite number > 0, found -0.1 (number)"),
         ({"lr": 0}, "lr: expected a finite number > 0, found 0 (integer)"),
         ({"lr": float("nan")}, "lr: expected a finite number > 0, found nan"),
-        ({"tol": 0}, "tol: expected a finite number > 0"),
+        ({"tol": -0.5}, "tol: expected a finite number >= 0, found -0.5"),
         ({"max_steps": 0}, "max_steps: expected a whole number >= 1, found 0"),
         ({"max_steps": 2.5}, "max_steps: expected a whole number >= 1, found 2.5"),
         ({"activation": "gelu"}, "activation: expected one of softplus, relu, sigmoid, tanh"),
@@ -196,3 +196,19 @@ def test_bad_data_arrays():
 def test_a_trace_that_cannot_fit_memory_is_refused_before_allocating():
     with pytest.raises(UsageError, match=r"a trace of max_steps=100,000,000,000 steps needs"):
         train(max_steps=10**11, trace=True)
+
+
+def test_tol_0_never_stops_early():
+    """tol = 0: the step-size rule never fires (|step| < 0 is never true), so a run takes
+    exactly max_steps steps unless it diverges; a negative tol is refused."""
+    for lr in (0.01, 0.1):
+        r = train(init=START, lr=lr, tol=0, max_steps=600)
+        assert (r.status, r.steps) == ("max_steps", 600)
+    # lesson 000 converges in 10 steps at tol 0.001; at tol 0 b3 settles on its optimum and
+    # the steps shrink towards 0 (then are exactly 0), and still it runs on
+    r = train(init=FITTED, trainable="b3", lr=0.1, tol=0.0, max_steps=2000)
+    assert (r.status, r.steps) == ("max_steps", 2000)
+    r = train(init=START, lr=0.5, tol=0, max_steps=600)
+    assert r.status == "diverged" and r.steps < 600
+    with pytest.raises(UsageError, match=r"^tol: expected a finite number >= 0, found -1e-09"):
+        train(tol=-1e-9)

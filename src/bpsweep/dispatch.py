@@ -30,15 +30,19 @@ PARENT_CHECK_SECONDS = 0.2
 
 
 def watch_parent(parent_pid: int) -> None:
-    """In a worker process started by ``parent_pid`` (the sweep): start a daemon thread that
-    ends this process (``os._exit``) as soon as that parent is gone, i.e. as soon as this
-    process has been handed to another parent (init, a subreaper). So a sweep killed with
-    SIGKILL leaves no worker behind (a worker mid-chunk is in a nogil kernel, so the thread
-    runs). Does nothing in the parent itself, in a process not started by ``parent_pid``, or
-    when already watching."""
+    """In a worker process started by ``parent_pid`` (the sweep): end this process
+    (``os._exit``) as soon as that parent is gone, i.e. as soon as this process has been handed
+    to another parent (init, a subreaper). A loky worker is a direct child of the sweep's process
+    (loky forks and execs it from there), so a worker whose parent is not ``parent_pid`` when
+    this runs (its initializer, before any chunk) lost that parent while starting up, and exits
+    at once; otherwise a daemon thread checks every PARENT_CHECK_SECONDS. So a sweep killed with
+    SIGKILL, even during its start-up, leaves no worker behind (a worker mid-chunk is in a nogil
+    kernel, so the thread runs). Does nothing in the parent itself or when already watching."""
     global _WATCHING
-    if _WATCHING or os.getpid() == parent_pid or os.getppid() != parent_pid:
+    if _WATCHING or os.getpid() == parent_pid:
         return
+    if os.getppid() != parent_pid:
+        os._exit(1)
     _WATCHING = True
 
     def watch():

@@ -266,10 +266,10 @@ SETTINGS: dict[str, Setting] = {
             "train",
             DEFAULT_TOL,
             "float",
-            _POSITIVE,
-            "step-size tolerance: converged when every trainable |step size| < tol",
+            "a finite number >= 0",
+            "step-size tolerance: converged when every trainable |step size| < tol; 0: never "
+            "(every run takes max_steps steps unless it diverges)",
             low=0.0,
-            low_open=True,
         ),
         _s(
             "max_steps",

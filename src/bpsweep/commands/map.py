@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from ..config import load_config
@@ -12,6 +13,12 @@ from ..maps import COLOR_MODES, parse_zoom
 from ..model import DEFAULT_FIT_SSR
 from ..options import DEVICES
 from .run import run_options
+
+#: Arguments starting with '-' that argparse is to read as values, not options: negative
+#: numbers, and lists of numbers that start with one, as in ``--zoom -1,-1,2``. argparse's own
+#: rule (Python 3.11, 3.12) knows only -1 and -1.5, so it took -1,-1,2 for an unknown option;
+#: no option of ``bpsweep map`` looks like a number, so nothing else is read differently.
+NEGATIVE_VALUE = re.compile(r"^-\.?\d[\d.eE+,-]*$")
 
 
 def register(sub) -> None:
@@ -23,6 +30,7 @@ def register(sub) -> None:
         "write <name>.parquet (one row per pixel), <name>.png (W x H, one pixel per run), "
         "<name>-figure.png and <name>.json into --out. See docs/maps.md.",
     )
+    p._negative_number_matcher = NEGATIVE_VALUE  # argparse's rule, for this parser only
     p.add_argument(
         "config",
         help="map config (TOML with a [map] section), e.g. experiments/map-basins-w1-w2.toml",
