@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 def interrupt_sweep_at():
     """``with interrupt_sweep_at(n):`` an in-process CPU sweep raises KeyboardInterrupt at the
     first chunk whose runs start at run_id >= n, as Ctrl-C would; the chunks before are saved."""
-    from bpsweep.chunks import CHUNK_TRAINERS
+    from bpsweep.sweeps.chunks import CHUNK_TRAINERS
 
     @contextlib.contextmanager
     def interrupting(n: int):

@@ -1,4 +1,5 @@
-"""The polynomial coefficients of bpsweep._math.exp, re-derived (run: python tests/fit_math.py).
+"""The polynomial coefficients of bpsweep.engine._math.exp, re-derived (run: python
+tests/fit_math.py).
 
 exp(r) = 1 + r + r^2 * S(r) on the reduced range |r| <= R = ln(2)/2 (plus a margin for the
 rounding of k), where S(r) = (e^r - 1 - r) / r^2 = 1/2 + r/6 + r^2/24 + ...

@@ -170,7 +170,7 @@ def _mix(z):
 
 
 def uniform(seed, k):
-    """SplitMix64 of (seed, k) as documented in bpsweep._random: a float in [0, 1)."""
+    """SplitMix64 of (seed, k) as documented in bpsweep.engine._random: a float in [0, 1)."""
     gamma = 0x9E3779B97F4A7C15
     key = _mix((seed + gamma) & MASK64)
     return (_mix((key + (k + 1) * gamma) & MASK64) >> 11) / 2.0**53
@@ -183,7 +183,8 @@ def normal(seed, k):
 
 
 def draw(hidden, scheme, scale, biases, seed):
-    """A run's start as bpsweep.init documents it: weights take draws 0..2H-1 in name order,
+    """A run's start as bpsweep.engine.starts documents it: weights take draws 0..2H-1 in name
+    order,
     biases draws 2H..3H; then scaled for their layer."""
 
     def std(fan_in, fan_out):
@@ -267,8 +268,9 @@ def wilson(k, n, level=0.95):
     return max(0.0, (-b - root) / (2 * a)), min(1.0, (-b + root) / (2 * a))
 
 
-# ------------------------------------------------------------------ math functions (bpsweep._math)
-# Correctly rounded twins of bpsweep._math's functions, in mpmath at 40 significant digits:
+# ------------------------------------------------------------------ math functions
+# (bpsweep.engine._math)
+# Correctly rounded twins of bpsweep.engine._math's functions, in mpmath at 40 significant digits:
 # each returns an mpmath number (or a pair: value, slope), to score float64 results in ulps.
 # They also check the numpy longdouble reference that the vectorised accuracy sweep uses.
 

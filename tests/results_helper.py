@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bpsweep.batch import train_runs
-from bpsweep.init import SCHEMES, draw_batch, initial_params
+from bpsweep.engine.batch import train_runs
+from bpsweep.engine.starts import SCHEMES, draw_batch, initial_params
 from bpsweep.model import HYPER_DEFAULTS, param_names
 
 SETTINGS = (

@@ -1,4 +1,4 @@
-"""The compiled CSV formatter (bpsweep._csvfmt) against Python: repr per float over special,
+"""The compiled CSV formatter (bpsweep.sweeps._csvfmt) against Python: repr per float over special,
 boundary and random values (random bit patterns cover every exponent, subnormals and NaN
 payloads), str per int, and whole blocks of rows with quoted strings and empty cells."""
 
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 import naive
-from bpsweep import _csvfmt
-from bpsweep._csvfmt import format_block, format_floats
-from bpsweep.batch import train_runs
-from bpsweep.chunks import _part_blocks, format_rows
-from bpsweep.config import config_from_dict
-from bpsweep.expand import column_kind, expand, result_columns
+from bpsweep.engine.batch import train_runs
+from bpsweep.sweeps import _csvfmt
+from bpsweep.sweeps._csvfmt import format_block, format_floats
+from bpsweep.sweeps.chunks import _part_blocks, format_rows
+from bpsweep.sweeps.config import config_from_dict
+from bpsweep.sweeps.expand import column_kind, expand, result_columns
 
 MAX = 1.7976931348623157e308
 

@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
+from bpsweep.analysis.formatting import format_table
 from bpsweep.commands import main
-from bpsweep.formatting import format_table
 from results_helper import make_results, write_results
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpsweep import basins as B
+from bpsweep.analysis import endpoints as B
 from bpsweep.model import param_names
 from results_helper import make_results
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bpsweep import bench, kernels
+from bpsweep import bench
 from bpsweep.commands import main
+from bpsweep.engine import kernels
 from bpsweep.model import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def test_cli_rejects_bad_sizes(capsys):
 
 def test_cli_cuda_without_a_gpu_says_why(capsys):
     """No GPU here: a clear one-line error (under the simulator: that timings need a GPU)."""
-    from bpsweep.cuda import cuda_available, simulator_enabled
+    from bpsweep.engine.cuda import cuda_available, simulator_enabled
 
     if cuda_available() and not simulator_enabled():
         pytest.skip("a real GPU is present: bench --device cuda would run")

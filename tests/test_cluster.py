@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bpsweep import cluster
 from bpsweep.commands import main
-from bpsweep.options import RunOptions
-from bpsweep.sweep import SweepError, execute
+from bpsweep.sweeps import cluster
+from bpsweep.sweeps.options import RunOptions
+from bpsweep.sweeps.runner import SweepError, execute
 
 distributed = pytest.importorskip(
     "distributed", reason="dask is not installed (pip install -e '.[test]' installs it)"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import bpsweep
-from bpsweep.config import ConfigError, config_from_dict, load_config
 from bpsweep.model import DEFAULT_LR, DEFAULT_MAX_STEPS, DEFAULT_TOL, HYPER_DEFAULTS
+from bpsweep.sweeps.config import ConfigError, config_from_dict, load_config
 
 
 def write(tmp_path, text, name="cfg.toml"):
@@ -327,8 +327,8 @@ def test_shipped_experiments_load():
 def test_range_values_are_lazy_and_exact():
     """Ranges are never listed: 10^12 seeds x 10^6 rates count at once, and every value has
     numpy's bits (linspace/logspace) wherever a chunk takes it."""
-    from bpsweep.config import Spaced
-    from bpsweep.expand import expand
+    from bpsweep.sweeps.config import Spaced
+    from bpsweep.sweeps.expand import expand
 
     rng = np.random.default_rng(0)
     for _ in range(300):

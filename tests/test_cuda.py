@@ -1,4 +1,4 @@
-"""The GPU kernel (bpsweep.cuda) against the CPU kernels, under numba's CUDA simulator.
+"""The GPU kernel (bpsweep.engine.cuda) against the CPU kernels, under numba's CUDA simulator.
 
 The simulator runs the kernel as plain Python: the same float64 operations in the same order
 as the compiled CPU kernels, with the same libm (exp, log1p, tanh, and pow for adam's
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpsweep.options import RunOptions
+from bpsweep.sweeps.options import RunOptions
 
 REAL_GPU = os.environ.get("BPSWEEP_TEST_REAL_GPU") == "1"
 
@@ -39,9 +39,9 @@ if not REAL_GPU:
     numba.core.config.reload_config()  # numba may have been imported by earlier test modules
     import numba.cuda  # noqa: E402,F401  (chooses the simulator now)
 
-from bpsweep import batch, kernels  # noqa: E402
-from bpsweep import cuda as bc  # noqa: E402
-from bpsweep.init import PRESETS  # noqa: E402
+from bpsweep.engine import batch, kernels  # noqa: E402
+from bpsweep.engine import cuda as bc  # noqa: E402
+from bpsweep.engine.starts import PRESETS  # noqa: E402
 from bpsweep.model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names  # noqa: E402
 
 if not REAL_GPU and not bc.simulator_enabled():
@@ -281,7 +281,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 def test_no_gpu_gives_the_clear_message_and_import_stays_lazy():
     proc = _python("""
         import sys
-        import bpsweep, bpsweep.batch, bpsweep.cuda as bc
+        import bpsweep, bpsweep.engine.batch, bpsweep.engine.cuda as bc
         assert "numba.cuda" not in sys.modules, "bpsweep imported numba.cuda eagerly"
         if bc.cuda_available():
             print("HAS-GPU")
@@ -298,12 +298,12 @@ def test_no_gpu_gives_the_clear_message_and_import_stays_lazy():
 
 def test_numpy_without_row_stack_still_imports_numba_cuda():
     """numpy 2.5 removed np.row_stack, which numba-cuda 0.30.4 registers when it loads its
-    array support (the first real GPU compile); bpsweep.cuda restores the alias."""
+    array support (the first real GPU compile); bpsweep.engine.cuda restores the alias."""
     proc = _python("""
         import numpy as np
         if hasattr(np, "row_stack"):
             del np.row_stack  # what numpy 2.5 looks like
-        import bpsweep.cuda as bc
+        import bpsweep.engine.cuda as bc
         bc._import_cuda()
         import numba.cuda.np.arrayobj  # fails with AttributeError without the alias
         print("ok")
@@ -341,7 +341,7 @@ CUDA_SWEEP = {
 
 
 def test_run_sweep_on_cuda_writes_the_cpu_csv(tmp_path):
-    from bpsweep.sweep import execute, read_results
+    from bpsweep.sweeps.runner import execute, read_results
 
     gpu = execute(CUDA_SWEEP, RunOptions(out=tmp_path / "gpu", device="cuda", chunk_size=10))
     cpu = execute(CUDA_SWEEP, RunOptions(out=tmp_path / "cpu", jobs=1))
@@ -359,7 +359,7 @@ def test_run_sweep_on_cuda_writes_the_cpu_csv(tmp_path):
 def test_run_sweep_on_cuda_resumes_from_cpu_parts(tmp_path, interrupt_sweep_at):
     """Parts are device-blind: a sweep started on the CPU and finished on the (simulated) GPU
     gives the same CSV."""
-    from bpsweep.sweep import execute
+    from bpsweep.sweeps.runner import execute
 
     if REAL_GPU:
         pytest.skip("bit-exact only under the simulator")
@@ -373,7 +373,7 @@ def test_run_sweep_on_cuda_resumes_from_cpu_parts(tmp_path, interrupt_sweep_at):
 
 
 def test_device_cuda_refuses_jobs_and_dask(tmp_path):
-    from bpsweep.sweep import execute
+    from bpsweep.sweeps.runner import execute
 
     for kwargs in ({"jobs": 2}, {"backend": "dask"}):
         with pytest.raises(ValueError, match="trains in this process on one GPU"):
@@ -432,8 +432,8 @@ def test_map_on_cuda_writes_the_cpu_parquet(tmp_path):
     Parquet as the CPU (bit for bit under the simulator)."""
     import pandas as pd
 
-    from bpsweep.config import config_from_dict
-    from bpsweep.maprun import run_map
+    from bpsweep.maps.runner import run_map
+    from bpsweep.sweeps.config import config_from_dict
 
     config = config_from_dict(CUDA_MAP)
     gpu, drawn = run_map(config, RunOptions(out=tmp_path / "gpu", device="cuda"), figure=False)

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpsweep.config import config_from_dict
-from bpsweep.expand import expand, result_columns, run_columns
-from bpsweep.init import PRESETS, initial_params
+from bpsweep.engine.starts import PRESETS, initial_params
 from bpsweep.model import param_names
 from bpsweep.settings import columns as setting_columns
+from bpsweep.sweeps.config import config_from_dict
+from bpsweep.sweeps.expand import expand, result_columns, run_columns
 
 
 def grid(**sweep):
@@ -164,7 +164,7 @@ def test_random_mode_samples_do_not_depend_on_how_many():
 def test_map_config_expands_to_the_grid_of_its_pixels():
     """A [map] config's runs are the grid sweep over its pixel values (y slowest, x fastest),
     with map_i, map_j in front: same settings, same starts, row for row."""
-    from bpsweep.maps import axis_values
+    from bpsweep.sweeps.window import axis_values
 
     base = {"init": {"preset": "statquest-start"}, "train": {"lr": 0.1}}
     mapped = config_from_dict(

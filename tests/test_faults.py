@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from bpsweep import atomic, sweep
+from bpsweep import atomic
 from bpsweep.commands import main
-from bpsweep.options import RunOptions
-from bpsweep.outdir import SweepLock
-from bpsweep.parts import MANIFEST
-from bpsweep.sweep import execute
+from bpsweep.sweeps import runner as sweep
+from bpsweep.sweeps.options import RunOptions
+from bpsweep.sweeps.outdir import SweepLock
+from bpsweep.sweeps.parts import MANIFEST
+from bpsweep.sweeps.runner import execute
 
 psutil = pytest.importorskip("psutil", reason="psutil comes with distributed (the dask extra)")
 
@@ -92,7 +93,7 @@ def _check_manifest(parts: Path) -> int:
 ZYGOTE = r"""
 import json, os, sys
 from bpsweep.commands import main
-import bpsweep.sweep, bpsweep.kernels, bpsweep.batch, joblib
+import bpsweep.sweeps.runner, bpsweep.engine.kernels, bpsweep.engine.batch, joblib
 for line in sys.stdin:
     cmd = json.loads(line)
     if cmd[0] == "run":
@@ -414,7 +415,7 @@ def _case_scheduler_without_dask(ctx):
 
 
 def _case_cuda_without_gpu(ctx):
-    from bpsweep import cuda
+    from bpsweep.engine import cuda
 
     try:
         cuda.require_cuda()

@@ -1,5 +1,6 @@
-"""The package's modules import each other without a cycle (imports inside functions count:
-they only hide a cycle), so that each module can be read, tested and changed on its own."""
+"""The package's modules import each other without a cycle, and its packages are layers that
+import only downward (imports inside functions count: they only hide an arrow), so that each
+module can be read, tested and changed on its own and the folders show the architecture."""
 
 from __future__ import annotations
 
@@ -66,9 +67,9 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_walk_sees_imports():
     modules = _modules()
     graph = {n: _imports(n, p, modules) for n, p in modules.items()}
-    assert "bpsweep.settings" in graph["bpsweep.config"]
-    assert "bpsweep.kernels" in graph["bpsweep.batch"]  # `from . import kernels`
-    assert "bpsweep.sweep" in graph["bpsweep.commands.run"]  # `from ..sweep import ...`
+    assert "bpsweep.settings" in graph["bpsweep.sweeps.config"]
+    assert "bpsweep.engine.kernels" in graph["bpsweep.engine.batch"]  # `from . import kernels`
+    assert "bpsweep.sweeps.runner" in graph["bpsweep.commands.run"]  # `from ..sweep import ...`
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
@@ -78,3 +79,53 @@ def test_no_import_cycle():
     graph = {n: _imports(n, p, modules) for n, p in modules.items()}
     cycle = _cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+#: The layers, bottom first: a module may import from its own layer and the ones below only.
+#: The base is the flat top of the package (the vocabulary every layer shares); bench measures
+#: the engine, sweeps and maps for the command that prints it; the package itself and
+#: ``python -m bpsweep`` are the front doors.
+LAYERS = (
+    ("base", ("_version", "errors", "_numba", "model", "settings", "atomic", "machine")),
+    ("engine", ("engine",)),
+    ("sweeps", ("sweeps",)),
+    ("analysis", ("analysis",)),
+    ("maps", ("maps",)),
+    ("bench", ("bench",)),
+    ("commands", ("commands",)),
+    ("front doors", ("", "__main__")),
+)
+
+
+def _layer(module: str) -> int:
+    """The index in LAYERS of a bpsweep module; a KeyError names a module no layer holds."""
+    rest = module.removeprefix("bpsweep").removeprefix(".")
+    head = rest.split(".")[0]
+    for index, (_, members) in enumerate(LAYERS):
+        if head in members or rest in members:
+            return index
+    raise KeyError(f"{module} belongs to no layer: add it to LAYERS in {__file__}")
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module from a higher layer, as 'a (layer) -> b (layer)'."""
+    return sorted(
+        f"{a} ({LAYERS[_layer(a)][0]}) -> {b} ({LAYERS[_layer(b)][0]})"
+        for a, targets in graph.items()
+        for b in targets
+        if _layer(b) > _layer(a)
+    )
+
+
+def test_the_layer_check_sees_an_upward_import():
+    fake = {"bpsweep.engine.kernels": {"bpsweep.sweeps.config"}, "bpsweep.sweeps.config": set()}
+    assert _upward(fake) == ["bpsweep.engine.kernels (engine) -> bpsweep.sweeps.config (sweeps)"]
+    assert _upward({"bpsweep.maps.runner": {"bpsweep.sweeps.window", "bpsweep.errors"}}) == []
+
+
+def test_packages_are_layers_that_import_only_downward():
+    modules = _modules()
+    graph = {n: _imports(n, p, modules) for n, p in modules.items()}
+    for name in graph:
+        _layer(name)  # every module sits in a layer
+    assert _upward(graph) == []

@@ -5,7 +5,7 @@ import pytest
 
 import naive
 from bpsweep import initial_params
-from bpsweep.init import (
+from bpsweep.engine.starts import (
     PRESETS,
     SCHEMES,
     draw_batch,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import naive
-from bpsweep import kernels
+from bpsweep.engine import kernels
 from bpsweep.model import ACTIVATIONS, OPTIMIZERS, STATUSES
 
 DOSAGE = (np.array([0.0, 0.5, 1.0]), np.array([0.0, 1.0, 0.0]))

@@ -12,8 +12,8 @@ import numba
 import numpy as np
 import pytest
 
-from bpsweep import kernels
-from bpsweep.init import draw_batch
+from bpsweep.engine import kernels
+from bpsweep.engine.starts import draw_batch
 from bpsweep.model import DIVERGED, n_params
 
 X = np.array([0.0, 0.5, 1.0])
@@ -207,7 +207,7 @@ def test_train_runs_reads_per_layer_rates_missing_or_nan_meaning_lr():
     means lr. Each row's outcome is train_one's with the rates it should have."""
     import pandas as pd
 
-    from bpsweep.batch import train_runs
+    from bpsweep.engine.batch import train_runs
 
     start = {"init_w1": 2.74, "init_b1": 0.0, "init_w2": -1.13, "init_b2": 0.0}
     start |= {"init_w3": 0.36, "init_w4": 0.63, "init_b3": 0.0}

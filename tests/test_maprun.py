@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from bpsweep.commands import main
-from bpsweep.config import load_config
-from bpsweep.maps import axis_values
-from bpsweep.sweep import run_sweep
+from bpsweep.sweeps.config import load_config
+from bpsweep.sweeps.runner import run_sweep
+from bpsweep.sweeps.window import axis_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -253,7 +253,8 @@ def test_a_parameter_the_network_lacks_names_the_map_axis(tmp_path):
 
 
 def test_a_map_too_big_to_draw_is_refused_before_training(tmp_path, capsys, monkeypatch):
-    from bpsweep import machine, maprun
+    from bpsweep import machine
+    from bpsweep.maps import runner as maprun
 
     monkeypatch.setattr(machine, "available_memory", lambda: 2 * 24 * maprun.DRAW_BYTES["other"])
     cfg = write(tmp_path / "m.toml", MAP)  # 6 x 4 = 24 pixels: fits exactly half
@@ -282,8 +283,8 @@ def test_the_lr_map_diverges_a_little_above_one_third_within_its_steps():
     runs diverge for lr_output > 1/3 only in the limit; within the map's 1000 steps (tol 0.001)
     divergence starts at lr_output 0.3342 (lr_hidden 0.01) to 0.3348 (lr_hidden 10), and from
     0.332 up to there runs oscillate until max_steps, on both sides of 1/3."""
-    from bpsweep.batch import train_runs
-    from bpsweep.init import PRESETS
+    from bpsweep.engine.batch import train_runs
+    from bpsweep.engine.starts import PRESETS
 
     config = load_config(ROOT / "experiments" / "map-lr-hidden-output.toml")
     fixed = config.fixed

@@ -6,11 +6,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from bpsweep import boxcount as B
-from bpsweep import mapimage as MI
-from bpsweep import maps as M
-from bpsweep.config import SETTINGS
 from bpsweep.errors import ConfigError, UsageError
+from bpsweep.maps import boxcount as B
+from bpsweep.maps import image as MI
+from bpsweep.sweeps import window as M
+from bpsweep.sweeps.config import SETTINGS
 
 BASE = {
     "x": "init_w1",

@@ -1,4 +1,5 @@
-"""bpsweep._math: accuracy against correctly rounded values, edge cases, the same bits compiled,
+"""bpsweep.engine._math: accuracy against correctly rounded values, edge cases, the same bits
+compiled,
 as plain Python and under the CUDA simulator, and that loops over them vectorize."""
 
 import math
@@ -15,9 +16,9 @@ import pytest
 
 import fit_math
 import naive
-from bpsweep import _math as M
-from bpsweep import _mathcheck as C
 from bpsweep._numba import njit
+from bpsweep.engine import _math as M
+from bpsweep.engine import _mathcheck as C
 
 CODES = {name: code for code, name in enumerate(M.FUNCTIONS)}
 ACTIVATIONS = ("softplus", "sigmoid", "tanh")
@@ -206,7 +207,7 @@ def test_activations_stay_finite_for_huge_arguments():
 
 
 def test_activations_as_the_kernels_define_them():
-    """value and slope: the formulas of bpsweep.kernels, with our exp/log1p/expm1."""
+    """value and slope: the formulas of bpsweep.engine.kernels, with our exp/log1p/expm1."""
     z = np.concatenate([sweep_points("softplus", 3000, seed=5), [0.0, -0.0, 1e-300]])
     for zi in z:
         t = M.exp(-abs(zi))
@@ -264,8 +265,8 @@ SIMULATOR_SCRIPT = textwrap.dedent(
     """
     import numpy as np
     from numba import cuda
-    from bpsweep import _math as M
-    from bpsweep import _mathcheck as C
+    from bpsweep.engine import _math as M
+    from bpsweep.engine import _mathcheck as C
 
     assert cuda.to_device.__module__.startswith("numba.cuda.simulator")
     names = M.FUNCTIONS
@@ -319,7 +320,7 @@ def test_cuda_simulator_gives_the_cpu_bits():
     In a subprocess, so that NUMBA_ENABLE_CUDASIM does not leak into other test modules."""
     pytest.importorskip("numba_cuda", reason="numba-cuda is not installed")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    src = str(Path(M.__file__).resolve().parents[1])
+    src = str(Path(M.__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
     script = f"EDGES = {EDGES!r}\n".replace("nan", "float('nan')").replace("inf", "float('inf')")
     proc = subprocess.run(

@@ -11,10 +11,10 @@ import pytest
 
 from bpsweep.commands import main
 from bpsweep.errors import SweepError
-from bpsweep.options import RunOptions
-from bpsweep.outdir import SweepLock
-from bpsweep.parts import MANIFEST, part_name
-from bpsweep.sweep import execute
+from bpsweep.sweeps.options import RunOptions
+from bpsweep.sweeps.outdir import SweepLock
+from bpsweep.sweeps.parts import MANIFEST, part_name
+from bpsweep.sweeps.runner import execute
 
 SMALL = {
     "name": "small",
@@ -203,7 +203,8 @@ def test_a_changed_results_csv_is_not_already_complete(tmp_path, clean, damage):
 def test_stopped_after_the_csv_before_the_json_assembles_again(tmp_path, clean, monkeypatch):
     """The JSON write fails (full disk) after the CSV is in place: the parts are kept, and the
     next run assembles again without computing."""
-    from bpsweep import atomic, sweep
+    from bpsweep import atomic
+    from bpsweep.sweeps import runner as sweep
 
     real = atomic.write_text_atomic
 
@@ -260,7 +261,7 @@ def test_the_manifest_is_saved_at_most_once_a_second_while_parts_come(
     """With tiny chunks (80 of 4 runs) the manifest is not rewritten for every part: once when
     opened, then at most every SAVE_EVERY seconds, then once after the last part (with
     SAVE_EVERY 0: after every part, 1 + 80). The CSV is the same."""
-    from bpsweep import parts as parts_module
+    from bpsweep.sweeps import parts as parts_module
 
     count = []
     real = parts_module.Manifest.save

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bpsweep import analysis as A
-from bpsweep import plots as P
-from bpsweep import reruns as R
+from bpsweep.analysis import plots as P
+from bpsweep.analysis import reruns as R
 from bpsweep.commands import main
 from bpsweep.errors import OutputError
 from results_helper import make_results, write_results

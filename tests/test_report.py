@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 import pytest
 
 from bpsweep import analysis as A
+from bpsweep.analysis.report import write_report
 from bpsweep.commands import main
-from bpsweep.report import write_report
 from results_helper import make_results, write_results
 
 pytest.importorskip("matplotlib")

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpsweep import reruns as R
+from bpsweep.analysis import reruns as R
 from bpsweep.errors import ResultsError
 from bpsweep.model import param_names
-from bpsweep.results import load_results
+from bpsweep.sweeps.results import load_results
 from results_helper import make_results, write_results
 
 NAMES = param_names(2)
@@ -144,7 +144,7 @@ def test_chaos_shares_from_a_sample_add_the_change_to_the_group_share():
 def test_trace_re_runs_per_layer_rates_and_every_setting(tmp_path):
     """A row of a sweep over lr_hidden x lr_output with momentum re-runs with its own rates (a
     re-run that fell back to lr would reach other final parameters)."""
-    from bpsweep.sweep import run_sweep
+    from bpsweep.sweeps.runner import run_sweep
 
     cfg = tmp_path / "rates.toml"
     cfg.write_text(

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from bpsweep import results as RS
+from bpsweep.analysis.reruns import trace_runs
+from bpsweep.analysis.tables import outcome_table
 from bpsweep.errors import ResultsError
 from bpsweep.model import param_names
-from bpsweep.options import RunOptions
-from bpsweep.reruns import trace_runs
-from bpsweep.tables import outcome_table
+from bpsweep.sweeps import results as RS
+from bpsweep.sweeps.options import RunOptions
 from results_helper import make_results, write_results
 
 NAMES = param_names(2)
@@ -145,7 +145,7 @@ def test_one_sidecar_for_csv_and_parquet_warns_only_for_its_own_file(tmp_path):
     Parquet file; reading the CSV must not warn that it does not match."""
     import warnings
 
-    from bpsweep.sweep import execute
+    from bpsweep.sweeps.runner import execute
 
     cfg = tmp_path / "two.toml"
     cfg.write_text(
@@ -171,7 +171,7 @@ def test_a_copied_pair_of_results_and_sidecar_is_still_checked(tmp_path):
     is still checked against it."""
     import shutil
 
-    from bpsweep.sweep import execute
+    from bpsweep.sweeps.runner import execute
 
     cfg = tmp_path / "one.toml"
     cfg.write_text(

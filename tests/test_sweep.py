@@ -17,11 +17,11 @@ import pytest
 import bpsweep
 from bpsweep import train
 from bpsweep.commands import main
-from bpsweep.data import load_data
-from bpsweep.init import PRESETS
+from bpsweep.engine.data import load_data
+from bpsweep.engine.starts import PRESETS
 from bpsweep.model import param_names
-from bpsweep.options import RunOptions
-from bpsweep.sweep import SweepError, execute, read_results, run_sweep
+from bpsweep.sweeps.options import RunOptions
+from bpsweep.sweeps.runner import SweepError, execute, read_results, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 
 
 def test_cli_run_prints_summary_and_paths(tmp_path, capsys, monkeypatch):
-    from bpsweep import sweep
+    from bpsweep.sweeps import runner as sweep
 
     monkeypatch.setattr(sweep, "_kernels_cached", lambda: True)  # no first-run notice
     cfg = write(tmp_path / "small.toml", SMALL)
@@ -193,7 +193,7 @@ def test_cli_run_says_when_numba_compiles_on_first_run(tmp_path, capsys, monkeyp
     """Once a sweep has run, numba's cache holds the kernels and _kernels_cached finds its
     index; with the index gone (monkeypatched) the run says on stderr that it is compiling,
     and --quiet silences that."""
-    from bpsweep import sweep
+    from bpsweep.sweeps import runner as sweep
 
     cfg = write(tmp_path / "small.toml", SMALL)
     execute(cfg, RunOptions(jobs=1, out=tmp_path / "warm"), overrides=["max_steps=2"])
@@ -348,7 +348,7 @@ def test_per_layer_rates_are_columns_only_where_set_and_train_as_train_does(tmp_
 
 
 def test_dry_run_of_a_finished_sweep_says_so_and_needs_no_room(tmp_path, capsys, monkeypatch):
-    from bpsweep import resources
+    from bpsweep.sweeps import resources
 
     cfg = write(tmp_path / "small.toml", SMALL)
     out = tmp_path / "out"

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import naive
-from bpsweep import tables as T
+from bpsweep.analysis import tables as T
 from bpsweep.model import param_names
-from bpsweep.results import varying_settings
+from bpsweep.sweeps.results import varying_settings
 from results_helper import make_results
 
 NAMES = param_names(2)

@@ -91,7 +91,7 @@ def test_divergence_ends_cleanly_without_warnings():
 def test_exact_fit_converges_in_one_step():
     p = bpsweep.initial_params(START)
     x = np.array([0.0, 0.25, 0.5, 1.0])
-    y = np.array(naive.predict(x, p, 2, 0, bpsweep.kernels.activate.py_func))
+    y = np.array(naive.predict(x, p, 2, 0, bpsweep.engine.kernels.activate.py_func))
     r = train((x, y), init=START, trace=True)
     assert (r.status, r.steps, r.final_ssr) == ("converged", 1, 0.0)
     assert r.final_params == r.initial_params

@@ -1,4 +1,4 @@
-"""Kernel throughput per case through the stable ``bpsweep.batch.train_runs`` API, so that two
+"""Kernel throughput per case through the stable ``bpsweep.engine.batch.train_runs`` API, so that two
 checkouts can be compared side by side (the README's before/after table):
 
     PYTHONPATH=OLD_CHECKOUT/src python docs/bench/compare_kernels.py old.json
@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from bpsweep.batch import train_runs
-from bpsweep.init import initial_params
+from bpsweep.engine.batch import train_runs
+from bpsweep.engine.starts import initial_params
 from bpsweep.model import param_names
 
 RUNS = 4000

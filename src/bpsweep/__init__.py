@@ -1,12 +1,12 @@
 """bpsweep: gradient descent on the StatQuest network, swept over starts and learning rates."""
 
 from ._version import __version__
-from .config import ConfigError, load_config
-from .data import DataError, load_data
-from .init import PRESETS, SCHEMES, draw_initial, initial_params
+from .engine.data import DataError, load_data
+from .engine.starts import PRESETS, SCHEMES, draw_initial, initial_params
+from .engine.trainer import TrainResult, train
 from .model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from .sweep import SweepError, run_sweep
-from .trainer import TrainResult, train
+from .sweeps.config import ConfigError, load_config
+from .sweeps.runner import SweepError, run_sweep
 
 __all__ = [
     "__version__",

@@ -1,7 +1,7 @@
 """Throughput benchmark of the training kernels: ``bpsweep bench``.
 
 Trains the lessons' network (dosage data) from random normal starts (counter-based seeds
-0..R-1) with :func:`bpsweep.kernels.train_batch` and reports, for each numba thread count:
+0..R-1) with :func:`bpsweep.engine.kernels.train_batch` and reports, for each numba thread count:
 
 - fixed steps: H = 2 softplus gd, tol = 0 and lr = 0.01, so no run converges or diverges and
   every run takes exactly ``steps`` steps; throughput in run-steps per second (compile time
@@ -16,7 +16,7 @@ Trains the lessons' network (dosage data) from random normal starts (counter-bas
 - with ``end_to_end=R``: ``bpsweep run`` on R runs of the main job's mix as a fresh process
   against the kernel alone on the same runs (:func:`time_end_to_end`);
 - with ``--json``: also the math functions' ns per call and max ulp error
-  (:func:`bpsweep._mathcheck.measure`).
+  (:func:`bpsweep.engine._mathcheck.measure`).
 
 :func:`bench` returns everything as one dict (what ``bpsweep bench --json`` prints);
 :func:`format_table` renders it as the text table.
@@ -35,11 +35,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from . import kernels
-from .data import load_data
-from .init import normal_starts
+from .engine import kernels
+from .engine.data import load_data
+from .engine.starts import normal_starts
+from .engine.trainer import optimizer_hyper
 from .model import ACTIVATIONS, DEFAULT_TOL, MAX_STEPS, OPTIMIZERS, n_params
-from .trainer import optimizer_hyper
 
 HIDDEN = 2
 #: The main job's learning rates (experiments/seed-lr-grid.toml), cycled over the runs.
@@ -147,9 +147,9 @@ def time_sweep(config=None) -> tuple[float | None, str]:
     """End-to-end wall time of a sweep (run once to compile, then timed), or (None, why not).
     ``config``: a config dict or path (default :data:`SWEEP_CONFIG`, built in code)."""
     try:
-        from .sweep import run_sweep
+        from .sweeps.runner import run_sweep
     except ImportError:
-        return None, "bpsweep.sweep.run_sweep not available"
+        return None, "bpsweep.sweeps.runner.run_sweep not available"
     config = SWEEP_CONFIG if config is None else config
     name = config["name"] if isinstance(config, dict) else Path(config).name
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,9 +188,9 @@ def time_end_to_end(runs: int, repeat: int = 3) -> dict:
     import subprocess
     import sys
 
-    from .batch import train_runs
-    from .config import load_config
-    from .expand import expand
+    from .engine.batch import train_runs
+    from .sweeps.config import load_config
+    from .sweeps.expand import expand
 
     seeds = max(1, round(runs / len(MAIN_JOB_LRS)))
     spent = [0.0]
@@ -314,7 +314,7 @@ def bench(
     if end_to_end:
         result["end_to_end"] = time_end_to_end(end_to_end, repeat)
     if math:
-        from . import _mathcheck
+        from .engine import _mathcheck
 
         result["math"] = _mathcheck.measure()
     return result

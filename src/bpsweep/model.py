@@ -8,7 +8,7 @@ One input (dosage), H hidden nodes, one output, as in the StatQuest backpropagat
     SSR       = sum over data of (observed - predicted)^2
 
 Parameters are stored in one float64 vector in the lessons' order: for H = 2 that is
-``w1, b1, w2, b2, w3, w4, b3``. The compiled math lives in :mod:`bpsweep.kernels`.
+``w1, b1, w2, b2, w3, w4, b3``. The compiled math lives in :mod:`bpsweep.engine.kernels`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .errors import UsageError
 # interface; add new entries at the end.
 ACTIVATIONS = {"softplus": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 OPTIMIZERS = {"gd": 0, "momentum": 1, "adam": 2}
-#: The lessons' starts (see :mod:`bpsweep.init`), usable wherever an init scheme is.
+#: The lessons' starts (see :mod:`bpsweep.engine.starts`), usable wherever an init scheme is.
 PRESETS = {
     # Lesson 000: the fitted network, with the output bias b3 still to be found.
     "statquest-fitted": {
@@ -46,7 +46,8 @@ PRESETS = {
         "b3": 0.0,
     },
 }
-#: Random init schemes (:mod:`bpsweep.init` says what each draws), bias modes, largest seed.
+#: Random init schemes (:mod:`bpsweep.engine.starts` says what each draws), bias modes, largest
+#: seed.
 SCHEMES = {"normal": 0, "uniform": 1, "xavier": 2, "he": 3}
 BIASES = ("zeros", "drawn")
 MAX_SEED = 2**63 - 1

@@ -3,15 +3,15 @@
 Each trainer setting is written here once -- its config section, default, type, valid range
 and help text -- and the rest of bpsweep reads it from :data:`SETTINGS`:
 
-- sweep configs (:mod:`bpsweep.config`) validate ``[data]``, ``[model]``, ``[init]``,
+- sweep configs (:mod:`bpsweep.sweeps.config`) validate ``[data]``, ``[model]``, ``[init]``,
   ``[train]`` and ``[sweep]`` keys against it;
 - ``bpsweep train`` builds its options (flag, type, choices, help with the default) from it;
 - the results table's setting columns are :data:`SETTINGS` in order (:func:`columns`);
-- :mod:`bpsweep.batch` fills missing settings of a table of runs with :func:`defaults` and
+- :mod:`bpsweep.engine.batch` fills missing settings of a table of runs with :func:`defaults` and
   builds the kernels' per-run arrays (codes, ``hyper``) with :func:`hyper_array`;
 - :func:`check` is the one type and range check, for configs, the CLI and the Python API.
 
-A new setting is added here (and, if the kernels use it, to the arrays :mod:`bpsweep.batch`
+A new setting is added here (and, if the kernels use it, to the arrays :mod:`bpsweep.engine.batch`
 builds).
 """
 

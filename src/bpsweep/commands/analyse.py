@@ -7,8 +7,8 @@ import sys
 import time
 
 from .. import analysis as A
+from ..analysis.formatting import display_tables, format_table
 from ..errors import OutputError
-from ..formatting import display_tables, format_table
 from ._options import check_file, check_folder, check_matplotlib, load, number_option, print_quietly
 
 #: Tables that can be printed, in order (shares: the outcome table's shares with intervals).
@@ -124,7 +124,7 @@ def _cmd_analyse(args) -> int:
     stdout_ok = print_quietly(_table_lines(df, tables, args, fit_ssr, repeats))
     notes, errors = [], []
     if args.plots:
-        from ..plots import make_plots
+        from ..analysis.plots import make_plots
 
         try:
             made = make_plots(df, args.plots, tables, fit_ssr)
@@ -133,7 +133,7 @@ def _cmd_analyse(args) -> int:
         except OutputError as exc:
             errors.append(str(exc))
     if args.report:
-        from ..report import write_report
+        from ..analysis.report import write_report
 
         try:
             notes.append(f"report written to {write_report(args.report, df, tables, fit_ssr)}")

@@ -111,7 +111,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_bench_cuda(args) -> int:
-    from ..cuda import bench_cuda
+    from ..engine.cuda import bench_cuda
 
     if min(args.sizes) < 1:
         raise UsageError(f"--sizes must be >= 1, got {min(args.sizes)}")

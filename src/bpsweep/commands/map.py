@@ -6,12 +6,12 @@ import math
 import re
 from pathlib import Path
 
-from ..config import load_config
-from ..dispatch import check_local_jobs
 from ..errors import UsageError
-from ..maps import COLOR_MODES, parse_zoom
 from ..model import DEFAULT_FIT_SSR
-from ..options import DEVICES
+from ..sweeps.config import load_config
+from ..sweeps.dispatch import check_local_jobs
+from ..sweeps.options import DEVICES
+from ..sweeps.window import COLOR_MODES, parse_zoom
 from .run import run_options
 
 #: Arguments starting with '-' that argparse is to read as values, not options: negative
@@ -102,7 +102,7 @@ def register(sub) -> None:
 
 
 def cmd_map(args) -> int:
-    from .. import maprun
+    from ..maps import runner as maprun
 
     if not (math.isfinite(args.fit_ssr) and args.fit_ssr > 0):
         raise UsageError(f"--fit-ssr: expected a finite number > 0, found {args.fit_ssr!r}")
@@ -112,7 +112,7 @@ def cmd_map(args) -> int:
     check_local_jobs(args.jobs, "--jobs")
     zoom = parse_zoom(args.zoom) if args.zoom is not None else None
     config = load_config(args.config, overrides=args.overrides)
-    from ..mapimage import check_drawing
+    from ..maps.image import check_drawing
 
     check_drawing()  # the images are the point of a map: no training without the means to draw
     options = run_options(args)
@@ -132,7 +132,7 @@ def cmd_map(args) -> int:
         drawn.append(result)
         print(_summary(outcome, result))
     if gif is not None:
-        from ..mapimage import zoom_gif
+        from ..maps.image import zoom_gif
 
         path = zoom_gif([r.png for r in drawn], Path(args.out) / f"{gif}.gif")
         print(f"zoom: {len(drawn)} frames -> {path}")

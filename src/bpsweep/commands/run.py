@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .. import sweep
-from ..config import load_config
-from ..dispatch import check_local_jobs
 from ..errors import UsageError
-from ..options import BACKENDS, DEVICES, FORMATS, RunOptions
+from ..sweeps import runner as sweep
+from ..sweeps.config import load_config
+from ..sweeps.dispatch import check_local_jobs
+from ..sweeps.options import BACKENDS, DEVICES, FORMATS, RunOptions
 
 
 def register(sub) -> None:
@@ -107,7 +107,7 @@ def cmd_run(args) -> int:
     # every option checked against the config (dask installed, a GPU there, ...) first
     plan = sweep.plan(config, run_options(args))
     if args.backend == "dask":
-        from ..cluster import import_distributed
+        from ..sweeps.cluster import import_distributed
 
         import_distributed()
     if args.dry_run:  # says what a real run would do: reuse a finished sweep, or fit

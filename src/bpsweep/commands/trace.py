@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import analysis as A
+from ..analysis.formatting import format_table
 from ..atomic import os_reason
 from ..errors import OutputError
-from ..formatting import format_table
 from ._options import check_file, check_matplotlib, load, number_option, print_quietly
 
 
@@ -48,7 +48,7 @@ def _cmd_trace(args) -> int:
         except OSError as exc:
             errors.append(f"cannot write --csv {args.csv}: {os_reason(exc)}")
     if args.plot:
-        from ..plots import save_figure, trace_plot
+        from ..analysis.plots import save_figure, trace_plot
 
         try:
             save_figure(trace_plot(trace).figure, args.plot)

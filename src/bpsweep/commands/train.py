@@ -43,7 +43,7 @@ def register(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from ..trainer import train
+    from ..engine.trainer import train
 
     names = ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_RATES, *HYPER_SETTINGS)
     values = setting_values(args, names)

@@ -1,0 +1,795 @@
+"""Compiled kernels: forward, backward, update, and the training loops built on them.
+
+Everything here takes plain float64 arrays and integer codes (see :mod:`bpsweep.model` for the
+registries and the parameter layout); input is validated once by the public API, never here.
+The single-run trainer :func:`train_one` and the batched kernel :func:`train_batch` do, for
+each run, the very same float operations in the same order, so a run gives the same bits
+whichever way it is trained (and the CUDA kernel in :mod:`bpsweep.engine.cuda` too).
+
+Parameter vector ``p`` (length P = 3H + 1) for H hidden nodes::
+
+    p[2*i]     = w_(i+1)     hidden weight of node i
+    p[2*i + 1] = b_(i+1)     hidden bias of node i
+    p[2*H + i] = w_(H+i+1)   output weight of node i
+    p[3*H]     = b_(H+1)     output bias
+
+Per-layer learning rates: the hidden layer's rate (``lr_hidden``) moves every w_i, b_i that
+feeds a hidden node (p[0 .. 2H-1]), the output layer's rate (``lr_output``) the output weights
+and bias (p[2H .. 3H]); momentum and adam use the group's rate where they use lr.
+
+Lanes (:func:`train_batch`)
+---------------------------
+
+The batched kernel trains ``lanes`` runs at once in one thread (LANES = 128 by default), one
+run per *lane*, in lockstep. Every array of per-run state is laid out structure-of-arrays, lane
+index last and fastest (``lanes`` is L below)::
+
+    p[j * L + l]        parameter j of the run in lane l (w1, b1, ..., as above)   (P * L)
+    g[j * L + l]        its slope dSSR/dp_j                                         (P * L)
+    s, m, v, rate, tr   its step size, optimizer state, learning rate (its layer's)
+                        and trainable flag, the same way
+    act_y, act_dy       [(h * n + i) * L + l]: node h's activation and its slope at
+                        data point i, in lane l
+    tol[l], t[l], ...   one value per lane
+
+Every loop over lanes is innermost and branch-free (choices are selects), so LLVM's loop
+vectorizer turns it into AVX-512 (or AVX2) instructions: eight (four) runs per register. The
+lane count is a runtime argument on purpose: numba leaves LLVM's SLP vectorizer off, and a
+loop with a small constant trip count is unrolled into scalar code before the loop vectorizer
+sees it; with a runtime count each loop is vectorized, behind runtime alias checks whose cost
+is shared by all lanes (hence many lanes: see LANES). The math functions (exp, log1p, expm1)
+are our own branch-free polynomials from :mod:`bpsweep.engine._math`, inlined and vectorized like
+any
+other arithmetic; libm's scalar calls would serialise the lanes again.
+
+The runs of one work item share the activation and the optimizer (the host sorts runs by
+them and cuts them into work items of up to GROUP runs); everything else (start, per-layer
+rates, tol, max_steps, trainable mask, hyper-parameters) is per-lane data. When a run stops,
+its outcome is written and its lane takes the next run of the item at once (its initial SSR
+and slopes from :func:`ssr_and_slopes`); a lane with no run left idles (learning rate 0,
+never stops) until the item's last run stops.
+"""
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from .._numba import njit
+from ..model import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_STEPS
+from . import _math
+
+# ---------------------------------------------------------------- activations
+#
+# Each returns (y, dy/dz). exp, log1p and tanh are our own (bpsweep.engine._math): branch-free
+# polynomials, the same bits compiled, as Python and in the CUDA kernel, and LLVM inlines and
+# vectorizes them in the lane loops below. softplus and sigmoid are written around
+# t = e^-|z|, which never overflows.
+
+softplus = _math.softplus
+sigmoid = _math.sigmoid
+tanh = _math.tanh
+
+
+@njit(forceinline=True)
+def relu(z):
+    positive = z > 0.0
+    return (z if positive else 0.0), (1.0 if positive else 0.0)
+
+
+@njit
+def activate(z, act):
+    """Activation and its derivative at z: returns (y, dy/dz). ``act`` is an ACTIVATIONS code.
+
+    softplus and sigmoid are written around t = e^-|z|, which never overflows, so both stay
+    finite and accurate for any finite z (|z| up to 1e300 and beyond).
+    """
+    if act == 0:
+        return softplus(z)
+    if act == 1:
+        return relu(z)
+    if act == 2:
+        return sigmoid(z)
+    return tanh(z)
+
+
+# ---------------------------------------------------------------- forward and backward
+
+
+def forward(x, y, p, hidden, act, predicted, act_out, act_slope):
+    """Forward pass over the data; returns the SSR.
+
+    Fills ``predicted`` (n,), and caches each hidden node's activation ``act_out`` (n, H) and
+    its derivative ``act_slope`` (n, H) for the backward pass. Inputs are converted (copied
+    only where needed) to writable C-contiguous float64, so the kernel compiles once.
+    """
+    f8 = np.float64
+    x, y, p = (_kernel_array(a, f8) for a in (x, y, p))
+    return _forward(x, y, p, int(hidden), int(act), predicted, act_out, act_slope)
+
+
+@njit
+def _forward(x, y, p, hidden, act, predicted, act_out, act_slope):
+    """forward's compiled body."""
+    ssr = 0.0
+    for i in range(x.shape[0]):
+        pred = 0.0
+        for h in range(hidden):
+            a, da = activate(p[2 * h] * x[i] + p[2 * h + 1], act)
+            act_out[i, h] = a
+            act_slope[i, h] = da
+            pred += p[2 * hidden + h] * a
+        pred += p[3 * hidden]
+        predicted[i] = pred
+        residual = y[i] - pred
+        ssr += residual * residual
+    return ssr
+
+
+@njit
+def backward(x, y, p, hidden, predicted, act_out, act_slope, slopes):
+    """Slopes dSSR/dparam for every parameter, by the chain rule, into ``slopes`` (3H+1,).
+
+    dSSR/dPredicted = -2 (observed - predicted) is computed once per data point and shared by
+    every parameter, as in the lesson.
+    """
+    for j in range(slopes.shape[0]):
+        slopes[j] = 0.0
+    for i in range(x.shape[0]):
+        d_pred = -2.0 * (y[i] - predicted[i])
+        for h in range(hidden):
+            w_out = p[2 * hidden + h]
+            slopes[2 * hidden + h] += d_pred * act_out[i, h]  # d pred / d w_out = y_h
+            d_z = d_pred * w_out * act_slope[i, h]  # through y_h to x_h = w*input + b
+            slopes[2 * h] += d_z * x[i]
+            slopes[2 * h + 1] += d_z
+        slopes[3 * hidden] += d_pred
+
+
+@njit
+def ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes):
+    """forward and backward in one pass over the data; returns the SSR and fills ``slopes``.
+
+    The training loop uses this: it does the very float operations of :func:`forward` then
+    :func:`backward`, in the same order (so the same bits), but keeps the activations of one
+    data point only (``act_out``, ``act_slope``: (H,)), which is about 1.7x faster.
+    """
+    for j in range(slopes.shape[0]):
+        slopes[j] = 0.0
+    ssr = 0.0
+    slope_b_out = 0.0
+    for i in range(x.shape[0]):
+        pred = 0.0
+        for h in range(hidden):
+            a, da = activate(p[2 * h] * x[i] + p[2 * h + 1], act)
+            act_out[h] = a
+            act_slope[h] = da
+            pred += p[2 * hidden + h] * a
+        pred += p[3 * hidden]
+        residual = y[i] - pred
+        ssr += residual * residual
+        d_pred = -2.0 * residual
+        for h in range(hidden):
+            w_out = p[2 * hidden + h]
+            slopes[2 * hidden + h] += d_pred * act_out[h]
+            d_z = d_pred * w_out * act_slope[h]
+            slopes[2 * h] += d_z * x[i]
+            slopes[2 * h + 1] += d_z
+        slope_b_out += d_pred
+    slopes[3 * hidden] = slope_b_out
+    return ssr
+
+
+# ---------------------------------------------------------------- update
+
+
+@njit
+def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step_sizes):
+    """Apply one optimizer step to the trainable parameters of ``p`` in place.
+
+    Writes the step sizes (the change subtracted from each parameter; 0 for frozen ones) to
+    ``step_sizes``. ``opt`` is an OPTIMIZERS code; ``t`` is the 1-based step number; ``m`` and
+    ``v`` hold the optimizer's state between steps. lr is ``lr_hidden`` for p[0 .. 2H-1] (the
+    hidden layer) and ``lr_output`` for p[2H .. 3H] (the output layer).
+
+    gd:       step = lr * slope
+    momentum: step = momentum * previous step + lr * slope          (hyper[0] = momentum)
+    adam:     step = lr * m_hat / (sqrt(v_hat) + eps)               (hyper = beta1, beta2, eps)
+    """
+    n_hidden_params = 2 * ((p.shape[0] - 1) // 3)
+    beta1 = hyper[0]
+    beta2 = hyper[1]
+    c1 = c2 = 1.0
+    if opt == 2:
+        # float exponent: libm pow, as Python's float ** int does (an int exponent would make
+        # numba multiply repeatedly, a different rounding)
+        c1 = 1.0 - beta1 ** float(t)
+        c2 = 1.0 - beta2 ** float(t)
+    for j in range(p.shape[0]):
+        if not trainable[j]:
+            step_sizes[j] = 0.0
+            continue
+        lr = lr_hidden if j < n_hidden_params else lr_output
+        g = slopes[j]
+        if opt == 0:
+            step = lr * g
+        elif opt == 1:
+            step = hyper[0] * m[j] + lr * g
+            m[j] = step
+        else:
+            m[j] = beta1 * m[j] + (1.0 - beta1) * g
+            v[j] = beta2 * v[j] + (1.0 - beta2) * g * g
+            step = lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + hyper[2])
+        step_sizes[j] = step
+        p[j] = p[j] - step
+
+
+# ---------------------------------------------------------------- one run
+
+
+@njit
+def train_one(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr_hidden,
+    lr_output,
+    tol,
+    max_steps,
+    trainable,
+    p,
+    trace_params,
+    trace_slopes,
+    trace_steps,
+    trace_ssr,
+):
+    """Train one run from ``p`` (updated in place). Returns (status, steps, initial SSR, SSR).
+
+    The lessons' stopping rule: a step takes the slopes, computes the step sizes and
+    applies them; the run has converged when every trainable step size is below ``tol`` in
+    absolute value (``steps`` counts that last update), and has diverged as soon as, after an
+    update, the SSR or a parameter is not finite or the SSR exceeds 1e8 times the initial SSR.
+
+    The trace arrays record row k = the state after step k (row 0: the start, slopes and step
+    sizes NaN). Pass arrays with max_steps + 1 rows to record, or 0 rows to skip recording.
+    """
+    n_p = p.shape[0]
+    act_out = np.empty(hidden)
+    act_slope = np.empty(hidden)
+    slopes = np.empty(n_p)
+    step_sizes = np.empty(n_p)
+    m = np.zeros(n_p)
+    v = np.zeros(n_p)
+    record = trace_ssr.shape[0] > 0
+
+    # Each pass gives the SSR at the current parameters and the slopes for the next step.
+    ssr = ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes)
+    initial_ssr = ssr
+    limit = DIVERGENCE_FACTOR * initial_ssr
+    if record:
+        for j in range(n_p):
+            trace_params[0, j] = p[j]
+            trace_slopes[0, j] = np.nan
+            trace_steps[0, j] = np.nan
+        trace_ssr[0] = ssr
+
+    steps = 0
+    while True:
+        steps += 1
+        update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, steps, m, v, step_sizes)
+        if record:
+            for j in range(n_p):
+                trace_params[steps, j] = p[j]
+                trace_slopes[steps, j] = slopes[j]
+                trace_steps[steps, j] = step_sizes[j]
+        ssr = ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes)
+        if record:
+            trace_ssr[steps] = ssr
+
+        finite = math.isfinite(ssr) and ssr <= limit
+        small = True
+        for j in range(n_p):
+            if not math.isfinite(p[j]):
+                finite = False
+            if trainable[j] and not abs(step_sizes[j]) < tol:
+                small = False
+        if not finite:
+            return DIVERGED, steps, initial_ssr, ssr
+        if small:
+            return CONVERGED, steps, initial_ssr, ssr
+        if steps >= max_steps:
+            return MAX_STEPS, steps, initial_ssr, ssr
+
+
+# ---------------------------------------------------------------- lanes: many runs at once
+#
+# See the module docstring for the layout. Each helper below does, lane by lane, exactly the
+# float operations of the single-run function it mirrors (named in its docstring).
+
+#: Runs trained in lockstep by one thread. A runtime argument of the kernels, not a
+#: compile-time constant: numba leaves LLVM's SLP vectorizer off, and a loop over lanes with a
+#: small constant trip count is unrolled into scalar code before the loop vectorizer sees it;
+#: with a runtime trip count every lane loop is vectorized (AVX-512 or AVX2, with runtime alias
+#: checks), and the checks and loop set-up cost less per run the more lanes share them. Chosen
+#: by measurement (``bpsweep bench --lanes L``): on the 2-core Zen 5 VM, H = 2 softplus gd,
+#: 1 thread, against the previous two-runs-in-lockstep kernel, fixed steps (early stopping):
+#: 8 lanes 0.90x (0.86x), 16 1.26x (1.23x), 32 1.59x (1.61x), 64 1.94x (1.80x), 128 2.13x
+#: (1.93x), 256 2.15x (1.89x). 8 lanes as a compile-time constant, the textbook choice for
+#: AVX2, gave scalar code (0.4-0.8x).
+LANES = 128
+#: Most runs per work item of train_batch's parallel loop (fewer when a batch is small, so that
+#: every thread gets several items).
+GROUP = 4096
+_RUNNING = -1
+
+
+@njit
+def _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy):
+    """Every hidden node's activation and slope at every data point, in every lane (the
+    activate calls of ssr_and_slopes): one vectorized loop over lanes per node and point."""
+    n = x.shape[0]
+    for h in range(hidden):
+        w = 2 * h * lanes
+        b = (2 * h + 1) * lanes
+        for i in range(n):
+            xi = x[i]
+            k = (h * n + i) * lanes
+            if act == 0:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = softplus(p[w + lane] * xi + p[b + lane])
+            elif act == 1:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = relu(p[w + lane] * xi + p[b + lane])
+            elif act == 2:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = sigmoid(p[w + lane] * xi + p[b + lane])
+            else:
+                for lane in range(lanes):
+                    act_y[k + lane], act_dy[k + lane] = tanh(p[w + lane] * xi + p[b + lane])
+
+
+@njit
+def _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, act_y, act_dy, pred, d_pred):
+    """ssr_and_slopes in every lane: the SSR into ``ssr`` (lanes,), the slopes into ``g``.
+
+    Loops are fused where the float operations allow: ``0.0 + w * a`` is what ``pred = 0.0;
+    pred += w * a`` computes, and the residual is taken in the loop of the last node."""
+    n = x.shape[0]
+    n_p = 3 * hidden + 1
+    _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy)
+    for k in range(n_p * lanes):
+        g[k] = 0.0
+    for lane in range(lanes):
+        ssr[lane] = 0.0
+    b_out = 3 * hidden * lanes
+    last = hidden - 1
+    for i in range(n):
+        xi = x[i]
+        yi = y[i]
+        for h in range(hidden):
+            w_out = (2 * hidden + h) * lanes
+            k = (h * n + i) * lanes
+            if h < last:
+                if h == 0:
+                    for lane in range(lanes):
+                        pred[lane] = 0.0 + p[w_out + lane] * act_y[k + lane]
+                else:
+                    for lane in range(lanes):
+                        pred[lane] += p[w_out + lane] * act_y[k + lane]
+            else:  # the last node: the prediction is complete, take the residual
+                for lane in range(lanes):
+                    term = p[w_out + lane] * act_y[k + lane]
+                    predicted = (0.0 + term if h == 0 else pred[lane] + term) + p[b_out + lane]
+                    residual = yi - predicted
+                    ssr[lane] += residual * residual
+                    d_pred[lane] = -2.0 * residual
+                    g[b_out + lane] += d_pred[lane]
+        for h in range(hidden):
+            w_out = (2 * hidden + h) * lanes
+            w = 2 * h * lanes
+            b = (2 * h + 1) * lanes
+            k = (h * n + i) * lanes
+            for lane in range(lanes):
+                g[w_out + lane] += d_pred[lane] * act_y[k + lane]
+                d_z = d_pred[lane] * p[w_out + lane] * act_dy[k + lane]
+                g[w + lane] += d_z * xi
+                g[b + lane] += d_z
+
+
+@njit
+def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol, t, c, flags):
+    """update in every lane at each lane's step t (already counted), fused with the
+    per-parameter half of train_one's stopping checks.
+
+    ``rate`` (P * lanes): each parameter's learning rate (its layer's); ``hyper`` (3 * lanes):
+    momentum or beta1, beta2, eps per lane; ``c`` (2 * lanes): scratch for adam's bias
+    corrections. Sets ``flags[lane]`` (2 * lanes) = every parameter finite, and
+    ``flags[lanes + lane]`` = every trainable |step size| < tol.
+    """
+    n_p = 3 * hidden + 1
+    if opt == 2:
+        for lane in range(lanes):  # libm pow, as in update (not vectorized: adam only)
+            c[lane] = 1.0 - hyper[lane] ** float(t[lane])
+            c[lanes + lane] = 1.0 - hyper[lanes + lane] ** float(t[lane])
+    for lane in range(lanes):
+        flags[lane] = 1
+        flags[lanes + lane] = 1
+    for j in range(n_p):
+        k = j * lanes
+        if opt == 0:
+            for lane in range(lanes):
+                step = rate[k + lane] * g[k + lane]
+                step = step if trainable[k + lane] else 0.0
+                s[k + lane] = step
+        elif opt == 1:
+            for lane in range(lanes):
+                step = hyper[lane] * m[k + lane] + rate[k + lane] * g[k + lane]
+                step = step if trainable[k + lane] else 0.0
+                m[k + lane] = step
+                s[k + lane] = step
+        else:
+            for lane in range(lanes):
+                beta1 = hyper[lane]
+                beta2 = hyper[lanes + lane]
+                gk = g[k + lane]
+                mk = beta1 * m[k + lane] + (1.0 - beta1) * gk
+                vk = beta2 * v[k + lane] + (1.0 - beta2) * gk * gk
+                m[k + lane] = mk
+                v[k + lane] = vk
+                step = (
+                    rate[k + lane]
+                    * (mk / c[lane])
+                    / (math.sqrt(vk / c[lanes + lane]) + hyper[2 * lanes + lane])
+                )
+                step = step if trainable[k + lane] else 0.0
+                s[k + lane] = step
+        for lane in range(lanes):
+            step = s[k + lane]
+            new = p[k + lane] - step
+            p[k + lane] = new
+            small = (abs(step) < tol[lane]) | (not trainable[k + lane])
+            flags[lane] &= 1 if math.isfinite(new) else 0
+            flags[lanes + lane] &= 1 if small else 0
+
+
+@njit
+def _lanes_status(lanes, ssr, limit, t, max_steps, flags, status):
+    """train_one's stopping checks in every lane, from ``flags`` (see _lanes_update) and the
+    SSR after the step: ``status`` (lanes,) gets the status or _RUNNING. Returns how many
+    lanes stopped."""
+    stopped = 0
+    for lane in range(lanes):
+        finite = math.isfinite(ssr[lane]) & (ssr[lane] <= limit[lane]) & (flags[lane] != 0)
+        code = MAX_STEPS if t[lane] >= max_steps[lane] else _RUNNING
+        code = CONVERGED if flags[lanes + lane] != 0 else code
+        code = code if finite else DIVERGED
+        status[lane] = code
+        stopped += 1 if code != _RUNNING else 0
+    return stopped
+
+
+@njit
+def _lanes_range(
+    x,
+    y,
+    hidden,
+    act_code,
+    opt_code,
+    hyper,
+    lr_hidden,
+    lr_output,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    order,
+    first,
+    last,
+    lanes,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+):
+    """train_batch's work for runs order[first:last], which share the activation ``act_code``
+    and the optimizer ``opt_code``: ``lanes`` runs in lockstep, a stopped run's lane refilled
+    at once with the next run."""
+    n = x.shape[0]
+    n_p = 3 * hidden + 1
+    size = n_p * lanes
+    p = np.zeros(size)
+    g = np.zeros(size)
+    s = np.zeros(size)
+    m = np.zeros(size)
+    v = np.zeros(size)
+    rate = np.zeros(size)
+    tr = np.ones(size, np.bool_)
+    act_y = np.empty(hidden * n * lanes)
+    act_dy = np.empty(hidden * n * lanes)
+    hyp = np.ones(3 * lanes)
+    tol_l = np.zeros(lanes)
+    limit = np.full(lanes, np.inf)
+    max_l = np.full(lanes, np.iinfo(np.int64).max)
+    t = np.zeros(lanes, np.int64)
+    run = np.full(lanes, -1, np.int64)
+    ssr = np.zeros(lanes)
+    c = np.ones(2 * lanes)
+    pred = np.empty(lanes)
+    d_pred = np.empty(lanes)
+    code = np.full(lanes, CONVERGED, np.int64)  # every lane starts empty: filled below
+    flags = np.empty(2 * lanes, np.int64)
+    keep = np.empty(lanes, np.int64)  # the lanes kept when draining
+    # one run's start, slopes and activations (the initial SSR, by ssr_and_slopes)
+    p0 = np.empty(n_p)
+    g0 = np.empty(n_p)
+    a0 = np.empty(hidden)
+    da0 = np.empty(hidden)
+
+    next_run = first
+    active = 0
+    while True:
+        # write the stopped runs' outcomes, refill their lanes
+        for lane in range(lanes):
+            if code[lane] == _RUNNING:
+                continue
+            r = run[lane]
+            if r >= 0:
+                for j in range(n_p):
+                    final[r, j] = p[j * lanes + lane]
+                status[r] = code[lane]
+                steps[r] = t[lane]
+                final_ssr[r] = ssr[lane]
+                active -= 1
+            code[lane] = _RUNNING
+            if next_run < last:
+                r = order[next_run]
+                next_run += 1
+                for j in range(n_p):
+                    p0[j] = init[r, j]
+                ssr0 = ssr_and_slopes(x, y, p0, hidden, act_code, a0, da0, g0)
+                initial_ssr[r] = ssr0
+                for j in range(n_p):
+                    k = j * lanes + lane
+                    p[k] = p0[j]
+                    g[k] = g0[j]
+                    m[k] = 0.0
+                    v[k] = 0.0
+                    tr[k] = trainable[r, j]
+                    rate[k] = lr_hidden[r] if j < 2 * hidden else lr_output[r]
+                for q in range(3):
+                    hyp[q * lanes + lane] = hyper[r, q]
+                tol_l[lane] = tol[r]
+                limit[lane] = DIVERGENCE_FACTOR * ssr0
+                max_l[lane] = max_steps[r]
+                t[lane] = 0
+                run[lane] = r
+                active += 1
+            else:  # no run left: the lane idles (rate 0, all trainable, never stops)
+                for j in range(n_p):
+                    k = j * lanes + lane
+                    p[k] = 0.0
+                    g[k] = 0.0
+                    m[k] = 0.0
+                    v[k] = 0.0
+                    tr[k] = True
+                    rate[k] = 0.0
+                hyp[lane] = 0.0
+                hyp[lanes + lane] = 0.0
+                hyp[2 * lanes + lane] = 1.0
+                tol_l[lane] = 0.0
+                limit[lane] = np.inf
+                max_l[lane] = np.iinfo(np.int64).max
+                t[lane] = 0
+                run[lane] = -1
+        if active == 0:
+            return
+        if next_run >= last and 2 * active <= lanes:
+            # draining: no run left to start and half the lanes idle. Move the running lanes
+            # to the front, in the layout of ``active`` lanes, and step only those. In place:
+            # each value moves to a lower (or the same) index, after it has been read.
+            q = 0
+            for lane in range(lanes):
+                if run[lane] >= 0:
+                    keep[q] = lane
+                    q += 1
+            for j in range(n_p):
+                for q in range(active):
+                    src = j * lanes + keep[q]
+                    dst = j * active + q
+                    p[dst] = p[src]
+                    g[dst] = g[src]
+                    m[dst] = m[src]
+                    v[dst] = v[src]
+                    rate[dst] = rate[src]
+                    tr[dst] = tr[src]
+            for row in range(3):  # row by row, as the parameters above
+                for q in range(active):
+                    hyp[row * active + q] = hyp[row * lanes + keep[q]]
+            for q in range(active):
+                src = keep[q]
+                tol_l[q] = tol_l[src]
+                limit[q] = limit[src]
+                max_l[q] = max_l[src]
+                t[q] = t[src]
+                run[q] = run[src]
+                code[q] = code[src]
+            lanes = active
+        # step every lane until a run stops
+        while True:
+            for lane in range(lanes):
+                t[lane] += 1
+            _lanes_update(hidden, opt_code, lanes, p, g, s, m, v, tr, rate, hyp, tol_l, t, c, flags)
+            _lanes_ssr_and_slopes(
+                x, y, hidden, act_code, lanes, p, g, ssr, act_y, act_dy, pred, d_pred
+            )
+            if _lanes_status(lanes, ssr, limit, t, max_l, flags, code) > 0:
+                break
+
+
+def _kernel_array(a, dtype):
+    """``a`` as a C-contiguous, writable array of ``dtype`` (a copy only where needed), so that
+    every kernel compiles for one type per argument."""
+    a = np.asarray(a)
+    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C")
+    return a
+
+
+def _work_items(act, opt, lanes):
+    """Run order and work items for train_batch: runs sorted (stably) by activation and
+    optimizer, cut into items of at most GROUP runs that share both (and at least ``lanes``,
+    at most an eighth of the runs per thread). Returns (order (R,), items (k, 2) of [first,
+    last) into order)."""
+    n_runs = act.shape[0]
+    per_item = -(-n_runs // (8 * numba.get_num_threads()))
+    group = max(lanes, min(GROUP, per_item))
+    kind = act * 8 + opt
+    if n_runs == 0 or (kind == kind[0]).all():
+        order = np.arange(n_runs, dtype=np.int64)
+        bounds = [0, n_runs]
+    else:
+        order = np.argsort(kind, kind="stable").astype(np.int64)
+        ordered = kind[order]
+        cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        bounds = [0, *cuts.tolist(), n_runs]
+    items = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for first in range(lo, hi, group):
+            items.append((first, min(hi, first + group)))
+    items = np.array(items, dtype=np.int64).reshape(-1, 2)
+    # numba splits a prange into one contiguous block per thread (measured with numba 0.68's
+    # omp and workqueue layers: numba.parallel_chunksize changes nothing), so a batch whose
+    # long runs come first (a map's rows of small rates) left one thread idle: 3.1 s instead
+    # of 1.7 s for a 512 x 512 lr map. Dealing the items out like cards (item i to thread
+    # i mod T) gives every thread a share of each part of the batch; which thread trains a
+    # run never changes its bits.
+    threads = numba.get_num_threads()
+    dealt = np.argsort(np.arange(len(items)) % threads, kind="stable")
+    return order, items[dealt]
+
+
+def train_batch(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+    *,
+    lr_output=None,
+    lanes=LANES,
+):
+    """Train many runs on one data set and hidden size, in compiled code, spread over threads.
+
+    Per-run inputs, R runs and P = 3H + 1 parameters: act, opt (R,) int codes; hyper (R, 3);
+    lr, tol (R,) float; max_steps (R,) int; trainable (R, P) bool; init (R, P) float.
+    ``lr`` is the hidden layer's rate, and the output layer's too unless ``lr_output`` (R,)
+    is given. Outputs, filled in place: final (R, P), status (R,) int, steps (R,) int,
+    initial_ssr and final_ssr (R,). Each run gives the bits :func:`train_one` gives.
+
+    Inputs are converted (copied only where needed) to C-contiguous writable arrays of one
+    dtype each, so the kernel compiles once. Work items of up to GROUP runs of one activation
+    and optimizer are dealt out to numba's threads like cards (item i to thread i mod T), so
+    that each thread gets a share of every part of the batch, long runs and short; each item
+    trains LANES runs at a time.
+    """
+    f8, i8 = np.float64, np.int64
+    act = _kernel_array(act, i8)
+    opt = _kernel_array(opt, i8)
+    lr = _kernel_array(lr, f8)
+    lr_output = lr if lr_output is None else _kernel_array(lr_output, f8)
+    lanes = int(lanes)
+    if lanes < 1:
+        raise ValueError(f"lanes must be >= 1, got {lanes}")
+    order, items = _work_items(act, opt, lanes)
+    outputs = (final, status, steps, initial_ssr, final_ssr)
+    kinds = (f8, i8, i8, f8, f8)
+    for out, kind in zip(outputs, kinds):
+        if out.dtype != kind or not out.flags.c_contiguous or not out.flags.writeable:
+            raise TypeError(f"train_batch outputs must be writable C-contiguous {kind.__name__}")
+    _train_batch(
+        _kernel_array(x, f8),
+        _kernel_array(y, f8),
+        int(hidden),
+        act,
+        opt,
+        _kernel_array(hyper, f8),
+        lr,
+        lr_output,
+        _kernel_array(tol, f8),
+        _kernel_array(max_steps, i8),
+        _kernel_array(trainable, np.bool_),
+        _kernel_array(init, f8),
+        order,
+        items,
+        lanes,
+        *outputs,
+    )
+
+
+@njit(parallel=True)
+def _train_batch(
+    x,
+    y,
+    hidden,
+    act,
+    opt,
+    hyper,
+    lr_hidden,
+    lr_output,
+    tol,
+    max_steps,
+    trainable,
+    init,
+    order,
+    items,
+    lanes,
+    final,
+    status,
+    steps,
+    initial_ssr,
+    final_ssr,
+):
+    """train_batch's compiled body: one prange iteration per work item."""
+    for item in prange(items.shape[0]):
+        first = items[item, 0]
+        last = items[item, 1]
+        r = order[first]
+        _lanes_range(
+            x,
+            y,
+            hidden,
+            act[r],
+            opt[r],
+            hyper,
+            lr_hidden,
+            lr_output,
+            tol,
+            max_steps,
+            trainable,
+            init,
+            order,
+            first,
+            last,
+            lanes,
+            final,
+            status,
+            steps,
+            initial_ssr,
+            final_ssr,
+        )

@@ -1,0 +1,322 @@
+"""Run a map and draw it: the pixels trained as a sweep, then the image, figure and numbers.
+
+A map config (``[map]``, :mod:`bpsweep.sweeps.window`) is a sweep whose runs are pixels, so it is
+trained by :func:`bpsweep.sweeps.runner.execute` like any sweep -- in chunks (tiles of whole rows),
+in parallel, resumable after kill -9, its parts checked -- and its results are written as
+Parquet (``<name>.parquet``, one row per pixel). Then this module reads back the few columns
+an image needs and writes, beside the results:
+
+- ``<name>.png``: the raw image, exactly W x H pixels, one per run, row 0 at the top (j = H-1);
+- ``<name>-figure.png``: the image with axes in the settings' units, legend or colour bar, the
+  lesson's start marked when it lies inside the window, and a title naming what is fixed;
+- ``<name>-dimension.png`` (with ``dimension``): the box counts of the boundary and their fit;
+- ``<name>.json``: the sweep's sidecar, to which a ``map`` entry is added: the window, colour
+  mode, counts per status, timings and, when asked, the boundary dimension with its table.
+
+Zooms (``--zoom``) and zoom frames (``--frames``) are maps of their own, named after the
+window (``<name>-zoom-<hash>``, ``...-frame-<k>``), so each resumes on its own and a new zoom
+never clobbers an earlier one; the frames are also assembled into ``<name>-zoom-<hash>.gif``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import read_json, write_text_atomic, writing
+from ..errors import SweepError, UsageError
+from ..machine import memory_short, size_text
+from ..model import DEFAULT_FIT_SSR, PRESETS, STATUSES
+from ..settings import SETTINGS
+from ..sweeps import window as maps
+from ..sweeps.config import SweepConfig, config_from_dict
+from ..sweeps.options import RunOptions
+from ..sweeps.outdir import SweepLock
+from ..sweeps.runner import plan, run_plan
+from . import boxcount
+
+
+@dataclass
+class MapResult:
+    """What :func:`run_map` wrote for one map."""
+
+    config: SweepConfig
+    results: Path
+    png: Path
+    figure: Path | None
+    json: Path
+    info: dict = field(default_factory=dict)
+
+
+def with_window(config: SweepConfig, spec: maps.MapSpec, name: str) -> SweepConfig:
+    """The same map config with another window (and name), validated as a config is."""
+    raw = config.resolved()
+    raw["name"] = name
+    raw["map"] = spec.to_table()
+    return config_from_dict(raw, source=config.source, base_dir=config.base_dir)
+
+
+def _window_tag(spec: maps.MapSpec) -> str:
+    blob = json.dumps(spec.to_table(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
+def plan_maps(
+    config: SweepConfig, *, resolution=None, zoom=None, frames: int | None = None
+) -> tuple[list[SweepConfig], str | None]:
+    """The maps to run for these options, and the GIF's name (None without ``frames``).
+
+    resolution: ``"WxH"`` or (W, H), for every map (the name gets ``-WxH``). zoom: (x, y,
+    factor) in the settings' units; frames: K >= 2 windows from the config's to the zoom's.
+    """
+    if config.mode != "map":
+        raise UsageError(
+            f"{config.source}: expected a map config (a [map] section); for a [sweep] config "
+            f"use bpsweep run"
+        )
+    spec, name = config.map, config.name
+    if resolution is not None:
+        spec = spec.with_resolution(resolution)
+        name = f"{name}-{spec.width}x{spec.height}"
+    if frames is not None:
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+            raise UsageError(f"--frames: expected a whole number >= 2, found {frames!r}")
+        if zoom is None:
+            raise UsageError("--frames: expected --zoom X,Y,FACTOR too (the frames' last window)")
+    if zoom is None:
+        base = config if spec == config.map and name == config.name else None
+        return [base or with_window(config, spec, name)], None
+    target = maps.zoom(spec, *zoom)
+    tag = f"{name}-zoom-{_window_tag(target)}"
+    if frames is None:
+        return [with_window(config, target, tag)], None
+    windows = maps.zoom_frames(spec, target, frames)
+    configs = [with_window(config, w, f"{tag}-frame-{k:03d}") for k, w in enumerate(windows)]
+    return configs, tag
+
+
+def start_point(config: SweepConfig):
+    """The (x, y) of the lesson's start in this map's window, or None: an ``init_<p>`` axis
+    takes the preset's value of p (none for a random scheme), an optional setting
+    (``lr_hidden``, ``lr_output``: "as lr" when not set) the fixed lr, any other setting its
+    fixed value."""
+    point = []
+    for name in config.map.names:
+        if name.startswith("init_"):
+            preset = PRESETS.get(config.fixed.get("scheme"))
+            value = None if preset is None else preset.get(name[5:])
+        elif SETTINGS[name].optional:
+            value = config.fixed.get("lr")
+        else:
+            value = config.fixed.get(name)
+        if value is None:
+            return None
+        point.append(float(value))
+    return tuple(point)
+
+
+def _fixed_text(config: SweepConfig) -> str:
+    """What the map holds fixed, in a few words (for the figure's title)."""
+    f = config.fixed
+    parts = [f"H={f['hidden']} {f['activation']}"]
+    train = f["optimizer"] + (f" lr={f['lr']:g}" if "lr" in f else "")
+    parts.append(train)
+    scheme = f.get("scheme")
+    if scheme in PRESETS:
+        parts.append(f"start {scheme}")
+    elif scheme is not None:
+        parts.append(f"{scheme} seed {f.get('seed')}")
+    if f.get("dataset", "dosage") != "dosage":
+        parts.append(f"data {f['dataset']}")
+    return ", ".join(parts)
+
+
+def pixel_results(config: SweepConfig, results: Path, color: str) -> dict:
+    """The per-pixel arrays an image needs (run order), read from the map's Parquet results
+    (only those columns): status codes, steps, final SSR, and with ``color="basin"`` the basin
+    ids."""
+    cols = ["status", "steps", "final_ssr"]
+    finals = [f"final_{p}" for p in config.param_union()]
+    extra = ["run_id", "dataset", "hidden", "activation", *finals] if color == "basin" else []
+    df = pd.read_parquet(results, columns=cols + extra)
+    out = {
+        "status": pd.Categorical(df["status"], categories=STATUSES).codes.astype(np.int8),
+        "steps": df["steps"].to_numpy(np.int64),
+        "final_ssr": df["final_ssr"].to_numpy(np.float64),
+    }
+    if color == "basin":
+        from ..analysis.endpoints import basins
+
+        _, labels = basins(df, with_labels=True)
+        out["basin"] = labels.to_numpy(np.int64)
+    return out
+
+
+#: The boundaries a map's dimension is measured on, the first being the headline one.
+BOUNDARIES = (("diverged vs not", "diverged"), ("converged vs not", "converged"))
+
+
+def boundaries(grids: dict) -> list[tuple[str, np.ndarray]]:
+    """The two-class grids whose boundary to measure: diverged vs not, and converged vs not
+    (stalled and diverged runs alike), each where both classes occur."""
+    status = grids["status"]
+    found = []
+    for label, name in BOUNDARIES:
+        grid = status == STATUSES.index(name)
+        if grid.any() and not grid.all():
+            found.append((label, grid))
+    return found
+
+
+def draw(
+    config: SweepConfig,
+    results: Path,
+    *,
+    color: str | None = None,
+    fit_ssr: float = DEFAULT_FIT_SSR,
+    dimension: bool = False,
+    figure: bool = True,
+) -> MapResult:
+    """Write the image, figure (and dimension plot) of a trained map from its Parquet
+    ``results`` (a map's results are always Parquet), and add the ``map`` entry to its JSON
+    sidecar; returns what was written."""
+    from . import image as mapimage
+
+    spec = config.map
+    color = color or spec.color
+    out = results.parent
+    t0 = time.perf_counter()
+    px = pixel_results(config, results, color)
+    grids = {k: maps.to_grid(v, spec) for k, v in px.items()}
+    max_steps = config.values_of("max_steps")
+    image = mapimage.map_image(
+        color,
+        spec,
+        status=grids["status"],
+        steps=grids["steps"],
+        final_ssr=grids["final_ssr"],
+        basin=grids.get("basin"),
+        fit_ssr=fit_ssr,
+        steps_range=(1.0, float(max(max(max_steps), 2))),
+    )
+    png = mapimage.write_png(image, out / f"{config.name}.png")
+    info = {
+        "window": spec.to_dict(),
+        "color": color,
+        "fit_ssr": fit_ssr,
+        "counts": {s: int((px["status"] == i).sum()) for i, s in enumerate(STATUSES)},
+        "good_fit": int((px["final_ssr"] < fit_ssr).sum()),
+        "start": start_point(config),
+    }
+    fig_path = None
+    if figure:
+        fig_path = out / f"{config.name}-figure.png"
+        ax = mapimage.map_figure(None, image, spec, start=info["start"], fixed=_fixed_text(config))
+        _save(ax, fig_path)
+    if dimension:
+        info["dimension"] = _dimension(config, grids, out)
+    info["image_seconds"] = time.perf_counter() - t0
+    json_path = out / f"{config.name}.json"
+    meta = read_json(json_path, "run the map again with --fresh")
+    meta["map"] = info
+    write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
+    return MapResult(config, results, png, fig_path, json_path, info)
+
+
+#: fewer box sizes than this (a map under 256 px a side) make the slope a rough estimate
+MIN_BOX_SIZES = 5
+
+
+def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
+    """Box-counting dimension of each boundary (:func:`boundaries`): the headline entry (the
+    first found) with the others under ``"also"``; plots them on one figure."""
+    if min(config.map.width, config.map.height) < 32:
+        note = "map too small: box counting needs at least 32 x 32 pixels"
+        return {"classes": None, "D": None, "table": [], "note": note}
+    found = boundaries(grids)
+    if not found:
+        return {"classes": None, "D": None, "table": [], "note": "one outcome only: no boundary"}
+    from . import image as mapimage
+
+    entries, ax = [], None
+    for label, grid in found:
+        d, table = boxcount.boundary_dimension(grid)
+        entry = {
+            "classes": label,
+            "D": d if math.isfinite(d) else None,
+            "table": table.to_dict(orient="records"),
+        }
+        if len(table) < MIN_BOX_SIZES:
+            entry["note"] = f"rough: under {MIN_BOX_SIZES} box sizes, use 256 x 256 or more"
+        entries.append(entry)
+        ax = mapimage.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
+    ax.set_title(f"{config.name}: box counts of the outcome boundaries")
+    _save(ax, out / f"{config.name}-dimension.png")
+    return {**entries[0], "also": entries[1:]}
+
+
+def _save(ax, path: Path) -> None:
+    # the Figure is not pyplot's (mapimage uses the object API): nothing to close
+    with writing(path):
+        ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+
+
+#: Peak memory of drawing a map, in bytes a pixel beyond the process's own (the per-pixel
+#: columns read back from the Parquet, their grids, the RGB image and the figure). Measured:
+#: 4096 x 4096 coloured by outcome 2.87 GB peak resident (about 160 bytes a pixel), 1024 x 1024
+#: by basin 750 MB (the final parameters too: about 480 bytes a pixel); with some margin.
+DRAW_BYTES = {"basin": 560, "other": 190}
+
+
+def check_draw_fits(config: SweepConfig, color: str | None = None) -> None:
+    """Refuse (SweepError), before any training, a map whose drawing cannot fit memory."""
+    spec = config.map
+    color = color or spec.color
+    pixels = spec.width * spec.height
+    per_pixel = DRAW_BYTES["basin" if color == "basin" else "other"]
+    need = pixels * per_pixel
+    memory = memory_short(need)
+    if memory is not None:
+        raise SweepError(
+            f"{config.name}: drawing {spec.width} x {spec.height} pixels coloured by {color} "
+            f"needs about {size_text(need)} of memory (about {per_pixel} bytes a pixel) and "
+            f"{size_text(memory)} is available; lower the resolution (--resolution WxH)"
+        )
+
+
+def run_map(
+    config: SweepConfig,
+    options: RunOptions | None = None,
+    *,
+    color: str | None = None,
+    fit_ssr: float = DEFAULT_FIT_SSR,
+    dimension: bool = False,
+    figure: bool = True,
+):
+    """Train one map (or resume it) and draw it; returns (sweep outcome, MapResult).
+
+    ``options``: how to train it (the results are always Parquet: ``results_format`` is set
+    here); ``color``, ``fit_ssr``, ``dimension``, ``figure``: what to draw (see :func:`draw`).
+    """
+    options = RunOptions(results_format="parquet") if options is None else options
+    check_draw_fits(config, color)
+    outcome = run_plan(plan(config, options.but(results_format="parquet")))
+    # the sweep's lock again while the images and the JSON are written: a second bpsweep map
+    # of the same config into the same folder is refused rather than interleaving its files
+    with SweepLock(outcome.csv_path.parent, config.name).acquire():
+        drawn = draw(
+            config,
+            outcome.csv_path,
+            color=color,
+            fit_ssr=fit_ssr,
+            dimension=dimension,
+            figure=figure,
+        )
+    return outcome, drawn
