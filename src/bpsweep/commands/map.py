@@ -102,7 +102,7 @@ def register(sub) -> None:
 
 
 def cmd_map(args) -> int:
-    from ..maps import runner as maprun
+    from ..maps import runner
 
     if not (math.isfinite(args.fit_ssr) and args.fit_ssr > 0):
         raise UsageError(f"--fit-ssr: expected a finite number > 0, found {args.fit_ssr!r}")
@@ -116,12 +116,12 @@ def cmd_map(args) -> int:
 
     check_drawing()  # the images are the point of a map: no training without the means to draw
     options = run_options(args)
-    configs, gif = maprun.plan_maps(
+    configs, gif = runner.plan_maps(
         config, resolution=args.resolution, zoom=zoom, frames=args.frames
     )
     drawn = []
     for cfg in configs:
-        outcome, result = maprun.run_map(
+        outcome, result = runner.run_map(
             cfg,
             options,
             color=args.color,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from ..sweeps import runner as sweep
+from ..sweeps import runner
 from ..sweeps.config import load_config
 from ..sweeps.dispatch import check_local_jobs
 from ..sweeps.options import BACKENDS, DEVICES, FORMATS, RunOptions
@@ -105,7 +105,7 @@ def cmd_run(args) -> int:
     check_options(args)
     config = load_config(args.config, overrides=args.overrides)
     # every option checked against the config (dask installed, a GPU there, ...) first
-    plan = sweep.plan(config, run_options(args))
+    plan = runner.plan(config, run_options(args))
     if args.backend == "dask":
         from ..sweeps.cluster import import_distributed
 
@@ -113,7 +113,7 @@ def cmd_run(args) -> int:
     if args.dry_run:  # says what a real run would do: reuse a finished sweep, or fit
         print(plan.describe())
         return 0
-    print(sweep.run_plan(plan).summary())
+    print(runner.run_plan(plan).summary())
     return 0
 
 

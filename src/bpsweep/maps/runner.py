@@ -35,7 +35,7 @@ from ..errors import SweepError, UsageError
 from ..machine import memory_short, size_text
 from ..model import DEFAULT_FIT_SSR, PRESETS, STATUSES
 from ..settings import SETTINGS
-from ..sweeps import window as maps
+from ..sweeps import window
 from ..sweeps.config import SweepConfig, config_from_dict
 from ..sweeps.options import RunOptions
 from ..sweeps.outdir import SweepLock
@@ -55,7 +55,7 @@ class MapResult:
     info: dict = field(default_factory=dict)
 
 
-def with_window(config: SweepConfig, spec: maps.MapSpec, name: str) -> SweepConfig:
+def with_window(config: SweepConfig, spec: window.MapSpec, name: str) -> SweepConfig:
     """The same map config with another window (and name), validated as a config is."""
     raw = config.resolved()
     raw["name"] = name
@@ -63,7 +63,7 @@ def with_window(config: SweepConfig, spec: maps.MapSpec, name: str) -> SweepConf
     return config_from_dict(raw, source=config.source, base_dir=config.base_dir)
 
 
-def _window_tag(spec: maps.MapSpec) -> str:
+def _window_tag(spec: window.MapSpec) -> str:
     blob = json.dumps(spec.to_table(), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:8]
 
@@ -93,11 +93,11 @@ def plan_maps(
     if zoom is None:
         base = config if spec == config.map and name == config.name else None
         return [base or with_window(config, spec, name)], None
-    target = maps.zoom(spec, *zoom)
+    target = window.zoom(spec, *zoom)
     tag = f"{name}-zoom-{_window_tag(target)}"
     if frames is None:
         return [with_window(config, target, tag)], None
-    windows = maps.zoom_frames(spec, target, frames)
+    windows = window.zoom_frames(spec, target, frames)
     configs = [with_window(config, w, f"{tag}-frame-{k:03d}") for k, w in enumerate(windows)]
     return configs, tag
 
@@ -187,16 +187,16 @@ def draw(
     """Write the image, figure (and dimension plot) of a trained map from its Parquet
     ``results`` (a map's results are always Parquet), and add the ``map`` entry to its JSON
     sidecar; returns what was written."""
-    from . import image as mapimage
+    from . import image
 
     spec = config.map
     color = color or spec.color
     out = results.parent
     t0 = time.perf_counter()
     px = pixel_results(config, results, color)
-    grids = {k: maps.to_grid(v, spec) for k, v in px.items()}
+    grids = {k: window.to_grid(v, spec) for k, v in px.items()}
     max_steps = config.values_of("max_steps")
-    image = mapimage.map_image(
+    picture = image.map_image(
         color,
         spec,
         status=grids["status"],
@@ -206,7 +206,7 @@ def draw(
         fit_ssr=fit_ssr,
         steps_range=(1.0, float(max(max(max_steps), 2))),
     )
-    png = mapimage.write_png(image, out / f"{config.name}.png")
+    png = image.write_png(picture, out / f"{config.name}.png")
     info = {
         "window": spec.to_dict(),
         "color": color,
@@ -218,7 +218,7 @@ def draw(
     fig_path = None
     if figure:
         fig_path = out / f"{config.name}-figure.png"
-        ax = mapimage.map_figure(None, image, spec, start=info["start"], fixed=_fixed_text(config))
+        ax = image.map_figure(None, picture, spec, start=info["start"], fixed=_fixed_text(config))
         _save(ax, fig_path)
     if dimension:
         info["dimension"] = _dimension(config, grids, out)
@@ -243,7 +243,7 @@ def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
     found = boundaries(grids)
     if not found:
         return {"classes": None, "D": None, "table": [], "note": "one outcome only: no boundary"}
-    from . import image as mapimage
+    from . import image
 
     entries, ax = [], None
     for label, grid in found:
@@ -256,7 +256,7 @@ def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
         if len(table) < MIN_BOX_SIZES:
             entry["note"] = f"rough: under {MIN_BOX_SIZES} box sizes, use 256 x 256 or more"
         entries.append(entry)
-        ax = mapimage.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
+        ax = image.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
     ax.set_title(f"{config.name}: box counts of the outcome boundaries")
     _save(ax, out / f"{config.name}-dimension.png")
     return {**entries[0], "also": entries[1:]}
