@@ -50,7 +50,7 @@ def test_trace_csv_round_trips(tmp_path, capsys):
         (["--lr", "nan"], "--lr: expected a finite number > 0, found nan (number)"),
         (["--tol", "abc"], "--tol: expected a finite number >= 0, found 'abc' (string)"),
         (["--tol", "-1"], "--tol: expected a finite number >= 0, found -1 (integer)"),
-        (["--max-steps", "2.5"], "--max-steps: expected a whole number >= 1, found 2.5"),
+        (["--max-steps", "2.5"], "--max-steps: expected a whole number from 1 to 2**62, found 2.5"),
         (["--hidden", "100000000"], "--hidden: expected a whole number from 1 to 1024"),
         (["--momentum", "inf", "--optimizer", "momentum"], "--momentum: expected a number in"),
         (["--data", "missing.csv"], "no file at missing.csv"),

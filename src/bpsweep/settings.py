@@ -276,9 +276,10 @@ SETTINGS: dict[str, Setting] = {
             "train",
             DEFAULT_MAX_STEPS,
             "int",
-            "a whole number >= 1",
+            "a whole number from 1 to 2**62",
             "most steps a run takes",
             low=1,
+            high=2**62 + 1,  # the kernels count steps in int64
         ),
         _s(
             "trainable",

@@ -578,6 +578,8 @@ def _check_value(source: str, where: str, setting: Setting, value):
 
 
 RANGE_SPECS = ("linspace", "logspace", "start", "uniform", "loguniform", "choice")
+#: Largest exponent of a logspace (float64 ends at about 10 ** 308.2547).
+MAX_EXPONENT = 308.25
 
 
 def _axis(source: str, key: str, setting: Setting, spec, mode: str) -> Axis:
@@ -675,6 +677,10 @@ def _start_count_range(source, where, setting, spec: dict) -> Spaced:
             f"{source}: {where}: expected {setting.expected} (a range needs a "
             f"numeric setting), found {_found(spec)}"
         )
+    # the ends as Python ints, before any int64 arithmetic: a range that leaves the setting's
+    # bounds (or 64 bits) is refused with the value the user's range reaches, not a wrapped one
+    for i in (0, count - 1):
+        _check_value(source, f"{where}[{i}]", setting, start + i * step)
     values = Spaced("start", start, step, count, integer=True)
     _check_ends(source, where, setting, values)
     return values
@@ -683,6 +689,18 @@ def _start_count_range(source, where, setting, spec: dict) -> Spaced:
 def _spaced_range(source, where, setting, spec: dict, kind: str, args) -> Spaced:
     """``linspace`` / ``logspace``: count values, as numpy's functions give them."""
     a, b, n = float(args[0]), float(args[1]), int(args[2])
+    # every value lies between the ends: refuse ends (or a difference) beyond float64 here,
+    # before numpy computes them (and warns of the overflow)
+    if kind == "logspace" and max(a, b) > MAX_EXPONENT:
+        raise ConfigError(
+            f"{source}: {where}: expected exponents of at most {MAX_EXPONENT:g} (powers of 10 "
+            f"beyond about 1.8e308 are not float64 numbers), found {_found(spec)}"
+        )
+    if not math.isfinite(b - a):
+        raise ConfigError(
+            f"{source}: {where}: expected start and stop less than about 1.8e308 apart (their "
+            f"difference must be a float64), found {_found(spec)}"
+        )
     values = Spaced(kind, a, b, n, integer=False)
     if setting.kind == "int":
         # whole numbers: every value when few, else the ends and the step
