@@ -55,7 +55,7 @@ def test_trace_csv_round_trips(tmp_path, capsys):
         (["--momentum", "inf", "--optimizer", "momentum"], "--momentum: expected a number in"),
         (["--data", "missing.csv"], "no file at missing.csv"),
         (["--init", "w1=x"], "initial w1 must be a number"),
-        (["--show", "zero"], "--show must be a number"),
+        (["--show", "zero"], "--show: expected a whole number >= 0, 'all' or 'auto'"),
     ],
 )
 def test_errors_are_one_line(capsys, args, message):

@@ -4,6 +4,9 @@ behaviour, and never a traceback or a library's warning on stderr."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,61 @@ def test_a_linspace_wider_than_float64_is_refused_before_numpy_warns(capsys, tmp
     cfg = write(tmp_path, "lin.toml", "[sweep]\nlr = { linspace = [-1e308, 1.5e308, 3] }\n")
     line = one_line_error(*cli(capsys, "run", cfg, "--dry-run")[::2])
     assert "less than about 1.8e308 apart" in line
+
+
+# ---------------------------------------------------------------- checks before the work
+
+
+def test_train_show_is_checked_before_the_training(capsys, monkeypatch):
+    from bpsweep.engine import trainer
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before --show was checked")
+
+    monkeypatch.setattr(trainer, "train", never)
+    line = one_line_error(*cli(capsys, "train", "--show", "abc")[::2])
+    assert (
+        line
+        == "bpsweep train: error: --show: expected a whole number >= 0, 'all' or 'auto', got 'abc'"
+    )
+
+
+def test_train_show_0_is_accepted_as_trace_accepts_it(capsys):
+    code, out, _ = cli(
+        capsys, "train", "--init", "statquest-start", "--max-steps", "5", "--show", "0"
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[2].strip() == "..." and lines[3].lstrip().startswith("5  w1")  # only the last
+
+
+def test_train_trace_csv_creates_its_folder_as_trace_plot_does(capsys, tmp_path):
+    target = tmp_path / "nodir" / "sub" / "t.csv"
+    code, out, _ = cli(capsys, "train", "--max-steps", "3", "--trace-csv", target)
+    assert code == 0 and target.exists() and f"trace written to {target}" in out
+
+
+def test_train_trace_csv_under_a_file_is_refused_before_training(capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    line = one_line_error(*cli(capsys, "train", "--trace-csv", tmp_path / "afile" / "t.csv")[::2])
+    assert "--trace-csv" in line and "is a file, not a folder" in line
+
+
+# ---------------------------------------------------------------- output that cannot be encoded
+
+
+def test_a_non_ascii_out_path_on_an_ascii_terminal_is_printed_escaped(tmp_path):
+    cfg = write(tmp_path, "tiny.toml", "[sweep]\nseed = { start = 0, count = 3 }\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bpsweep", "run", str(cfg), "--out", "résultats", "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wrote r\\xe9sultats/tiny.csv" in done.stdout
+    assert done.stderr == ""
+    assert (tmp_path / "résultats" / "tiny.csv").exists()

@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # what cannot be encoded on this terminal (a non-ASCII path under PYTHONIOENCODING=ascii) is
+    # printed with backslash escapes: never a traceback after the results are safe on disk
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..atomic import os_reason
-from ..errors import OutputError, UsageError
+from ..atomic import writing
+from ..errors import UsageError
 from ..settings import HYPER_SETTINGS, SETTINGS
-from ._options import add_setting_options, setting_values
+from ._options import add_setting_options, check_file, number_option, setting_values
 
 #: The settings `train` takes as options besides --data, --hidden, --activation and --init.
 _DRAW = ("seed", "scale", "biases")
@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument(
         "--show",
         default="auto",
-        help="steps to print: a number N (first N and the last), 'all', or 'auto' "
+        help="steps to print: a number N >= 0 (first N and the last), 'all', or 'auto' "
         "(all up to 30 steps, else the first 10 and the last 3)",
     )
     p.set_defaults(func=_cmd_train)
@@ -47,19 +47,29 @@ def _cmd_train(args) -> int:
 
     names = ("dataset", "hidden", "activation", *_DRAW, *_TRAIN, *_RATES, *HYPER_SETTINGS)
     values = setting_values(args, names)
+    show = _show(args.show)  # every option checked before the training, which may take long
+    if args.trace_csv:
+        check_file("--trace-csv", args.trace_csv)
     data = values.pop("dataset")
     result = train(data, init=args.init, trace=True, **values)
-    print(_format_walkthrough(result, args.show))
+    print(_format_walkthrough(result, show))
     if args.trace_csv:
-        try:
+        with writing(args.trace_csv, "--trace-csv", make_folder=True):
             result.trace.to_csv(args.trace_csv, index=False, float_format="%.17g")
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write --trace-csv {args.trace_csv}: {os_reason(exc)}; "
-                f"choose a writable place"
-            ) from None
         print(f"trace written to {args.trace_csv}")
     return 0
+
+
+def _show(text: str):
+    """``--show``: 'all', 'auto', or N >= 0 steps (the first N and the last), as trace's."""
+    if text in ("all", "auto"):
+        return text
+    try:
+        return number_option("--show", text, None, integer=True, minimum=0)
+    except UsageError:
+        raise UsageError(
+            f"--show: expected a whole number >= 0, 'all' or 'auto', got {text!r}"
+        ) from None
 
 
 def _format_walkthrough(result, show: str) -> str:
@@ -73,7 +83,7 @@ def _format_walkthrough(result, show: str) -> str:
     if show == "all":
         shown = steps
     else:
-        head, tail = (10, 3) if show == "auto" else (_int(show, "--show"), 1)
+        head, tail = (10, 3) if show == "auto" else (show, 1)
         if show == "auto" and len(steps) <= 30:
             head = len(steps)
         shown = steps if len(steps) <= head + tail else steps[:head] + [None] + steps[-tail:]
@@ -94,13 +104,3 @@ def _format_walkthrough(result, show: str) -> str:
         f"{result.final_ssr:.6g};  {final}"
     )
     return "\n".join(lines)
-
-
-def _int(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{option} must be a number, 'all' or 'auto', got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"{option} must be >= 1, got {value}")
-    return value

@@ -151,13 +151,13 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
     init = np.full((r, len(union)), np.nan)
     if r:
         _fill_starts(config, columns, swept, union, init)
-    frame = pd.DataFrame(columns)
-    for name in config.setting_columns():
-        if SETTINGS[name].kind == "str":
-            frame[name] = frame[name].astype(object)
     for j, p in enumerate(union):
-        frame[f"init_{p}"] = init[:, j]
-    return frame
+        columns[f"init_{p}"] = init[:, j]
+    # in one piece: adding thousands of init columns one by one (hidden = 1024: 3,073) made
+    # pandas warn, for every further column, that the frame was highly fragmented
+    frame = pd.DataFrame(columns)
+    text = [n for n in config.setting_columns() if SETTINGS[n].kind == "str"]
+    return frame.astype(dict.fromkeys(text, object))  # plain objects, not pandas' str dtype
 
 
 def _fill_starts(config, columns, swept, union, init) -> None:
