@@ -86,7 +86,7 @@ def test_no_import_cycle():
 #: the engine, sweeps and maps for the command that prints it; the package itself and
 #: ``python -m bpsweep`` are the front doors.
 LAYERS = (
-    ("base", ("_version", "errors", "_numba", "model", "settings", "atomic", "machine")),
+    ("base", ("_version", "errors", "_numba", "model", "settings", "atomic", "machine", "wording")),
     ("engine", ("engine",)),
     ("sweeps", ("sweeps",)),
     ("analysis", ("analysis",)),

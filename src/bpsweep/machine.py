@@ -76,15 +76,6 @@ def free_disk(path: Path) -> int | None:
     return None
 
 
-def size_text(n: float) -> str:
-    """A byte count in words: 364 bytes, 2.2 MB, 9.0 TB."""
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"  # pragma: no cover
-
-
 def memory_short(need: float) -> int | None:
     """The available memory (bytes) when ``need`` bytes exceed the share of it one job may
     take (:data:`MEMORY_SHARE`), else None (it fits, or the available memory is unknown)."""

@@ -90,6 +90,11 @@ def register(sub) -> None:
     p.add_argument("--fresh", action="store_true", help="discard earlier parts or results")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
+        "--yes",
+        action="store_true",
+        help="start work estimated to take over an hour (otherwise refused with the estimate)",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -141,8 +146,7 @@ def cmd_map(args) -> int:
 
 def _summary(outcome, result) -> str:
     spec = result.config.map
-    lines = [outcome.summary().splitlines()[0], outcome.summary().splitlines()[1]]
-    lines[0] = lines[0].replace(" runs", " pixels", 1)
+    lines = outcome.summary("pixel").splitlines()[:2]
     lines.append(
         f"  map {spec.x} x {spec.y}, {spec.width} x {spec.height}, colour {result.info['color']}"
     )
@@ -157,8 +161,11 @@ def _summary(outcome, result) -> str:
                 f"(box counting, {len(entry['table'])} box sizes)"
                 + (f"; {entry['note']}" if entry.get("note") else "")
             )
-    lines.append(f"  wrote {result.results}")
-    for path in (result.png, result.figure, result.json):
-        if path is not None:
-            lines.append(f"        {path}")
+    if outcome.already_complete:  # trained before: only the images are drawn again
+        lines.append(f"  results in {result.results}")
+        verb, paths = "drew", result.images()
+    else:
+        verb, paths = "wrote", [result.results, *result.images()]
+    lines.append(f"  {verb} {paths[0]}")
+    lines += [" " * (len(verb) + 3) + str(p) for p in paths[1:]]
     return "\n".join(lines)

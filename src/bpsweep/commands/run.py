@@ -47,6 +47,11 @@ def register(sub) -> None:
         "--quiet", action="store_true", help="no progress bar (the summary is still printed)"
     )
     p.add_argument(
+        "--yes",
+        action="store_true",
+        help="start work estimated to take over an hour (otherwise refused with the estimate)",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -129,4 +134,5 @@ def run_options(args) -> RunOptions:
         backend=getattr(args, "backend", "loky"),
         scheduler=getattr(args, "scheduler", None),
         device=args.device,
+        yes=args.yes,
     )

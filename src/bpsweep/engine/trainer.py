@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UsageError
-from ..machine import memory_short, size_text
+from ..machine import memory_short
 from ..model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
 from ..settings import HYPER_SETTINGS, SETTINGS, check, did_you_mean, hyper_array
+from ..wording import size_text
 from . import kernels
 from .data import load_data
 from .starts import initial_params

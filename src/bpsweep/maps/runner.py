@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..atomic import read_json, write_text_atomic, writing
 from ..errors import SweepError, UsageError
-from ..machine import memory_short, size_text
+from ..machine import memory_short
 from ..model import DEFAULT_FIT_SSR, PRESETS, STATUSES
 from ..settings import SETTINGS
 from ..sweeps import window
@@ -40,6 +40,7 @@ from ..sweeps.config import SweepConfig, config_from_dict
 from ..sweeps.options import RunOptions
 from ..sweeps.outdir import SweepLock
 from ..sweeps.runner import plan, run_plan
+from ..wording import size_text
 from . import boxcount
 
 
@@ -53,6 +54,11 @@ class MapResult:
     figure: Path | None
     json: Path
     info: dict = field(default_factory=dict)
+    dimension_png: Path | None = None  #: the box counts' plot, with ``dimension``
+
+    def images(self) -> list[Path]:
+        """The files drawn (and the JSON updated), in the order the summary lists them."""
+        return [p for p in (self.png, self.figure, self.dimension_png, self.json) if p]
 
 
 def with_window(config: SweepConfig, spec: window.MapSpec, name: str) -> SweepConfig:
@@ -220,14 +226,17 @@ def draw(
         fig_path = out / f"{config.name}-figure.png"
         ax = image.map_figure(None, picture, spec, start=info["start"], fixed=_fixed_text(config))
         _save(ax, fig_path)
+    dimension_png = None
     if dimension:
         info["dimension"] = _dimension(config, grids, out)
+        if info["dimension"]["classes"] is not None:
+            dimension_png = out / f"{config.name}-dimension.png"
     info["image_seconds"] = time.perf_counter() - t0
     json_path = out / f"{config.name}.json"
     meta = read_json(json_path, "run the map again with --fresh")
     meta["map"] = info
     write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
-    return MapResult(config, results, png, fig_path, json_path, info)
+    return MapResult(config, results, png, fig_path, json_path, info, dimension_png)
 
 
 #: fewer box sizes than this (a map under 256 px a side) make the slope a rough estimate

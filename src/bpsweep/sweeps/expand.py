@@ -30,7 +30,7 @@ from ..errors import UsageError
 from ..model import param_names
 from ..settings import SETTINGS
 from .config import Spaced, SweepConfig
-from .window import pixel_values
+from .window import pixels_at
 
 OUTCOME_COLUMNS = ("initial_ssr", "final_ssr", "steps", "status")
 _DTYPES = {"int": np.int64, "float": np.float64, "str": object}
@@ -65,23 +65,22 @@ def column_kind(column: str) -> str:
 
 
 @njit
-def _uniform_draws(sweep_seed, start, stop, n_axes, out):
-    """out (stop - start, n_axes): draw i * n_axes + j of sweep_seed for run i, axis j."""
-    for r in range(stop - start):
-        i = start + r
+def _uniform_draws(sweep_seed, run_ids, n_axes, out):
+    """out (R, n_axes): draw i * n_axes + j of sweep_seed for run i = run_ids[r], axis j."""
+    for r in range(run_ids.shape[0]):
+        i = run_ids[r]
         for j in range(n_axes):
             out[r, j] = uniform(sweep_seed, i * n_axes + j)
 
 
 def axis_indices_and_draws(config: SweepConfig, run_ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Each axis's values for ``run_ids`` (a contiguous range), as arrays of length R."""
+    """Each axis's values for ``run_ids`` (any int64 array of run ids), as arrays of length R."""
     axes = config.axes
     out = {}
     if not axes:
         return out
-    start, stop = int(run_ids[0]), int(run_ids[-1]) + 1
     if config.mode == "map":
-        return pixel_values(config.map, start, stop)
+        return pixels_at(config.map, run_ids)
     if config.mode == "grid":
         sizes = [len(a.values) for a in axes]
         stride = 1
@@ -90,8 +89,8 @@ def axis_indices_and_draws(config: SweepConfig, run_ids: np.ndarray) -> dict[str
             out[a.name] = _take(a.values, idx, a.name)
             stride *= n
         return {a.name: out[a.name] for a in axes}
-    u = np.empty((stop - start, len(axes)))
-    _uniform_draws(np.uint64(config.sweep_seed), start, stop, len(axes), u)
+    u = np.empty((len(run_ids), len(axes)))
+    _uniform_draws(np.uint64(config.sweep_seed), run_ids, len(axes), u)
     for j, a in enumerate(axes):
         kind = SETTINGS[a.name].kind if a.name in SETTINGS else "float"
         col = u[:, j]
@@ -132,7 +131,13 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
     start = int(start)
     if not 0 <= start <= stop:
         raise UsageError(f"expand: expected 0 <= start <= stop <= {n}, got {start}, {stop}")
-    run_ids = np.arange(start, stop, dtype=np.int64)
+    return expand_ids(config, np.arange(start, stop, dtype=np.int64))
+
+
+def expand_ids(config: SweepConfig, run_ids: np.ndarray) -> pd.DataFrame:
+    """:func:`expand` of any run ids (an int64 array of ids in [0, n_runs), in any order):
+    each run depends only on the config and its id."""
+    run_ids = np.ascontiguousarray(run_ids, dtype=np.int64)
     r = len(run_ids)
     swept = axis_indices_and_draws(config, run_ids) if r else {}
     columns: dict[str, np.ndarray] = {}

@@ -46,7 +46,8 @@ class RunOptions:
     fresh: discard earlier parts or results of this name. quiet: no progress bar or notices.
     backend: "loky" (worker processes on this machine) or "dask" (a dask.distributed
     cluster: the one at ``scheduler``, else a local one started for the sweep). device: "cpu",
-    or "cuda" to train on the GPU in this process.
+    or "cuda" to train on the GPU in this process. yes: run work estimated to take over an
+    hour (:mod:`bpsweep.sweeps.estimate`), which is otherwise refused with the estimate.
     """
 
     jobs: int | None = None
@@ -58,6 +59,7 @@ class RunOptions:
     backend: str = "loky"
     scheduler: str | None = None
     device: str = "cpu"
+    yes: bool = False  #: run work estimated above LONG_WORK_SECONDS (an hour) without asking
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalise the values once, here

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SweepError
-from ..machine import MEMORY_SHARE, free_disk, memory_short, size_text
+from ..machine import MEMORY_SHARE, free_disk, memory_short
+from ..wording import size_text
 from .config import SweepConfig
 from .expand import column_kind, result_columns
 

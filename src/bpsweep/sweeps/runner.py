@@ -26,8 +26,10 @@ import pandas as pd
 
 from ..atomic import file_digest, os_reason, read_json, write_text_atomic
 from ..errors import BpsweepError, OutputError, SweepError, UsageError
-from ..machine import cpu_model, size_text, usable_cores, versions
+from ..machine import cpu_model, usable_cores, versions
 from ..model import STATUSES
+from ..wording import plural, size_text
+from . import estimate
 from ._csvfmt import read_csv_exact
 from .assemble import assemble, assemble_parquet
 from .chunks import GPU_MAX_CHUNK, write_part
@@ -72,27 +74,35 @@ class SweepOutcome:
     already_complete: bool = False
     metadata: dict = field(default_factory=dict)
 
-    def summary(self) -> str:
+    def summary(self, noun: str = "run") -> str:
+        """What a run of the sweep did, in four lines (``noun``: what a run is, e.g. a pixel)."""
         n = self.n_runs
         shares = "  ".join(f"{s} {100 * self.counts.get(s, 0) / n:.1f}%" for s in STATUSES)
-        rate = self.run_steps / self.wall_seconds if self.wall_seconds > 0 else float("nan")
+        name, runs = self.config.name, plural(n, noun)
         if self.already_complete:
+            head = f"{name}: {runs}, already complete (nothing computed; --fresh recomputes)"
+            verb = "results in"
+        elif self.computed == 0:  # every run came from parts a stopped run left
             head = (
-                f"{self.config.name}: {n:,} runs, already complete (nothing computed; "
-                f"--fresh recomputes)"
+                f"{name}: {runs} (all from earlier parts, nothing computed) in "
+                f"{self.wall_seconds:.2f} s"
             )
+            verb = "wrote"
         else:
+            rate = self.run_steps / self.wall_seconds if self.wall_seconds > 0 else float("nan")
             reused = f", {n - self.computed:,} from earlier parts" if self.computed < n else ""
             head = (
-                f"{self.config.name}: {n:,} runs ({self.computed:,} computed{reused}) in "
+                f"{name}: {runs} ({self.computed:,} computed{reused}) in "
                 f"{self.wall_seconds:.2f} s, {rate:,.0f} run-steps/s"
             )
+            verb = "wrote"
+        pad = " " * (len(verb) + 3)
         return "\n".join(
             [
                 head,
                 f"  {shares}  median steps {self.median_steps:g}",
-                f"  wrote {self.csv_path}",
-                f"        {self.json_path}",
+                f"  {verb} {self.csv_path}",
+                f"{pad}{self.json_path}",
             ]
         )
 
@@ -188,6 +198,47 @@ def plan(config: SweepConfig, options: RunOptions | None = None) -> Plan:
     )
 
 
+def _check_long_work(plan: Plan, missing: int) -> None:
+    """Before training ``missing`` runs: refuse work estimated over LONG_WORK_SECONDS unless
+    ``yes`` (SweepError with the estimate), and announce work over NOTICE_SECONDS on stderr
+    (unless quiet). Sweeps that are short whatever happens are not estimated."""
+    if missing == 0:
+        return
+    found = estimate.long_work(plan.config)
+    if found is None:
+        return
+    share = missing / plan.n  # a resumed sweep: only its missing runs are still to train
+    seconds = found.seconds * share
+    what = f"{plural(missing, 'run')} to train, {found.describe()}"
+    if seconds > estimate.LONG_WORK_SECONDS and not plan.options.yes:
+        raise SweepError(
+            f"{plan.config.name}: {what}; that is over an hour: run again with --yes to start "
+            f"it anyway (Ctrl-C stops it, keeping finished parts), or lower max_steps or the "
+            f"number of runs"
+        )
+    if seconds > estimate.NOTICE_SECONDS and not plan.options.quiet:
+        print(
+            f"bpsweep: {plan.config.name}: {what}; Ctrl-C stops it, keeping finished parts",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _work_text(config: SweepConfig) -> str:
+    """The expected work of a sweep, for --dry-run: the estimate, or for a sweep that is
+    short whatever happens its worst case."""
+    found = estimate.long_work(config)
+    if found is not None:
+        long = (
+            " (over an hour: a run needs --yes)"
+            if found.seconds > estimate.LONG_WORK_SECONDS
+            else ""
+        )
+        return found.describe() + long
+    most = config.n_runs * max(int(v) for v in config.values_of("max_steps"))
+    return f"at most {most:,} run-steps (every run to max_steps), under a minute on this machine"
+
+
 def _describe(plan: Plan, complete: Path | None) -> str:
     """Plan.describe's text; ``complete``: the finished results a run would reuse."""
     config, options = plan.config, plan.options
@@ -224,6 +275,7 @@ def _describe(plan: Plan, complete: Path | None) -> str:
             else f"on a local dask cluster of {options.jobs or usable_cores()} worker processes"
         )
     lines.append(f"chunks: {chunks:,} of up to {k:,} runs, {where}")
+    lines.append(f"work: {_work_text(config)}")
     per_row = row_bytes(config)
     size = "of CSV" if options.results_format == "csv" else "as CSV (less as Parquet)"
     lines.append(
@@ -278,6 +330,12 @@ def run_plan(plan: Plan) -> SweepOutcome:
             header = header_line(result_columns(config))
             steps, status = check_parts(manifest, plan.parts_dir, header)
             gaps = missing_ranges(manifest.ranges(), plan.n)
+            try:
+                _check_long_work(plan, sum(b - a for a, b in gaps))
+            except SweepError:
+                if not manifest.parts:  # refused before anything was trained: leave no folder
+                    remove_parts(plan.parts_dir)
+                raise
             run = _train_missing(plan, session, manifest, gaps, steps, status)
             if options.results_format == "parquet":
                 kinds = {c: column_kind(c) for c in result_columns(config)}

@@ -388,8 +388,12 @@ def pixel_values(spec: MapSpec, start: int = 0, stop: int | None = None):
     stop = n if stop is None else stop
     if not (0 <= start <= stop <= n):
         raise UsageError(f"pixel_values: expected 0 <= start <= stop <= {n}, found {start}, {stop}")
-    k = np.arange(start, stop, dtype=np.int64)
-    i, j = pixel_of(k, spec.width)
+    return pixels_at(spec, np.arange(start, stop, dtype=np.int64))
+
+
+def pixels_at(spec: MapSpec, runs: np.ndarray) -> dict:
+    """:func:`pixel_values` of any run indices (an int64 array, each in [0, W*H))."""
+    i, j = pixel_of(np.asarray(runs, dtype=np.int64), spec.width)
     return {
         "map_i": i,
         "map_j": j,
