@@ -135,3 +135,75 @@ def test_a_non_ascii_out_path_on_an_ascii_terminal_is_printed_escaped(tmp_path):
     assert "wrote r\\xe9sultats/tiny.csv" in done.stdout
     assert done.stderr == ""
     assert (tmp_path / "résultats" / "tiny.csv").exists()
+
+
+# ---------------------------------------------------------------- long work: estimated, stoppable
+
+NEVER_CONVERGES = """[init]
+preset = "statquest-start"
+[train]
+lr = 0.1
+lr_output = 0.3333
+max_steps = 1000000000000
+"""
+MAP = ROOT / "experiments" / "map-lr-hidden-output.toml"
+
+
+def test_one_run_of_hours_is_refused_with_its_estimate(capsys, tmp_path):
+    cfg = write(tmp_path, "long.toml", NEVER_CONVERGES)
+    line = one_line_error(*cli(capsys, "run", cfg, "--out", tmp_path / "o")[::2])
+    assert "long: 1 run to train, about 1e+12 run-steps" in line
+    assert "over an hour: run again with --yes" in line
+    assert not (tmp_path / "o" / "long.parts").exists()  # nothing left behind
+
+
+def test_dry_run_states_the_expected_work(capsys, tmp_path):
+    cfg = write(tmp_path, "long.toml", NEVER_CONVERGES)
+    code, out, err = cli(capsys, "run", cfg, "--dry-run")
+    assert code == 0 and err == ""
+    assert "work: about 1e+12 run-steps" in out and "(over an hour: a run needs --yes)" in out
+    code, out, _ = cli(capsys, "run", ROOT / "experiments" / "seed-lr-grid.toml", "--dry-run")
+    assert "work: at most 6,000,000 run-steps (every run to max_steps), under a minute" in out
+
+
+def test_yes_starts_work_estimated_long_and_a_notice_says_how_to_stop_it(
+    capsys, tmp_path, monkeypatch
+):
+    from bpsweep.sweeps import estimate
+
+    monkeypatch.setattr(estimate, "NOTICE_SECONDS", 0.0)  # every sweep is estimated
+    monkeypatch.setattr(estimate, "LONG_WORK_SECONDS", 0.0)  # and takes "long"
+    cfg = write(tmp_path, "s.toml", "[sweep]\nseed = { start = 0, count = 20 }\n")
+    line = one_line_error(*cli(capsys, "run", cfg, "--out", tmp_path / "o")[::2])
+    assert "20 runs to train, about" in line and "--yes" in line
+    code, out, err = cli(capsys, "run", cfg, "--out", tmp_path / "o", "--yes")
+    assert code == 0 and "20 runs (20 computed)" in out
+    assert "s: 20 runs to train, about" in err and "Ctrl-C stops it, keeping finished parts" in err
+
+
+def test_frames_have_a_maximum(capsys, tmp_path):
+    args = ("map", MAP, "--zoom", "0.3,0.09,1e6", "--frames", "100000", "--out", tmp_path)
+    line = one_line_error(*cli(capsys, *args)[::2])
+    assert "--frames: expected a whole number from 2 to 1,000, found 100000" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_map_dry_run_states_frames_work_and_files(capsys, tmp_path):
+    args = ("map", MAP, "--zoom", "0.3,0.09,1e6", "--frames", "8", "--resolution", "32x32")
+    code, out, err = cli(capsys, *args, "--out", tmp_path, "--dry-run")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].endswith(": 8 zoom frames of 32 x 32 pixels, 8,192 runs in all")
+    assert lines[1].startswith("  from lr_hidden 0.01") and lines[2].startswith("  to   lr_hidden")
+    assert lines[-2].startswith("files: 25 (each frame's Parquet, PNG and JSON, and ")
+    assert lines[-1] == "dry run: nothing written" and list(tmp_path.iterdir()) == []
+
+
+def test_frames_that_cannot_fit_the_disk_are_refused_before_training(capsys, tmp_path, monkeypatch):
+    from bpsweep.maps import runner
+
+    monkeypatch.setattr(runner, "free_disk", lambda path: 10_000_000)
+    args = ("map", MAP, "--zoom", "0.3,0.09,1e6", "--frames", "40", "--resolution", "256x256")
+    line = one_line_error(*cli(capsys, *args, "--out", tmp_path)[::2])
+    assert "40 maps: 120 files of about" in line and "would not fit the 10.0 MB free" in line
+    assert list(tmp_path.iterdir()) == []

@@ -88,6 +88,11 @@ def register(sub) -> None:
         help="train on the CPU (default) or on an NVIDIA GPU (docs/gpu.md)",
     )
     p.add_argument("--fresh", action="store_true", help="discard earlier parts or results")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the pixels, the expected work on this machine and the files; write nothing",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--yes",
@@ -124,6 +129,10 @@ def cmd_map(args) -> int:
     configs, gif = runner.plan_maps(
         config, resolution=args.resolution, zoom=zoom, frames=args.frames
     )
+    if args.dry_run:
+        print(runner.describe_maps(configs, options, gif))
+        return 0
+    runner.check_maps_fit(configs, args.out)
     drawn = []
     for cfg in configs:
         outcome, result = runner.run_map(

@@ -32,15 +32,16 @@ import pandas as pd
 
 from ..atomic import read_json, write_text_atomic, writing
 from ..errors import SweepError, UsageError
-from ..machine import memory_short
+from ..machine import free_disk, memory_short
 from ..model import DEFAULT_FIT_SSR, PRESETS, STATUSES
 from ..settings import SETTINGS
-from ..sweeps import window
+from ..sweeps import estimate, window
 from ..sweeps.config import SweepConfig, config_from_dict
 from ..sweeps.options import RunOptions
 from ..sweeps.outdir import SweepLock
+from ..sweeps.resources import row_bytes
 from ..sweeps.runner import plan, run_plan
-from ..wording import size_text
+from ..wording import duration, size_text
 from . import boxcount
 
 
@@ -74,6 +75,83 @@ def _window_tag(spec: window.MapSpec) -> str:
     return hashlib.sha256(blob).hexdigest()[:8]
 
 
+#: Most zoom frames one command makes (each is a map: about 3 files; a GIF of 1,000 frames at
+#: 250 ms is over four minutes long).
+MAX_FRAMES = 1000
+#: Bytes a pixel of a map's PNG may take at most (RGB, hardly compressed on fine detail).
+PNG_BYTES = 3
+
+
+def maps_need(configs: list[SweepConfig]) -> tuple[int, int]:
+    """(files, bytes on disk) the maps ``configs`` leave, and the most they need at once: each
+    map's Parquet (estimated as its CSV, an upper bound) and PNG stay, the parts it is
+    trained in (as large as its CSV) only while it trains."""
+    files, kept, parts = 0, 0, 0
+    for config in configs:
+        pixels = config.map.n_pixels
+        rows = row_bytes(config) * pixels
+        kept += rows + PNG_BYTES * pixels + 4096  # the results, the image and the JSON
+        parts = max(parts, rows)
+        files += 3
+    return files, kept + parts
+
+
+def check_maps_fit(configs: list[SweepConfig], out) -> None:
+    """Refuse (SweepError), before any training, maps whose files cannot fit the disk."""
+    files, need = maps_need(configs)
+    free = free_disk(Path(out))
+    if free is not None and need > free:
+        what = f"{len(configs):,} maps" if len(configs) > 1 else configs[0].name
+        raise SweepError(
+            f"{what}: {files:,} files of about {size_text(need)} in all would not fit the "
+            f"{size_text(free)} free under {out}; lower the resolution or the number of "
+            f"frames, or choose another --out"
+        )
+
+
+def describe_maps(configs: list[SweepConfig], options: RunOptions, gif: str | None) -> str:
+    """--dry-run's text for the maps a command would make: one map's plan (see
+    :meth:`bpsweep.sweeps.runner.Plan.describe`), or for zoom frames the frames in all."""
+    if gif is None:
+        return "\n".join(plan(c, options.but(results_format="parquet")).describe() for c in configs)
+    first, last = configs[0].map, configs[-1].map
+    pixels = sum(c.map.n_pixels for c in configs)
+    files, need = maps_need(configs)
+    # a few frames estimated (the first, the last and between), the rest taken as their mean
+    picked = sorted({round(k * (len(configs) - 1) / 4) for k in range(5)})
+    work = [estimate.long_work(configs[k]) for k in picked]
+    known = [w for w in work if w is not None]
+    if known:
+        scale = len(configs) / len(known)
+        seconds = scale * sum(w.seconds for w in known)
+        steps = scale * sum(w.run_steps for w in known)
+        work_text = (
+            f"about {steps:.3g} run-steps, about {duration(seconds)} on this machine "
+            f"(estimated from {len(known)} of the frames)"
+        )
+    else:
+        work_text = "under a minute a frame on this machine"
+
+    def window_text(spec):
+        ranges = spec.to_dict()
+        x0, x1 = ranges["x_range"]
+        y0, y1 = ranges["y_range"]
+        return f"{spec.x} {x0:.6g}..{x1:.6g} x {spec.y} {y0:.6g}..{y1:.6g}"
+
+    return "\n".join(
+        [
+            f"{gif}: {len(configs):,} zoom frames of {last.width} x {last.height} pixels, "
+            f"{pixels:,} runs in all",
+            f"  from {window_text(first)}",
+            f"  to   {window_text(last)}",
+            f"work: {work_text}",
+            f"files: {files + 1:,} (each frame's Parquet, PNG and JSON, and {gif}.gif), about "
+            f"{size_text(need)} on disk",
+            "dry run: nothing written",
+        ]
+    )
+
+
 def plan_maps(
     config: SweepConfig, *, resolution=None, zoom=None, frames: int | None = None
 ) -> tuple[list[SweepConfig], str | None]:
@@ -92,8 +170,11 @@ def plan_maps(
         spec = spec.with_resolution(resolution)
         name = f"{name}-{spec.width}x{spec.height}"
     if frames is not None:
-        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
-            raise UsageError(f"--frames: expected a whole number >= 2, found {frames!r}")
+        if isinstance(frames, bool) or not isinstance(frames, int) or not 2 <= frames <= MAX_FRAMES:
+            raise UsageError(
+                f"--frames: expected a whole number from 2 to {MAX_FRAMES:,}, found {frames!r} "
+                f"(each frame is a map of its own, with its Parquet, PNG and JSON)"
+            )
         if zoom is None:
             raise UsageError("--frames: expected --zoom X,Y,FACTOR too (the frames' last window)")
     if zoom is None:

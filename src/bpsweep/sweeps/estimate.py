@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..engine.batch import train_runs
 from ..engine.data import load_data
-from ..wording import duration
+from ..wording import duration, plural
 from .config import SweepConfig
 from .expand import expand_ids
 
@@ -56,7 +56,7 @@ class Estimate:
         max_steps)'."""
         text = (
             f"about {self.run_steps:.3g} run-steps, about {duration(self.seconds)} on this "
-            f"machine (estimated from a sample of {self.sample:,} runs"
+            f"machine (estimated from a sample of {plural(self.sample, 'run')}"
         )
         if self.capped:
             text += f"; {self.capped} still running when the sample stopped count as max_steps"

@@ -253,7 +253,7 @@ def _describe(plan: Plan, complete: Path | None) -> str:
         mode = f"map, {config.map.width} x {config.map.height} pixels"
     else:
         mode = "grid"
-    lines = [f"{config.name}: {n:,} runs ({mode})"]
+    lines = [f"{config.name}: {plural(n, 'run')} ({mode})"]
     if config.description:
         lines.append(f"  {config.description}")
     varying = config.varying()
