@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from bpsweep.commands import main
+from bpsweep.maps import image as MI
 from bpsweep.sweeps.config import load_config
 from bpsweep.sweeps.runner import run_sweep
 from bpsweep.sweeps.window import axis_values
@@ -92,7 +93,8 @@ def test_raw_png_is_one_pixel_per_run_right_way_up(tmp_path):
     assert image.shape == (32, 48, 3)
     df = pd.read_parquet(tmp_path / "m.parquet")
     diverged = (df["status"] == "diverged").to_numpy().reshape(32, 48)[::-1]  # row 0 = top
-    reddish = (image[..., 0] > image[..., 1] + 40) & (image[..., 0] > image[..., 2] + 40)
+    reds = {tuple(c) for c in MI.ramp(MI.DIVERGED_RAMP)}  # the diverged runs' shades
+    reddish = np.array([[tuple(px) in reds for px in row] for row in image])
     assert np.array_equal(reddish, diverged)
     meta = json.loads((tmp_path / "m.json").read_text())
     assert meta["map"]["counts"]["diverged"] == int(diverged.sum())

@@ -444,12 +444,12 @@ def test_outcome_image_size_and_orientation(tmp_path):
     image = MI.map_image("outcome", s, status=status, steps=steps, final_ssr=ssr)
     rgb = image.rgb
     assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8
-    red, blue = rgb[5, 3], rgb[5, 35]
-    assert red[0] > red[2] and blue[2] > blue[0]  # diverged red on the left, converged blue
-    assert (rgb[1:, :20] == red).all() and (rgb[1:, 20:] == blue).all()
-    grey = rgb[0, 0]
-    assert grey[0] == grey[1] == grey[2]  # row 0 of the image is the top row, j = H-1
-    assert (rgb[0] == grey).all() and not (rgb[-1] == grey).all()
+    red, green = rgb[5, 3], rgb[5, 35]
+    assert red[0] > red[1] and green[1] > green[0]  # diverged red on the left, good fits green
+    assert (rgb[1:, :20] == red).all() and (rgb[1:, 20:] == green).all()
+    purple = rgb[0, 0]  # row 0 of the image is the top row, j = H-1: stuck (max_steps)
+    assert purple[0] > purple[1] and purple[2] > purple[1]
+    assert (rgb[0] == purple).all() and not (rgb[-1] == purple).all()
     # the same from (H, W) grids [j, i]
     again = MI.map_image(
         "outcome",
@@ -483,12 +483,25 @@ def test_outcome_families_and_shading():
     assert len(colours) == 4  # all four distinguishable
     image = MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr)
     assert [label.split(":")[0].split(" (")[0] for label, _ in image.legend] == [
-        "converged, good fit",
-        "converged, no fit",
-        "max_steps",
+        "good fit",
+        "false convergence",
+        "stuck",
         "diverged; dark = fast",
     ]
     assert image.legend[0][0].endswith("25.0%")
+    # analyse's categories: a run stopped by max_steps with a good fit is a good fit, and the
+    # colours are analyse's (the ramps' middles are close to plots.COLOURS)
+    from bpsweep.analysis.plots import COLOURS
+
+    maxed_fit = MI.map_image("outcome", (1, 1), status=[1], steps=[1000], final_ssr=[1e-5])
+    r, g, b = (int(v) for v in maxed_fit.rgb[0, 0])
+    assert g > r and g > b
+    for (_, colour), name in zip(
+        image.legend, ("good fit", "false convergence", "stuck", "diverged")
+    ):
+        ours = np.array([int(colour[k : k + 2], 16) for k in (1, 3, 5)])
+        theirs = np.array([int(COLOURS[name][k : k + 2], 16) for k in (1, 3, 5)])
+        assert np.abs(ours - theirs).max() < 90, (name, colour, COLOURS[name])
     for bad in (math.nan, 0.0, -1.0, math.inf):
         with pytest.raises(UsageError, match="--fit-ssr"):
             MI.map_image("outcome", (4, w), status=status, steps=steps, final_ssr=ssr, fit_ssr=bad)

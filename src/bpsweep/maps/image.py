@@ -9,10 +9,11 @@ top, i.e. image[r] is map row j = H - 1 - r, and column c is i = c: as a picture
 Colour modes (one LUT look-up per pixel, vectorised; memory: the image plus two or three
 arrays of one to four bytes per pixel):
 
-- ``outcome``: converged to a good fit (final SSR < ``fit_ssr``) in blues, converged without
-  a fit ("false convergence": the step-size rule stopped on a plateau) in greens, both shaded
-  by steps (log scale, dark = fast); diverged in reds shaded by steps to divergence (dark =
-  fast); max_steps flat grey.
+- ``outcome``: the four outcomes of ``bpsweep analyse`` in its colours
+  (:data:`bpsweep.analysis.plots.COLOURS`): a good fit (final SSR < ``fit_ssr``) in greens, a
+  false convergence (converged without a fit: the step-size rule stopped on a plateau) in
+  oranges, both shaded by steps (log scale, dark = fast); stuck (max_steps without a fit) flat
+  purple; diverged in reds shaded by steps to divergence (dark = fast).
 - ``steps``: steps on a log scale, viridis.
 - ``final_ssr``: final SSR on a log scale, viridis; non-finite (diverged) in red.
 - ``basin``: each basin id its own colour (the 10 of tab10, then golden-ratio hues), -1 grey.
@@ -36,11 +37,13 @@ from ..errors import UsageError
 from ..model import CONVERGED, DEFAULT_FIT_SSR, DIVERGED, MAX_STEPS
 from ..sweeps.window import COLOR_MODES, MapSpec, to_grid
 
-#: Ramps (dark, light) of the outcome families, and the flat colour of max_steps.
-GOOD_FIT = ("#08306b", "#9ecae1")
-FALSE_CONV = ("#00441b", "#a1d99b")
+#: Ramps (dark, light) of the outcome families around analyse's colours for them (its
+#: plots.COLOURS: good fit #2ca02c, false convergence #ff7f0e, stuck #9467bd, diverged
+#: #d62728), and the flat colour of stuck runs (they all ran max_steps).
+GOOD_FIT = ("#00441b", "#a1d99b")
+FALSE_CONV = ("#7f2704", "#fdd0a2")
 DIVERGED_RAMP = ("#67000d", "#fcae91")
-MAX_STEPS_COLOUR = "#bdbdbd"
+STUCK_COLOUR = "#9467bd"
 NO_VALUE_COLOUR = "#d62728"
 NO_BASIN_COLOUR = "#d9d9d9"
 VIRIDIS = (
@@ -232,7 +235,7 @@ def _outcome_image(shape, arrays, *, fit_ssr, steps_range, **_) -> MapImage:
         [
             ramp(GOOD_FIT),
             ramp(FALSE_CONV),
-            ramp((MAX_STEPS_COLOUR, MAX_STEPS_COLOUR)),
+            ramp((STUCK_COLOUR, STUCK_COLOUR)),
             ramp(DIVERGED_RAMP),
         ]
     )
@@ -242,8 +245,10 @@ def _outcome_image(shape, arrays, *, fit_ssr, steps_range, **_) -> MapImage:
         s = st[a:b]
         if not np.isin(s, (CONVERGED, MAX_STEPS, DIVERGED)).all():
             raise UsageError("map_image: status: expected codes 0, 1, 2 (bpsweep.model.STATUSES)")
+        # analyse's outcomes (tables.outcomes): a good fit whatever stopped it, else converged
+        # (false convergence) or max_steps (stuck); diverged always
         family = np.where(ssr[a:b] < fit_ssr, np.uint16(0), np.uint16(1))
-        family[s == MAX_STEPS] = 2
+        family[(s == MAX_STEPS) & (family == 1)] = 2
         family[s == DIVERGED] = 3
         counts[:] += np.bincount(family.ravel(), minlength=4)
         return family * np.uint16(LEVELS) + _levels(n_steps[a:b], lo, hi, True)
@@ -252,9 +257,9 @@ def _outcome_image(shape, arrays, *, fit_ssr, steps_range, **_) -> MapImage:
     total = max(1, int(counts.sum()))
     mid = LEVELS // 3
     labels = (
-        f"converged, good fit (SSR < {fit_ssr:g}); dark = fast",
-        f"converged, no fit (SSR >= {fit_ssr:g}); dark = fast",
-        "max_steps",
+        f"good fit (SSR < {fit_ssr:g}); dark = fast",
+        f"false convergence (converged, SSR >= {fit_ssr:g}); dark = fast",
+        "stuck (max_steps, no fit)",
         "diverged; dark = fast",
     )
     legend = [
