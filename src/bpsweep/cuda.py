@@ -49,10 +49,13 @@ from . import kernels
 from .errors import DeviceError, UsageError
 from .model import (
     ACTIVATIONS,
+    ADAM,
     CONVERGED,
     DIVERGED,
     DIVERGENCE_FACTOR,
+    GD,
     MAX_STEPS,
+    MOMENTUM,
     OPTIMIZERS,
     n_params,
 )
@@ -206,7 +209,7 @@ def _kernel(hidden: int, act: int, opt: int):
         train_one's checks. Returns (every trainable |step| < tol, every p finite)."""
         c1 = 1.0
         c2 = 1.0
-        if opt == 2:
+        if opt == ADAM:
             c1 = 1.0 - h0 ** float(t)  # float exponent: pow, as in kernels.update
             c2 = 1.0 - h1 ** float(t)
         small = True
@@ -215,12 +218,12 @@ def _kernel(hidden: int, act: int, opt: int):
             if (mask >> j) & 1:
                 lr = lr_hidden if j < 2 * H else lr_output
                 g = slopes[j]
-                if opt == 0:
+                if opt == GD:
                     step = lr * g
-                elif opt == 1:
+                elif opt == MOMENTUM:
                     step = h0 * m[j] + lr * g
                     m[j] = step
-                else:
+                else:  # ADAM
                     m[j] = h0 * m[j] + (1.0 - h0) * g
                     v[j] = h1 * v[j] + (1.0 - h1) * g * g
                     step = lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + h2)

@@ -57,7 +57,18 @@ from numba import prange
 
 from . import _math
 from ._numba import njit
-from .model import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_STEPS
+from .model import (
+    ADAM,
+    CONVERGED,
+    DIVERGED,
+    DIVERGENCE_FACTOR,
+    GD,
+    MAX_STEPS,
+    MOMENTUM,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+)
 
 # ---------------------------------------------------------------- activations
 #
@@ -84,13 +95,13 @@ def activate(z, act):
     softplus and sigmoid are written around t = e^-|z|, which never overflows, so both stay
     finite and accurate for any finite z (|z| up to 1e300 and beyond).
     """
-    if act == 0:
+    if act == SOFTPLUS:
         return softplus(z)
-    if act == 1:
+    if act == RELU:
         return relu(z)
-    if act == 2:
+    if act == SIGMOID:
         return sigmoid(z)
-    return tanh(z)
+    return tanh(z)  # TANH
 
 
 # ---------------------------------------------------------------- forward and backward
@@ -200,7 +211,7 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
     beta1 = hyper[0]
     beta2 = hyper[1]
     c1 = c2 = 1.0
-    if opt == 2:
+    if opt == ADAM:
         # float exponent: libm pow, as Python's float ** int does (an int exponent would make
         # numba multiply repeatedly, a different rounding)
         c1 = 1.0 - beta1 ** float(t)
@@ -211,12 +222,12 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
             continue
         lr = lr_hidden if j < n_hidden_params else lr_output
         g = slopes[j]
-        if opt == 0:
+        if opt == GD:
             step = lr * g
-        elif opt == 1:
+        elif opt == MOMENTUM:
             step = hyper[0] * m[j] + lr * g
             m[j] = step
-        else:
+        else:  # ADAM
             m[j] = beta1 * m[j] + (1.0 - beta1) * g
             v[j] = beta2 * v[j] + (1.0 - beta2) * g * g
             step = lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + hyper[2])
@@ -337,16 +348,16 @@ def _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy):
         for i in range(n):
             xi = x[i]
             k = (h * n + i) * lanes
-            if act == 0:
+            if act == SOFTPLUS:
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = softplus(p[w + lane] * xi + p[b + lane])
-            elif act == 1:
+            elif act == RELU:
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = relu(p[w + lane] * xi + p[b + lane])
-            elif act == 2:
+            elif act == SIGMOID:
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = sigmoid(p[w + lane] * xi + p[b + lane])
-            else:
+            else:  # TANH
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = tanh(p[w + lane] * xi + p[b + lane])
 
@@ -410,7 +421,7 @@ def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol
     ``flags[lanes + lane]`` = every trainable |step size| < tol.
     """
     n_p = 3 * hidden + 1
-    if opt == 2:
+    if opt == ADAM:
         for lane in range(lanes):  # libm pow, as in update (not vectorized: adam only)
             c[lane] = 1.0 - hyper[lane] ** float(t[lane])
             c[lanes + lane] = 1.0 - hyper[lanes + lane] ** float(t[lane])
@@ -419,18 +430,18 @@ def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol
         flags[lanes + lane] = 1
     for j in range(n_p):
         k = j * lanes
-        if opt == 0:
+        if opt == GD:
             for lane in range(lanes):
                 step = rate[k + lane] * g[k + lane]
                 step = step if trainable[k + lane] else 0.0
                 s[k + lane] = step
-        elif opt == 1:
+        elif opt == MOMENTUM:
             for lane in range(lanes):
                 step = hyper[lane] * m[k + lane] + rate[k + lane] * g[k + lane]
                 step = step if trainable[k + lane] else 0.0
                 m[k + lane] = step
                 s[k + lane] = step
-        else:
+        else:  # ADAM
             for lane in range(lanes):
                 beta1 = hyper[lane]
                 beta2 = hyper[lanes + lane]
