@@ -1,7 +1,10 @@
 """Compiled kernels: forward, backward, update, and the training loops built on them.
 
-Everything here takes plain float64 arrays and integer codes (see :mod:`bpsweep.model` for the
-registries and the parameter layout); input is validated once by the public API, never here.
+The training kernels take the runs of a batch as one :class:`Runs` (named arrays: codes,
+rates, tol, max_steps, trainable mask, start) and write their outcomes into one
+:class:`Outcomes`; the functions below them take plain float64 arrays and integer codes (see
+:mod:`bpsweep.model` for the registries and the parameter layout). Input is converted and
+validated once, by :func:`make_runs` and the public API, never in compiled code.
 The single-run trainer :func:`train_one` and the batched kernel :func:`train_batch` do, for
 each run, the very same float operations in the same order, so a run gives the same bits
 whichever way it is trained (and the CUDA kernel in :mod:`bpsweep.cuda` too).
@@ -50,6 +53,7 @@ never stops) until the item's last run stops.
 """
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -57,7 +61,9 @@ from numba import prange
 
 from . import _math
 from ._numba import njit
+from .errors import UsageError
 from .model import (
+    ACTIVATIONS,
     ADAM,
     CONVERGED,
     DIVERGED,
@@ -65,6 +71,7 @@ from .model import (
     GD,
     MAX_STEPS,
     MOMENTUM,
+    OPTIMIZERS,
     RELU,
     SIGMOID,
     SOFTPLUS,
@@ -235,46 +242,238 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
         p[j] = p[j] - step
 
 
+# ---------------------------------------------------------------- per-run inputs and outcomes
+#
+# The kernels take the runs of a batch as one Runs and fill one Outcomes: named tuples of
+# arrays, which numba passes into compiled code as they are (one compiled signature as long as
+# every field keeps its dtype, layout and writability; make_runs and Outcomes.empty see to
+# that). Each field is declared once, in RUN_FIELDS or OUTCOME_FIELDS; the classes, make_runs,
+# Outcomes.empty and check_batch follow the tables, so a new per-run input is one line there
+# (and the kernel code that reads it).
+
+
+class Field(NamedTuple):
+    """One per-run array of :class:`Runs` or :class:`Outcomes`."""
+
+    name: str
+    dtype: type
+    shape: tuple  #: one run's entry: () one value, (3,) three, ("P",) one per parameter
+    doc: str
+    default: object = None  #: make_runs's value when the field is not given; None: required
+    codes: dict | None = None  #: the registry whose codes the values are (make_runs checks)
+
+
+#: The per-run inputs (:class:`Runs`), R runs of P = 3H + 1 parameters.
+RUN_FIELDS = (
+    Field("act", np.int64, (), "activation code (ACTIVATIONS)", codes=ACTIVATIONS),
+    Field("opt", np.int64, (), "optimizer code (OPTIMIZERS)", codes=OPTIMIZERS),
+    Field("hyper", np.float64, (3,), "momentum, or adam's beta1, beta2, eps (hyper_array)"),
+    Field("lr_hidden", np.float64, (), "the hidden layer's learning rate (p[0 .. 2H-1])"),
+    Field("lr_output", np.float64, (), "the output layer's learning rate (p[2H .. 3H])"),
+    Field("tol", np.float64, (), "converged once every trainable |step size| < tol"),
+    Field("max_steps", np.int64, (), "the most updates a run takes"),
+    Field("trainable", np.bool_, ("P",), "which parameters the optimizer moves", default=True),
+    Field("init", np.float64, ("P",), "the start; its shape (R, P) sets R and P"),
+)
+#: The per-run outcomes (:class:`Outcomes`), filled by the kernels.
+OUTCOME_FIELDS = (
+    Field("final", np.float64, ("P",), "the parameters at the end"),
+    Field("status", np.int64, (), "CONVERGED, MAX_STEPS or DIVERGED (bpsweep.model)"),
+    Field("steps", np.int64, (), "the updates applied"),
+    Field("initial_ssr", np.float64, (), "the SSR at the start"),
+    Field("final_ssr", np.float64, (), "the SSR at the end"),
+)
+
+
+def _fields_doc(fields) -> str:
+    """A table's fields as the lines of a docstring's literal block: name, shape, dtype,
+    meaning."""
+    lines = []
+    for f in fields:
+        shape = f"({', '.join(['R', *map(str, f.shape)])})" if f.shape else "(R,)"
+        lines.append(f"        {f.name:<12} {shape:<7} {np.dtype(f.dtype).name:<8} {f.doc}")
+    return "\n".join(lines)
+
+
+class Runs(NamedTuple("Runs", [(f.name, np.ndarray) for f in RUN_FIELDS])):
+    """The per-run inputs of a batch of R runs: one array per field of RUN_FIELDS, first axis
+    the run. Build it with :func:`make_runs`, which gives each field its dtype and layout.
+
+    Fields::
+    """
+
+    __slots__ = ()
+
+
+class Outcomes(NamedTuple("Outcomes", [(f.name, np.ndarray) for f in OUTCOME_FIELDS])):
+    """The per-run outcomes of a batch, filled in place by the kernels: one array per field of
+    OUTCOME_FIELDS, first axis the run. Make one with :meth:`empty`.
+
+    Fields::
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def empty(cls, n_runs: int, n_params: int) -> "Outcomes":
+        """Uninitialised outcomes of ``n_runs`` runs of ``n_params`` parameters."""
+        return cls(*(np.empty(_shape(f, n_runs, n_params), f.dtype) for f in OUTCOME_FIELDS))
+
+
+Runs.__doc__ = f"{Runs.__doc__.rstrip()}\n\n{_fields_doc(RUN_FIELDS)}\n"
+Outcomes.__doc__ = f"{Outcomes.__doc__.rstrip()}\n\n{_fields_doc(OUTCOME_FIELDS)}\n"
+
+
+class Trace(NamedTuple):
+    """One run's steps, recorded by :func:`train_one`: row k is the state after step k (row 0:
+    the start, its slopes and step sizes NaN). S rows: max_steps + 1 to record, 0 not to."""
+
+    params: np.ndarray  #: (S, P) the parameters
+    slopes: np.ndarray  #: (S, P) the slopes step k took
+    step_sizes: np.ndarray  #: (S, P) the changes step k subtracted (0 for frozen parameters)
+    ssr: np.ndarray  #: (S,) the SSR
+
+    @classmethod
+    def empty(cls, rows: int, n_params: int) -> "Trace":
+        """A trace of ``rows`` rows (0: train_one records nothing)."""
+        return cls(*(np.empty((rows, n_params)) for _ in range(3)), np.empty(rows))
+
+
+def _shape(field: Field, n_runs: int, n_params: int) -> tuple:
+    """The full shape of ``field``'s array for a batch."""
+    return (n_runs, *(n_params if d == "P" else d for d in field.shape))
+
+
+def _kernel_array(a, dtype):
+    """``a`` as a C-contiguous, writable array of ``dtype`` (a copy only where needed), so that
+    every kernel compiles for one type per argument."""
+    a = np.asarray(a)
+    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C")
+    return a
+
+
+def make_runs(**fields) -> Runs:
+    """The kernels' :class:`Runs` from plain arrays, one keyword per field of RUN_FIELDS.
+
+    ``init`` (R, P) sets the number of runs R and of parameters P = 3H + 1. Every other field
+    is an array of its full shape ((R,), (R, 3) or (R, P)) or anything that broadcasts to it:
+    a scalar (the same for every run), a row (3,) or (P,). A field with a default
+    (``trainable``: all) may be left out. Each becomes a C-contiguous writable array of the
+    field's dtype, a copy only where needed (so the kernels compile once), and code fields
+    are checked against their registries.
+
+    Raises TypeError for an unknown or missing field, ValueError for a shape that does not
+    fit, UsageError (a ValueError) for an unknown code.
+    """
+    names = [f.name for f in RUN_FIELDS]
+    unknown = sorted(set(fields) - set(names))
+    missing = [f.name for f in RUN_FIELDS if f.name not in fields and f.default is None]
+    if unknown or missing:
+        what = f"unknown field(s) {', '.join(unknown)}" if unknown else ""
+        what += "; " if unknown and missing else ""
+        what += f"missing field(s) {', '.join(missing)}" if missing else ""
+        raise TypeError(f"make_runs: {what}; the fields are {', '.join(names)}")
+    init = np.asarray(fields["init"])
+    if init.ndim != 2 or init.shape[1] < 4 or (init.shape[1] - 1) % 3:
+        raise ValueError(f"make_runs: init must be (R, 3H + 1) with H >= 1, got {init.shape}")
+    n_runs, n_params = init.shape
+    arrays = {}
+    for f in RUN_FIELDS:
+        a = np.asarray(fields.get(f.name, f.default))
+        shape = _shape(f, n_runs, n_params)
+        if a.shape != shape:
+            try:
+                a = np.broadcast_to(a, shape)  # read-only: _kernel_array copies it
+            except ValueError:
+                raise ValueError(
+                    f"make_runs: {f.name} has shape {a.shape}; {n_runs} runs of {n_params} "
+                    f"parameters need {shape} or a shape that broadcasts to it"
+                ) from None
+        a = _kernel_array(a, f.dtype)
+        if f.codes is not None:
+            bad = a[(a < 0) | (a >= len(f.codes))]
+            if bad.size:
+                raise UsageError(
+                    f"{f.name}: unknown code {bad[0]}; expected 0..{len(f.codes) - 1} "
+                    f"({', '.join(f.codes)})"
+                )
+        arrays[f.name] = a
+    return Runs(**arrays)
+
+
+def check_batch(runs, out, hidden: int) -> tuple[int, int]:
+    """(R, P) of a batch, once ``runs`` is a :class:`Runs` and ``out`` an :class:`Outcomes`
+    whose fields have their dtypes, are C-contiguous and writable (so that the kernels compile
+    once; make_runs's and Outcomes.empty's always are) and have the shapes of R runs of the P
+    = 3H + 1 parameters of ``hidden`` nodes (the kernels do not check bounds). TypeError for a
+    wrong type, dtype or layout, UsageError (a ValueError) for a wrong shape."""
+    records = ((runs, Runs, RUN_FIELDS), (out, Outcomes, OUTCOME_FIELDS))
+    for record, cls, fields in records:
+        if not isinstance(record, cls):
+            raise TypeError(f"expected a {cls.__name__}, got {type(record).__name__}")
+        for f, a in zip(fields, record):
+            if not (
+                isinstance(a, np.ndarray)
+                and a.dtype == f.dtype
+                and a.flags.c_contiguous
+                and a.flags.writeable
+            ):
+                raise TypeError(
+                    f"{cls.__name__}.{f.name} must be a writable C-contiguous "
+                    f"{np.dtype(f.dtype).name} array (make_runs, Outcomes.empty)"
+                )
+    if runs.init.ndim != 2 or runs.init.shape[1] != 3 * hidden + 1:
+        raise UsageError(
+            f"init has shape {runs.init.shape}; hidden={hidden} needs (R, {3 * hidden + 1})"
+        )
+    n_runs, n_params = runs.init.shape
+    for record, cls, fields in records:
+        for f, a in zip(fields, record):
+            if a.shape != _shape(f, n_runs, n_params):
+                raise UsageError(
+                    f"{cls.__name__}.{f.name} has shape {a.shape}; {n_runs} runs of "
+                    f"{n_params} parameters need {_shape(f, n_runs, n_params)}"
+                )
+    return n_runs, n_params
+
+
 # ---------------------------------------------------------------- one run
+
+#: A lane's or a run's status while it is still training (model's statuses are >= 0).
+_RUNNING = -1
 
 
 @njit
-def train_one(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr_hidden,
-    lr_output,
-    tol,
-    max_steps,
-    trainable,
-    p,
-    trace_params,
-    trace_slopes,
-    trace_steps,
-    trace_ssr,
-):
-    """Train one run from ``p`` (updated in place). Returns (status, steps, initial SSR, SSR).
+def train_one(x, y, hidden, runs, r, out, trace):
+    """Train run ``r`` of ``runs`` (a :class:`Runs`) from its start; write its outcome to row
+    ``r`` of ``out`` (an :class:`Outcomes`).
 
     The stopping rule of statquest.md: a step takes the slopes, computes the step sizes and
     applies them; the run has converged when every trainable step size is below ``tol`` in
     absolute value (``steps`` counts that last update), and has diverged as soon as, after an
     update, the SSR or a parameter is not finite or the SSR exceeds 1e8 times the initial SSR.
 
-    The trace arrays record row k = the state after step k (row 0: the start, slopes and step
-    sizes NaN). Pass arrays with max_steps + 1 rows to record, or 0 rows to skip recording.
+    ``trace`` (a :class:`Trace`) records every step when it has max_steps + 1 rows, nothing
+    when it has 0 (``Trace.empty(0, P)``).
     """
-    n_p = p.shape[0]
+    n_p = runs.init.shape[1]
+    act = runs.act[r]
+    opt = runs.opt[r]
+    hyper = runs.hyper[r]
+    lr_hidden = runs.lr_hidden[r]
+    lr_output = runs.lr_output[r]
+    tol = runs.tol[r]
+    max_steps = runs.max_steps[r]
+    trainable = runs.trainable[r]
+    p = runs.init[r].copy()
     act_out = np.empty(hidden)
     act_slope = np.empty(hidden)
     slopes = np.empty(n_p)
     step_sizes = np.empty(n_p)
     m = np.zeros(n_p)
     v = np.zeros(n_p)
-    record = trace_ssr.shape[0] > 0
+    record = trace.ssr.shape[0] > 0
 
     # Each pass gives the SSR at the current parameters and the slopes for the next step.
     ssr = ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes)
@@ -282,23 +481,24 @@ def train_one(
     limit = DIVERGENCE_FACTOR * initial_ssr
     if record:
         for j in range(n_p):
-            trace_params[0, j] = p[j]
-            trace_slopes[0, j] = np.nan
-            trace_steps[0, j] = np.nan
-        trace_ssr[0] = ssr
+            trace.params[0, j] = p[j]
+            trace.slopes[0, j] = np.nan
+            trace.step_sizes[0, j] = np.nan
+        trace.ssr[0] = ssr
 
+    status = _RUNNING
     steps = 0
-    while True:
+    while status == _RUNNING:
         steps += 1
         update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, steps, m, v, step_sizes)
         if record:
             for j in range(n_p):
-                trace_params[steps, j] = p[j]
-                trace_slopes[steps, j] = slopes[j]
-                trace_steps[steps, j] = step_sizes[j]
+                trace.params[steps, j] = p[j]
+                trace.slopes[steps, j] = slopes[j]
+                trace.step_sizes[steps, j] = step_sizes[j]
         ssr = ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes)
         if record:
-            trace_ssr[steps] = ssr
+            trace.ssr[steps] = ssr
 
         finite = math.isfinite(ssr) and ssr <= limit
         small = True
@@ -308,11 +508,18 @@ def train_one(
             if trainable[j] and not abs(step_sizes[j]) < tol:
                 small = False
         if not finite:
-            return DIVERGED, steps, initial_ssr, ssr
-        if small:
-            return CONVERGED, steps, initial_ssr, ssr
-        if steps >= max_steps:
-            return MAX_STEPS, steps, initial_ssr, ssr
+            status = DIVERGED
+        elif small:
+            status = CONVERGED
+        elif steps >= max_steps:
+            status = MAX_STEPS
+
+    for j in range(n_p):
+        out.final[r, j] = p[j]
+    out.status[r] = status
+    out.steps[r] = steps
+    out.initial_ssr[r] = initial_ssr
+    out.final_ssr[r] = ssr
 
 
 # ---------------------------------------------------------------- lanes: many runs at once
@@ -334,7 +541,6 @@ LANES = 128
 #: Most runs per work item of train_batch's parallel loop (fewer when a batch is small, so that
 #: every thread gets several items).
 GROUP = 4096
-_RUNNING = -1
 
 
 @njit
@@ -483,32 +689,12 @@ def _lanes_status(lanes, ssr, limit, t, max_steps, flags, status):
 
 
 @njit
-def _lanes_range(
-    x,
-    y,
-    hidden,
-    act_code,
-    opt_code,
-    hyper,
-    lr_hidden,
-    lr_output,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    order,
-    first,
-    last,
-    lanes,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-):
-    """train_batch's work for runs order[first:last], which share the activation ``act_code``
-    and the optimizer ``opt_code``: ``lanes`` runs in lockstep, a stopped run's lane refilled
-    at once with the next run."""
+def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
+    """train_batch's work for runs order[first:last], which share the activation and the
+    optimizer: ``lanes`` runs in lockstep, a stopped run's lane refilled at once with the next
+    run."""
+    act_code = runs.act[order[first]]
+    opt_code = runs.opt[order[first]]
     n = x.shape[0]
     n_p = 3 * hidden + 1
     size = n_p * lanes
@@ -550,32 +736,32 @@ def _lanes_range(
             r = run[lane]
             if r >= 0:
                 for j in range(n_p):
-                    final[r, j] = p[j * lanes + lane]
-                status[r] = code[lane]
-                steps[r] = t[lane]
-                final_ssr[r] = ssr[lane]
+                    out.final[r, j] = p[j * lanes + lane]
+                out.status[r] = code[lane]
+                out.steps[r] = t[lane]
+                out.final_ssr[r] = ssr[lane]
                 active -= 1
             code[lane] = _RUNNING
             if next_run < last:
                 r = order[next_run]
                 next_run += 1
                 for j in range(n_p):
-                    p0[j] = init[r, j]
+                    p0[j] = runs.init[r, j]
                 ssr0 = ssr_and_slopes(x, y, p0, hidden, act_code, a0, da0, g0)
-                initial_ssr[r] = ssr0
+                out.initial_ssr[r] = ssr0
                 for j in range(n_p):
                     k = j * lanes + lane
                     p[k] = p0[j]
                     g[k] = g0[j]
                     m[k] = 0.0
                     v[k] = 0.0
-                    tr[k] = trainable[r, j]
-                    rate[k] = lr_hidden[r] if j < 2 * hidden else lr_output[r]
+                    tr[k] = runs.trainable[r, j]
+                    rate[k] = runs.lr_hidden[r] if j < 2 * hidden else runs.lr_output[r]
                 for q in range(3):
-                    hyp[q * lanes + lane] = hyper[r, q]
-                tol_l[lane] = tol[r]
+                    hyp[q * lanes + lane] = runs.hyper[r, q]
+                tol_l[lane] = runs.tol[r]
                 limit[lane] = DIVERGENCE_FACTOR * ssr0
-                max_l[lane] = max_steps[r]
+                max_l[lane] = runs.max_steps[r]
                 t[lane] = 0
                 run[lane] = r
                 active += 1
@@ -641,15 +827,6 @@ def _lanes_range(
                 break
 
 
-def _kernel_array(a, dtype):
-    """``a`` as a C-contiguous, writable array of ``dtype`` (a copy only where needed), so that
-    every kernel compiles for one type per argument."""
-    a = np.asarray(a)
-    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
-        a = np.array(a, dtype=dtype, order="C")
-    return a
-
-
 def _work_items(act, opt, lanes):
     """Run order and work items for train_batch: runs sorted (stably) by activation and
     optimizer, cut into items of at most GROUP runs that share both (and at least ``lanes``,
@@ -683,123 +860,35 @@ def _work_items(act, opt, lanes):
     return order, items[dealt]
 
 
-def train_batch(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-    *,
-    lr_output=None,
-    lanes=LANES,
-):
+def train_batch(x, y, hidden, runs, out, *, lanes=LANES):
     """Train many runs on one data set and hidden size, in compiled code, spread over threads.
 
-    Per-run inputs, R runs and P = 3H + 1 parameters: act, opt (R,) int codes; hyper (R, 3);
-    lr, tol (R,) float; max_steps (R,) int; trainable (R, P) bool; init (R, P) float.
-    ``lr`` is the hidden layer's rate, and the output layer's too unless ``lr_output`` (R,)
-    is given. Outputs, filled in place: final (R, P), status (R,) int, steps (R,) int,
-    initial_ssr and final_ssr (R,). Each run gives the bits :func:`train_one` gives.
+    ``runs``: a :class:`Runs` (R runs of P = 3H + 1 parameters, from :func:`make_runs`);
+    ``out``: an :class:`Outcomes` filled in place, in the runs' order (``Outcomes.empty(R,
+    P)``); x, y (n,): the data, converted (copied only where needed) to C-contiguous writable
+    float64 so the kernel compiles once. Each run gives the bits :func:`train_one` gives.
 
-    Inputs are converted (copied only where needed) to C-contiguous writable arrays of one
-    dtype each, so the kernel compiles once. Work items of up to GROUP runs of one activation
-    and optimizer are dealt out to numba's threads like cards (item i to thread i mod T), so
-    that each thread gets a share of every part of the batch, long runs and short; each item
-    trains LANES runs at a time.
+    Work items of up to GROUP runs of one activation and optimizer are dealt out to numba's
+    threads like cards (item i to thread i mod T), so that each thread gets a share of every
+    part of the batch, long runs and short; each item trains ``lanes`` runs at a time.
     """
-    f8, i8 = np.float64, np.int64
-    act = _kernel_array(act, i8)
-    opt = _kernel_array(opt, i8)
-    lr = _kernel_array(lr, f8)
-    lr_output = lr if lr_output is None else _kernel_array(lr_output, f8)
+    hidden = int(hidden)
+    check_batch(runs, out, hidden)
     lanes = int(lanes)
     if lanes < 1:
         raise ValueError(f"lanes must be >= 1, got {lanes}")
-    order, items = _work_items(act, opt, lanes)
-    outputs = (final, status, steps, initial_ssr, final_ssr)
-    kinds = (f8, i8, i8, f8, f8)
-    for out, kind in zip(outputs, kinds):
-        if out.dtype != kind or not out.flags.c_contiguous or not out.flags.writeable:
-            raise TypeError(f"train_batch outputs must be writable C-contiguous {kind.__name__}")
-    _train_batch(
-        _kernel_array(x, f8),
-        _kernel_array(y, f8),
-        int(hidden),
-        act,
-        opt,
-        _kernel_array(hyper, f8),
-        lr,
-        lr_output,
-        _kernel_array(tol, f8),
-        _kernel_array(max_steps, i8),
-        _kernel_array(trainable, np.bool_),
-        _kernel_array(init, f8),
-        order,
-        items,
-        lanes,
-        *outputs,
-    )
+    order, items = _work_items(runs.act, runs.opt, lanes)
+    f8 = np.float64
+    x, y = _kernel_array(x, f8), _kernel_array(y, f8)
+    _train_batch(x, y, hidden, runs, order, items, lanes, out)
 
 
 @njit(parallel=True)
-def _train_batch(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr_hidden,
-    lr_output,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    order,
-    items,
-    lanes,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-):
-    """train_batch's compiled body: one prange iteration per work item."""
+def _train_batch(x, y, hidden, runs, order, items, lanes, out):
+    """train_batch's compiled body: one prange iteration per work item.
+
+    The body only calls _lanes_range: numba's parfor loses stores made in the prange body
+    itself through a named tuple's array (``out.status[r] = ...``; numba issues #7135,
+    #10338), not those made in a function it calls."""
     for item in prange(items.shape[0]):
-        first = items[item, 0]
-        last = items[item, 1]
-        r = order[first]
-        _lanes_range(
-            x,
-            y,
-            hidden,
-            act[r],
-            opt[r],
-            hyper,
-            lr_hidden,
-            lr_output,
-            tol,
-            max_steps,
-            trainable,
-            init,
-            order,
-            first,
-            last,
-            lanes,
-            final,
-            status,
-            steps,
-            initial_ssr,
-            final_ssr,
-        )
+        _lanes_range(x, y, hidden, runs, order, items[item, 0], items[item, 1], lanes, out)
