@@ -688,142 +688,220 @@ def _lanes_status(lanes, ssr, limit, t, max_steps, flags, status):
     return stopped
 
 
+class _Lanes(NamedTuple):
+    """The lanes of one work item: what each holds of its run (all of it but the SSR moves
+    with the run when the lanes are drained), and the scratch of the refill and the drain
+    (layout: the module docstring; L lanes, P parameters, H hidden nodes)."""
+
+    p: np.ndarray  #: (P * L) parameters
+    g: np.ndarray  #: (P * L) slopes at p
+    m: np.ndarray  #: (P * L) momentum's last step, adam's first moment
+    v: np.ndarray  #: (P * L) adam's second moment
+    rate: np.ndarray  #: (P * L) each parameter's learning rate (its layer's)
+    tr: np.ndarray  #: (P * L) trainable
+    hyp: np.ndarray  #: (3 * L) the hyper-parameters, row by row
+    tol: np.ndarray  #: (L,)
+    limit: np.ndarray  #: (L,) the SSR beyond which the run has diverged
+    max_steps: np.ndarray  #: (L,)
+    t: np.ndarray  #: (L,) steps taken
+    run: np.ndarray  #: (L,) the run in the lane, -1 for none
+    code: np.ndarray  #: (L,) its status after the last step, _RUNNING while it goes on
+    ssr: np.ndarray  #: (L,) the SSR at p
+    keep: np.ndarray  #: (L,) scratch of _drain: the lanes kept
+    p0: np.ndarray  #: (P,) scratch of _start_run: one run's start, slopes and activations
+    g0: np.ndarray  #: (P,)
+    a0: np.ndarray  #: (H,)
+    da0: np.ndarray  #: (H,)
+
+
+@njit
+def _new_lanes(hidden, lanes):
+    """``lanes`` empty lanes (no run, status CONVERGED: the first refill fills each)."""
+    n_p = 3 * hidden + 1
+    size = n_p * lanes
+    return _Lanes(
+        np.zeros(size),
+        np.zeros(size),
+        np.zeros(size),
+        np.zeros(size),
+        np.zeros(size),
+        np.ones(size, np.bool_),
+        np.ones(3 * lanes),
+        np.zeros(lanes),
+        np.full(lanes, np.inf),
+        np.full(lanes, np.iinfo(np.int64).max),
+        np.zeros(lanes, np.int64),
+        np.full(lanes, -1, np.int64),
+        np.full(lanes, CONVERGED, np.int64),
+        np.zeros(lanes),
+        np.empty(lanes, np.int64),
+        np.empty(n_p),
+        np.empty(n_p),
+        np.empty(hidden),
+        np.empty(hidden),
+    )
+
+
+@njit
+def _finish_run(st, n_p, lanes, lane, out):
+    """Write the outcome of the run that stopped in ``lane`` (its status in st.code)."""
+    r = st.run[lane]
+    for j in range(n_p):
+        out.final[r, j] = st.p[j * lanes + lane]
+    out.status[r] = st.code[lane]
+    out.steps[r] = st.t[lane]
+    out.final_ssr[r] = st.ssr[lane]
+
+
+@njit
+def _start_run(x, y, hidden, act, runs, r, st, lanes, lane, out):
+    """Start run r in ``lane``: its start, rates, mask and settings, and the initial SSR and
+    slopes that train_one begins with (ssr_and_slopes on the run alone; the SSR also to
+    out.initial_ssr[r])."""
+    n_p = 3 * hidden + 1
+    for j in range(n_p):
+        st.p0[j] = runs.init[r, j]
+    ssr0 = ssr_and_slopes(x, y, st.p0, hidden, act, st.a0, st.da0, st.g0)
+    out.initial_ssr[r] = ssr0
+    for j in range(n_p):
+        k = j * lanes + lane
+        st.p[k] = st.p0[j]
+        st.g[k] = st.g0[j]
+        st.m[k] = 0.0
+        st.v[k] = 0.0
+        st.tr[k] = runs.trainable[r, j]
+        st.rate[k] = runs.lr_hidden[r] if j < 2 * hidden else runs.lr_output[r]
+    for q in range(3):
+        st.hyp[q * lanes + lane] = runs.hyper[r, q]
+    st.tol[lane] = runs.tol[r]
+    st.limit[lane] = DIVERGENCE_FACTOR * ssr0
+    st.max_steps[lane] = runs.max_steps[r]
+    st.t[lane] = 0
+    st.run[lane] = r
+    st.code[lane] = _RUNNING
+
+
+@njit
+def _idle_lane(st, n_p, lanes, lane):
+    """Idle ``lane`` (no run left to start): learning rate 0, every parameter trainable, so
+    its step sizes stay 0 and it never stops."""
+    for j in range(n_p):
+        k = j * lanes + lane
+        st.p[k] = 0.0
+        st.g[k] = 0.0
+        st.m[k] = 0.0
+        st.v[k] = 0.0
+        st.tr[k] = True
+        st.rate[k] = 0.0
+    st.hyp[lane] = 0.0
+    st.hyp[lanes + lane] = 0.0
+    st.hyp[2 * lanes + lane] = 1.0
+    st.tol[lane] = 0.0
+    st.limit[lane] = np.inf
+    st.max_steps[lane] = np.iinfo(np.int64).max
+    st.t[lane] = 0
+    st.run[lane] = -1
+    st.code[lane] = _RUNNING
+
+
+@njit
+def _drain(st, n_p, lanes, active):
+    """Move the ``active`` running lanes of ``lanes`` to the front, in the layout of
+    ``active`` lanes (the caller then steps only those). In place: each value moves to a lower
+    (or the same) index, after it has been read."""
+    q = 0
+    for lane in range(lanes):
+        if st.run[lane] >= 0:
+            st.keep[q] = lane
+            q += 1
+    for j in range(n_p):
+        for q in range(active):
+            src = j * lanes + st.keep[q]
+            dst = j * active + q
+            st.p[dst] = st.p[src]
+            st.g[dst] = st.g[src]
+            st.m[dst] = st.m[src]
+            st.v[dst] = st.v[src]
+            st.rate[dst] = st.rate[src]
+            st.tr[dst] = st.tr[src]
+    for row in range(3):  # row by row, as the parameters above
+        for q in range(active):
+            st.hyp[row * active + q] = st.hyp[row * lanes + st.keep[q]]
+    for q in range(active):
+        src = st.keep[q]
+        st.tol[q] = st.tol[src]
+        st.limit[q] = st.limit[src]
+        st.max_steps[q] = st.max_steps[src]
+        st.t[q] = st.t[src]
+        st.run[q] = st.run[src]
+        st.code[q] = st.code[src]
+
+
 @njit
 def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
     """train_batch's work for runs order[first:last], which share the activation and the
     optimizer: ``lanes`` runs in lockstep, a stopped run's lane refilled at once with the next
-    run."""
-    act_code = runs.act[order[first]]
-    opt_code = runs.opt[order[first]]
+    run, the lanes drained once half of them idle with no run left to start."""
+    act = runs.act[order[first]]
+    opt = runs.opt[order[first]]
     n = x.shape[0]
     n_p = 3 * hidden + 1
-    size = n_p * lanes
-    p = np.zeros(size)
-    g = np.zeros(size)
-    s = np.zeros(size)
-    m = np.zeros(size)
-    v = np.zeros(size)
-    rate = np.zeros(size)
-    tr = np.ones(size, np.bool_)
+    st = _new_lanes(hidden, lanes)
+    # the step's scratch: step sizes, activations, adam's corrections, checks
+    s = np.zeros(n_p * lanes)
     act_y = np.empty(hidden * n * lanes)
     act_dy = np.empty(hidden * n * lanes)
-    hyp = np.ones(3 * lanes)
-    tol_l = np.zeros(lanes)
-    limit = np.full(lanes, np.inf)
-    max_l = np.full(lanes, np.iinfo(np.int64).max)
-    t = np.zeros(lanes, np.int64)
-    run = np.full(lanes, -1, np.int64)
-    ssr = np.zeros(lanes)
     c = np.ones(2 * lanes)
     pred = np.empty(lanes)
     d_pred = np.empty(lanes)
-    code = np.full(lanes, CONVERGED, np.int64)  # every lane starts empty: filled below
     flags = np.empty(2 * lanes, np.int64)
-    keep = np.empty(lanes, np.int64)  # the lanes kept when draining
-    # one run's start, slopes and activations (the initial SSR, by ssr_and_slopes)
-    p0 = np.empty(n_p)
-    g0 = np.empty(n_p)
-    a0 = np.empty(hidden)
-    da0 = np.empty(hidden)
 
     next_run = first
     active = 0
     while True:
         # write the stopped runs' outcomes, refill their lanes
         for lane in range(lanes):
-            if code[lane] == _RUNNING:
+            if st.code[lane] == _RUNNING:
                 continue
-            r = run[lane]
-            if r >= 0:
-                for j in range(n_p):
-                    out.final[r, j] = p[j * lanes + lane]
-                out.status[r] = code[lane]
-                out.steps[r] = t[lane]
-                out.final_ssr[r] = ssr[lane]
+            if st.run[lane] >= 0:
+                _finish_run(st, n_p, lanes, lane, out)
                 active -= 1
-            code[lane] = _RUNNING
             if next_run < last:
-                r = order[next_run]
+                _start_run(x, y, hidden, act, runs, order[next_run], st, lanes, lane, out)
                 next_run += 1
-                for j in range(n_p):
-                    p0[j] = runs.init[r, j]
-                ssr0 = ssr_and_slopes(x, y, p0, hidden, act_code, a0, da0, g0)
-                out.initial_ssr[r] = ssr0
-                for j in range(n_p):
-                    k = j * lanes + lane
-                    p[k] = p0[j]
-                    g[k] = g0[j]
-                    m[k] = 0.0
-                    v[k] = 0.0
-                    tr[k] = runs.trainable[r, j]
-                    rate[k] = runs.lr_hidden[r] if j < 2 * hidden else runs.lr_output[r]
-                for q in range(3):
-                    hyp[q * lanes + lane] = runs.hyper[r, q]
-                tol_l[lane] = runs.tol[r]
-                limit[lane] = DIVERGENCE_FACTOR * ssr0
-                max_l[lane] = runs.max_steps[r]
-                t[lane] = 0
-                run[lane] = r
                 active += 1
-            else:  # no run left: the lane idles (rate 0, all trainable, never stops)
-                for j in range(n_p):
-                    k = j * lanes + lane
-                    p[k] = 0.0
-                    g[k] = 0.0
-                    m[k] = 0.0
-                    v[k] = 0.0
-                    tr[k] = True
-                    rate[k] = 0.0
-                hyp[lane] = 0.0
-                hyp[lanes + lane] = 0.0
-                hyp[2 * lanes + lane] = 1.0
-                tol_l[lane] = 0.0
-                limit[lane] = np.inf
-                max_l[lane] = np.iinfo(np.int64).max
-                t[lane] = 0
-                run[lane] = -1
+            else:
+                _idle_lane(st, n_p, lanes, lane)
         if active == 0:
             return
         if next_run >= last and 2 * active <= lanes:
-            # draining: no run left to start and half the lanes idle. Move the running lanes
-            # to the front, in the layout of ``active`` lanes, and step only those. In place:
-            # each value moves to a lower (or the same) index, after it has been read.
-            q = 0
-            for lane in range(lanes):
-                if run[lane] >= 0:
-                    keep[q] = lane
-                    q += 1
-            for j in range(n_p):
-                for q in range(active):
-                    src = j * lanes + keep[q]
-                    dst = j * active + q
-                    p[dst] = p[src]
-                    g[dst] = g[src]
-                    m[dst] = m[src]
-                    v[dst] = v[src]
-                    rate[dst] = rate[src]
-                    tr[dst] = tr[src]
-            for row in range(3):  # row by row, as the parameters above
-                for q in range(active):
-                    hyp[row * active + q] = hyp[row * lanes + keep[q]]
-            for q in range(active):
-                src = keep[q]
-                tol_l[q] = tol_l[src]
-                limit[q] = limit[src]
-                max_l[q] = max_l[src]
-                t[q] = t[src]
-                run[q] = run[src]
-                code[q] = code[src]
+            _drain(st, n_p, lanes, active)
             lanes = active
         # step every lane until a run stops
         while True:
             for lane in range(lanes):
-                t[lane] += 1
-            _lanes_update(hidden, opt_code, lanes, p, g, s, m, v, tr, rate, hyp, tol_l, t, c, flags)
-            _lanes_ssr_and_slopes(
-                x, y, hidden, act_code, lanes, p, g, ssr, act_y, act_dy, pred, d_pred
+                st.t[lane] += 1
+            _lanes_update(
+                hidden,
+                opt,
+                lanes,
+                st.p,
+                st.g,
+                s,
+                st.m,
+                st.v,
+                st.tr,
+                st.rate,
+                st.hyp,
+                st.tol,
+                st.t,
+                c,
+                flags,
             )
-            if _lanes_status(lanes, ssr, limit, t, max_l, flags, code) > 0:
+            _lanes_ssr_and_slopes(
+                x, y, hidden, act, lanes, st.p, st.g, st.ssr, act_y, act_dy, pred, d_pred
+            )
+            if _lanes_status(lanes, st.ssr, st.limit, st.t, st.max_steps, flags, st.code) > 0:
                 break
 
 
