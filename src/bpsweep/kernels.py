@@ -695,8 +695,9 @@ class _Lanes(NamedTuple):
     A field read in a loop can cost numba a reference count increment and decrement (atomic
     operations) per read, where its pruning of them fails (a field passed to a call, a helper
     that calls one): _lanes_range takes the stepping loop's arrays out once and computes a
-    starting run's initial SSR itself, and the helpers below compile without any (checked in
-    their LLVM IR). Those counts had made a batch of 5-step runs about 20% slower."""
+    starting run's initial SSR itself, so that the helpers below compile without any (as
+    their LLVM IR showed with numba 0.68). Those counts had made a batch of 5-step runs about
+    20% slower (docs/bench/compare_named_inputs.py measures such a batch)."""
 
     p: np.ndarray  #: (P * L) parameters
     g: np.ndarray  #: (P * L) slopes at p
