@@ -851,7 +851,8 @@ def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
     pred = np.empty(lanes)
     d_pred = np.empty(lanes)
     flags = np.empty(2 * lanes, np.int64)
-    # a starting run's slopes and activations
+    # a starting run's start, slopes and activations
+    p0 = np.empty(n_p)
     g0 = np.empty(n_p)
     a0 = np.empty(hidden)
     da0 = np.empty(hidden)
@@ -869,8 +870,12 @@ def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
             if next_run < last:
                 r = order[next_run]
                 next_run += 1
-                # the initial SSR and slopes, as train_one takes them
-                ssr0 = ssr_and_slopes(x, y, runs.init[r], hidden, act, a0, da0, g0)
+                # the initial SSR and slopes, as train_one takes them, from a copy of the
+                # start: a view of runs.init would cost numba an atomic reference count per run
+                # start on an array that every thread shares
+                for j in range(n_p):
+                    p0[j] = runs.init[r, j]
+                ssr0 = ssr_and_slopes(x, y, p0, hidden, act, a0, da0, g0)
                 out.initial_ssr[r] = ssr0
                 _start_run(st, n_p, lanes, lane, runs, r, ssr0, g0)
                 active += 1
