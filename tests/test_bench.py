@@ -23,10 +23,12 @@ def test_fixed_steps_count_every_step():
 def test_early_stopping_counts_the_steps_taken():
     t = bench.time_batch(runs=9, steps=3000, threads=1, lr=bench.MAIN_JOB_LRS, tol=1e-3, repeat=1)
     args = bench.batch_inputs(9, bench.MAIN_JOB_LRS, 1e-3, 3000)
-    assert args["lr"].tolist() == [*bench.MAIN_JOB_LRS, *bench.MAIN_JOB_LRS[:3]]
+    assert args["runs"].lr_hidden.tolist() == [*bench.MAIN_JOB_LRS, *bench.MAIN_JOB_LRS[:3]]
+    assert np.array_equal(args["runs"].lr_output, args["runs"].lr_hidden)
     kernels.train_batch(**args)
-    assert t.run_steps == args["steps"].sum() < 9 * 3000
-    assert np.array_equal(t.statuses, np.bincount(args["status"], minlength=3))
+    out = args["out"]
+    assert t.run_steps == out.steps.sum() < 9 * 3000
+    assert np.array_equal(t.statuses, np.bincount(out.status, minlength=3))
 
 
 def test_sweep_config_is_built_in_and_matches_the_shipped_experiment():

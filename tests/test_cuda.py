@@ -70,14 +70,17 @@ def make_batch(
     init=None,
     trainable=None,
 ):
-    """Per-run kernel arrays: random normal starts, activations and lrs cycled over runs."""
+    """make_runs's fields: random normal starts, activations and lrs cycled over runs, one
+    rate for both layers."""
     n_p = 3 * hidden + 1
     hyper = np.tile([0.9, 0.0, 0.0] if opt == 1 else [0.9, 0.999, 1e-8], (n_runs, 1))
+    lr = np.resize(np.array(lrs, dtype=np.float64), n_runs)
     return {
         "act": np.resize(np.array(acts, dtype=np.int64), n_runs),
         "opt": np.full(n_runs, opt, dtype=np.int64),
         "hyper": hyper,
-        "lr": np.resize(np.array(lrs, dtype=np.float64), n_runs),
+        "lr_hidden": lr,
+        "lr_output": lr,
         "tol": np.full(n_runs, tol),
         "max_steps": np.full(n_runs, max_steps, dtype=np.int64),
         "trainable": (np.ones((n_runs, n_p), bool) if trainable is None else trainable),
@@ -86,30 +89,11 @@ def make_batch(
 
 
 def run(train, hidden, b, **kwargs):
-    """Outputs (final, status, steps, initial_ssr, final_ssr) of one batch trainer."""
-    n_runs, n_p = b["init"].shape
-    out = (
-        np.full((n_runs, n_p), -1.0),
-        np.full(n_runs, -1, np.int64),
-        np.full(n_runs, -1, np.int64),
-        np.full(n_runs, -1.0),
-        np.full(n_runs, -1.0),
-    )
-    train(
-        X,
-        Y,
-        hidden,
-        b["act"],
-        b["opt"],
-        b["hyper"],
-        b["lr"],
-        b["tol"],
-        b["max_steps"],
-        b["trainable"],
-        b["init"].copy(),
-        *out,
-        **kwargs,
-    )
+    """Outcomes (final, status, steps, initial_ssr, final_ssr) of one batch trainer on the
+    runs of make_runs's fields ``b`` (outputs start at -1: a row not written shows)."""
+    runs = kernels.make_runs(**b)
+    out = kernels.Outcomes(*(np.full_like(a, -1) for a in kernels.Outcomes.empty(*b["init"].shape)))
+    train(X, Y, hidden, runs, out, **kwargs)
     return out
 
 
@@ -192,9 +176,9 @@ def test_per_layer_rates_match_cpu(opt):
     """lr (hidden layer) and lr_output (output layer) differ per run, as the CPU takes them."""
     rng = np.random.default_rng(40 + OPTIMIZERS[opt])
     b = make_batch(rng, 12, 2, OPTIMIZERS[opt], lrs=(0.01, 0.05, 0.002))
-    lr_output = np.resize(np.array([0.04, 0.003, 0.01]), 12)
-    cpu = run(kernels.train_batch, 2, b, lr_output=lr_output)
-    assert_agree(cpu, run(bc.train_batch_cuda, 2, b, lr_output=lr_output))
+    b_out = {**b, "lr_output": np.resize(np.array([0.04, 0.003, 0.01]), 12)}
+    cpu = run(kernels.train_batch, 2, b_out)
+    assert_agree(cpu, run(bc.train_batch_cuda, 2, b_out))
     # and the output rate matters: the same batch with one rate for both layers differs
     same = run(kernels.train_batch, 2, b)
     assert not np.array_equal(same[0], cpu[0])

@@ -107,28 +107,33 @@ def test_forward_backward_and_fused_pass_match_naive(hidden, act):
         assert ssr == pytest.approx(naive.ssr(x, y, p, hidden, act), rel=1e-12)
 
 
+def _train_one(x, y, hidden, start, *, trace_rows=0, **fields):
+    """kernels.train_one on a batch of one run (make_runs's ``fields``, one value each, from
+    ``start``): (status code, steps, initial SSR, final SSR, final parameters, its Trace)."""
+    runs = kernels.make_runs(init=np.array(start, dtype=float)[None, :], **fields)
+    out = kernels.Outcomes.empty(1, runs.init.shape[1])
+    trace = kernels.Trace.empty(trace_rows, runs.init.shape[1])
+    kernels.train_one(x, y, hidden, runs, 0, out, trace)
+    return out.status[0], out.steps[0], out.initial_ssr[0], out.final_ssr[0], out.final[0], trace
+
+
 def _kernel_run(x, y, p, hidden, act, opt, lr, tol, max_steps, trainable, hyper=(0.9, 0.999, 1e-8)):
-    p = np.array(p, dtype=float)
-    rows = max_steps + 1
-    trace = [np.empty((rows, p.size)) for _ in range(3)]
-    t_ssr = np.empty(rows)
-    status, steps, ssr0, ssr = kernels.train_one(
+    status, steps, ssr0, ssr, p, trace = _train_one(
         x,
         y,
         hidden,
-        act,
-        opt,
-        np.array(hyper),
-        lr,
-        lr,
-        tol,
-        max_steps,
-        np.array(trainable),
         p,
-        *trace,
-        t_ssr,
+        trace_rows=max_steps + 1,
+        act=act,
+        opt=opt,
+        hyper=hyper,
+        lr_hidden=lr,
+        lr_output=lr,
+        tol=tol,
+        max_steps=max_steps,
+        trainable=trainable,
     )
-    return STATUSES[status], steps, ssr0, ssr, p, trace, t_ssr
+    return STATUSES[status], steps, ssr0, ssr, p, trace[:3], trace.ssr
 
 
 CASES = [
@@ -213,32 +218,13 @@ def test_train_batch_equals_train_one_per_run():
     init = np.zeros((n, 7))
     init[:, [0, 2, 4, 5]] = rng.normal(size=(n, 4))
     lr = np.geomspace(0.01, 1.0, n)
-    act = np.zeros(n, np.int64)
-    opt = np.zeros(n, np.int64)
-    hyper = np.zeros((n, 3))
-    tol = np.full(n, 1e-3)
-    max_steps = np.full(n, 400, np.int64)
-    trainable = np.ones((n, 7), bool)
-    final, status, steps = np.empty((n, 7)), np.empty(n, np.int64), np.empty(n, np.int64)
-    ssr0, ssr = np.empty(n), np.empty(n)
-    kernels.train_batch(
-        x,
-        y,
-        2,
-        act,
-        opt,
-        hyper,
-        lr,
-        tol,
-        max_steps,
-        trainable,
-        init,
-        final,
-        status,
-        steps,
-        ssr0,
-        ssr,
-    )
+    runs = kernels.make_runs(
+        act=0, opt=0, hyper=np.zeros(3), lr_hidden=lr, lr_output=lr, tol=1e-3, max_steps=400,
+        init=init,
+    )  # fmt: skip
+    out = kernels.Outcomes.empty(n, 7)
+    kernels.train_batch(x, y, 2, runs, out)
+    final, status, steps, ssr0, ssr = out
     for r in range(n):
         s, k, a, b, p, *_ = _kernel_run(x, y, init[r], 2, 0, 0, lr[r], 1e-3, 400, [True] * 7)
         assert (STATUSES[status[r]], steps[r]) == (s, k)
@@ -273,11 +259,9 @@ def test_per_layer_rates_match_naive_twin(opt_name):
             max_steps=steps,
             activation=activation,
         )
-        p = np.array(start)
-        no = np.empty((0, 7))
-        status, k, _, ssr = kernels.train_one(
-            x, y, 2, 0, opt, np.array(hyper), lr_h, lr_o, 1e-12, steps, np.ones(7, bool), p,
-            no, no, no, np.empty(0),
+        status, k, _, ssr, p, _ = _train_one(
+            x, y, 2, start, act=0, opt=opt, hyper=hyper, lr_hidden=lr_h, lr_output=lr_o,
+            tol=1e-12, max_steps=steps,
         )  # fmt: skip
         assert (STATUSES[status], k) == (want["status"], want["steps"])
         if activation is naive.textbook_activation:
@@ -298,16 +282,13 @@ def test_per_layer_rate_of_a_frozen_layer_changes_nothing():
     x, y = DOSAGE
     start = np.array([3.34, -1.43, -3.53, 0.57, -1.22, -2.3, 0.0])
     mask = np.array([False] * 4 + [True] * 3)
-    no = np.empty((0, 7))
     outs = []
     for lr_h in (0.001, 0.7):
-        p = start.copy()
-        outs.append(
-            kernels.train_one(
-                x, y, 2, 0, 0, np.zeros(3), lr_h, 0.1, 1e-3, 1000, mask, p, no, no, no, np.empty(0)
-            )
-            + tuple(p)
-        )
+        *outcome, p, _ = _train_one(
+            x, y, 2, start, act=0, opt=0, hyper=np.zeros(3), lr_hidden=lr_h, lr_output=0.1,
+            tol=1e-3, max_steps=1000, trainable=mask,
+        )  # fmt: skip
+        outs.append(tuple(outcome) + tuple(p))
     assert outs[0] == outs[1]
     assert outs[0][4:8] == tuple(start[:4])
 
@@ -318,17 +299,15 @@ def test_train_takes_per_layer_rates_defaulting_to_lr():
 
     x, y = DOSAGE
     start = np.array([2.74, 0.0, -1.13, 0.0, 0.36, 0.63, 0.0])
-    no = np.empty((0, 7))
     for lr_h, lr_o, kwargs in (
         (0.1, 0.1, {}),
         (0.05, 0.1, {"lr_hidden": 0.05}),
         (0.1, 0.02, {"lr_output": 0.02}),
     ):
         r = bpsweep.train(init="statquest-start", lr=0.1, **kwargs)
-        p = start.copy()
-        status, steps, _, ssr = kernels.train_one(
-            x, y, 2, 0, 0, np.zeros(3), lr_h, lr_o, 1e-3, 1000, np.ones(7, bool), p,
-            no, no, no, np.empty(0),
+        status, steps, _, ssr, p, _ = _train_one(
+            x, y, 2, start, act=0, opt=0, hyper=np.zeros(3), lr_hidden=lr_h, lr_output=lr_o,
+            tol=1e-3, max_steps=1000,
         )  # fmt: skip
         assert (r.status, r.steps, r.final_ssr) == (STATUSES[status], steps, ssr)
         assert list(r.final_params.values()) == p.tolist()

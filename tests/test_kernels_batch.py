@@ -14,15 +14,16 @@ import pytest
 
 from bpsweep.engine import kernels
 from bpsweep.engine.starts import draw_batch
+from bpsweep.errors import UsageError
 from bpsweep.model import DIVERGED, n_params
 
 X = np.array([0.0, 0.5, 1.0])
 Y = np.array([0.0, 1.0, 0.0])
-NO_TRACE = np.empty((0, 0))
 
 
 def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
-    """n_runs runs with mixed activations, optimizers, lr, tol, max_steps, trainable subsets."""
+    """make_runs's fields (plain arrays) for n_runs runs with mixed activations, optimizers,
+    lr, tol, max_steps, trainable subsets."""
     rng = np.random.default_rng(seed)
     n_p = n_params(hidden)
     init = np.empty((n_runs, n_p))
@@ -48,7 +49,7 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
         act=rng.integers(0, 4, n_runs),
         opt=opt,
         hyper=hyper,
-        lr=lr,
+        lr_hidden=lr,
         lr_output=lr_output,
         tol=rng.choice([1e-3, 0.0, 1e-2], n_runs),
         max_steps=rng.choice(max_steps, n_runs).astype(np.int64),
@@ -57,72 +58,22 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     )
 
 
-def batch(x, y, hidden, runs, **kwargs):
-    n, n_p = runs["init"].shape
-    out = dict(
-        final=np.empty((n, n_p)),
-        status=np.empty(n, np.int64),
-        steps=np.empty(n, np.int64),
-        initial_ssr=np.empty(n),
-        final_ssr=np.empty(n),
-    )
-    kernels.train_batch(
-        x,
-        y,
-        hidden,
-        runs["act"],
-        runs["opt"],
-        runs["hyper"],
-        runs["lr"],
-        runs["tol"],
-        runs["max_steps"],
-        runs["trainable"],
-        runs["init"],
-        out["final"],
-        out["status"],
-        out["steps"],
-        out["initial_ssr"],
-        out["final_ssr"],
-        lr_output=runs["lr_output"],
-        **kwargs,
-    )
-    return out
+def batch(x, y, hidden, fields, **kwargs):
+    """train_batch's outcomes (a dict) for the runs of make_runs's ``fields``."""
+    runs = kernels.make_runs(**fields)
+    out = kernels.Outcomes.empty(*runs.init.shape)
+    kernels.train_batch(x, y, hidden, runs, out, **kwargs)
+    return out._asdict()
 
 
-def one_by_one(x, y, hidden, runs, fn):
-    n, n_p = runs["init"].shape
-    out = dict(
-        final=np.empty((n, n_p)),
-        status=np.empty(n, np.int64),
-        steps=np.empty(n, np.int64),
-        initial_ssr=np.empty(n),
-        final_ssr=np.empty(n),
-    )
-    no_trace = np.empty((0, n_p))
-    for r in range(n):
-        p = runs["init"][r].copy()
-        s, k, ssr0, ssr = fn(
-            x,
-            y,
-            hidden,
-            runs["act"][r],
-            runs["opt"][r],
-            runs["hyper"][r],
-            runs["lr"][r],
-            runs["lr_output"][r],
-            runs["tol"][r],
-            runs["max_steps"][r],
-            runs["trainable"][r],
-            p,
-            no_trace,
-            no_trace,
-            no_trace,
-            np.empty(0),
-        )
-        out["final"][r] = p
-        out["status"][r], out["steps"][r] = s, k
-        out["initial_ssr"][r], out["final_ssr"][r] = ssr0, ssr
-    return out
+def one_by_one(x, y, hidden, fields, fn):
+    """The same, run by run with ``fn`` (train_one or its Python form)."""
+    runs = kernels.make_runs(**fields)
+    out = kernels.Outcomes.empty(*runs.init.shape)
+    no_trace = kernels.Trace.empty(0, runs.init.shape[1])
+    for r in range(runs.init.shape[0]):
+        fn(x, y, hidden, runs, r, out, no_trace)
+    return out._asdict()
 
 
 def assert_same_bits(got, want):
@@ -146,7 +97,7 @@ def test_batch_matches_train_one(hidden):
     assert set(np.unique(got["status"])) == {0, 1, 2}
     assert (got["status"] == DIVERGED).sum() > 5
     assert set(runs["act"]) == {0, 1, 2, 3} and set(runs["opt"]) == {0, 1, 2}
-    assert 0 < (runs["lr"] == runs["lr_output"]).sum() < 300
+    assert 0 < (runs["lr_hidden"] == runs["lr_output"]).sum() < 300
     # a few lanes: every lane is refilled many times, and idles at the end
     assert_same_bits(batch(X, Y, hidden, runs, lanes=3), want)
 
@@ -179,8 +130,9 @@ def test_batch_with_no_runs():
 
 
 def test_inputs_of_other_dtypes_layouts_and_writability_give_the_same_bits():
-    """train_batch converts its inputs to one type per argument (no new compiled signature):
-    int lr columns, Fortran-ordered or read-only arrays give the same outcomes."""
+    """make_runs and train_batch convert their inputs to one type per argument (no new
+    compiled signature): int32 codes, float max_steps, Fortran-ordered or read-only arrays,
+    scalars and rows broadcast over the runs give the same outcomes."""
     runs = varied_runs(2, 20, seed=5, max_steps=(5, 60))
     want = batch(X, Y, 2, runs)
     odd = {k: np.asfortranarray(v) for k, v in runs.items()}
@@ -191,6 +143,58 @@ def test_inputs_of_other_dtypes_layouts_and_writability_give_the_same_bits():
     x, y = X.copy(), Y.astype(np.float32).astype(np.int64)  # y = 0, 1, 0 as ints
     x.flags.writeable = False
     assert_same_bits(batch(x, y, 2, odd), want)
+    made = kernels.make_runs(**odd)
+    for f, a in zip(kernels.RUN_FIELDS, made):
+        assert a.dtype == f.dtype and a.flags.c_contiguous and a.flags.writeable, f.name
+    same = {**runs, "act": 2, "opt": 0, "hyper": [0.9, 0.999, 1e-8], "tol": 1e-3}
+    same["trainable"] = runs["trainable"][0]
+    expanded = {k: np.broadcast_to(v, runs[k].shape) for k, v in same.items()}
+    assert_same_bits(batch(X, Y, 2, same), batch(X, Y, 2, expanded))
+
+
+def test_make_runs_says_what_is_wrong():
+    runs = varied_runs(2, 4, seed=1)
+    with pytest.raises(TypeError, match="unknown field.* lr; missing field.* lr_hidden"):
+        kernels.make_runs(**{("lr" if k == "lr_hidden" else k): v for k, v in runs.items()})
+    with pytest.raises(ValueError, match=r"tol has shape \(3,\); 4 runs of 7 parameters"):
+        kernels.make_runs(**{**runs, "tol": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"init must be \(R, 3H \+ 1\)"):
+        kernels.make_runs(**{**runs, "init": np.zeros((4, 6))})
+    with pytest.raises(UsageError, match=r"opt: unknown code 3; expected 0..2 \(gd, momentum"):
+        kernels.make_runs(**{**runs, "opt": 3})
+    assert kernels.make_runs(**{k: v for k, v in runs.items() if k != "trainable"}).trainable.all()
+    assert kernels.Runs._fields == tuple(f.name for f in kernels.RUN_FIELDS)
+
+
+def test_train_batch_refuses_what_would_compile_again_or_write_out_of_bounds():
+    """Runs and Outcomes of other dtypes, layouts or shapes than make_runs and Outcomes.empty
+    give: each would be a second compiled signature, or writes out of bounds (the compiled
+    code does not check)."""
+    runs = kernels.make_runs(**varied_runs(2, 4, seed=1))
+    out = kernels.Outcomes.empty(4, 7)
+    with pytest.raises(TypeError, match="Runs.tol must be a writable C-contiguous float64"):
+        kernels.train_batch(X, Y, 2, runs._replace(tol=runs.tol.astype(np.float32)), out)
+    with pytest.raises(TypeError, match="Outcomes.final must be a writable C-contiguous"):
+        kernels.train_batch(X, Y, 2, runs, out._replace(final=np.asfortranarray(out.final)))
+    with pytest.raises(TypeError, match="expected a Outcomes, got dict"):
+        kernels.train_batch(X, Y, 2, runs, out._asdict())
+    with pytest.raises(UsageError, match=r"Outcomes.steps has shape \(3,\); 4 runs"):
+        kernels.train_batch(X, Y, 2, runs, out._replace(steps=out.steps[:3]))
+    with pytest.raises(UsageError, match=r"hidden=3 needs \(R, 10\)"):
+        kernels.train_batch(X, Y, 3, runs, out)
+
+
+def test_kernels_stay_cacheable_with_named_tuples():
+    """numba's on-disk cache (cache=True) keeps working with Runs, Outcomes and Trace
+    arguments (their classes pickle by reference): after a batch and a single run, compiled
+    here or loaded from the cache, the cache holds both entry points' code (their callees,
+    _lanes_range and the rest, are linked into it)."""
+    fields = varied_runs(1, 3, seed=2, max_steps=(3,))
+    batch(X, Y, 1, fields)
+    one_by_one(X, Y, 1, fields, kernels.train_one)
+    for kernel in (kernels._train_batch, kernels.train_one):
+        (sig,) = kernel.signatures
+        assert kernel._cache.load_overload(sig, kernel.targetctx) is not None, kernel
 
 
 @pytest.mark.parametrize("hidden", [1, 2, 3])
@@ -222,14 +226,13 @@ def test_train_runs_reads_per_layer_rates_missing_or_nan_meaning_lr():
     got = train_runs(rows)
     plain = train_runs(rows.drop(columns=["lr_hidden", "lr_output"]))
     p0 = np.array([start[f"init_{n}"] for n in ("w1", "b1", "w2", "b2", "w3", "w4", "b3")])
-    no = np.empty((0, 7))
-    for r, (lr_h, lr_o) in enumerate([(0.1, 0.1), (0.02, 0.1), (0.1, 0.3), (0.2, 0.01)]):
-        p = p0.copy()
-        s, k, _, ssr = kernels.train_one(
-            X, Y, 2, 0, 0, np.zeros(3), lr_h, lr_o, 1e-3, 1000, np.ones(7, bool), p,
-            no, no, no, np.empty(0),
-        )  # fmt: skip
-        assert (got["steps"][r], got["final_ssr"][r]) == (k, ssr)
+    rates = np.array([(0.1, 0.1), (0.02, 0.1), (0.1, 0.3), (0.2, 0.01)])
+    fields = dict(act=0, opt=0, hyper=np.zeros(3), tol=1e-3, max_steps=1000)
+    fields |= dict(lr_hidden=rates[:, 0], lr_output=rates[:, 1], init=np.tile(p0, (4, 1)))
+    want = one_by_one(X, Y, 2, fields, kernels.train_one)
+    for r in range(len(rates)):
+        p = want["final"][r]
+        assert (got["steps"][r], got["final_ssr"][r]) == (want["steps"][r], want["final_ssr"][r])
         assert got.filter(like="final_w").iloc[r].tolist() == [p[0], p[2], p[4], p[5]]
     assert got.iloc[0].equals(plain.iloc[0])
     assert not got.iloc[1].equals(plain.iloc[1])

@@ -1,4 +1,5 @@
-"""Kernel throughput per case through the stable ``bpsweep.engine.batch.train_runs`` API, so that two
+"""Kernel throughput per case through the stable ``bpsweep.engine.batch.train_runs`` API, so that
+two
 checkouts can be compared side by side (the README's before/after table):
 
     PYTHONPATH=OLD_CHECKOUT/src python docs/bench/compare_kernels.py old.json

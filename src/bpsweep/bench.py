@@ -81,28 +81,27 @@ def batch_inputs(
     activation: str = "softplus",
     optimizer: str = "gd",
 ) -> dict:
-    """Keyword arguments of train_batch for ``runs`` runs (outputs included). ``lr``: one rate
-    or a sequence cycled over the runs."""
+    """Keyword arguments of train_batch (and of train_batch_cuda): x, y, hidden, runs and out
+    for ``runs`` runs from normal starts (seeds 0..runs-1), every parameter trainable, the
+    optimizer's default hyper-parameters, one rate for both layers. ``lr``: one rate or a
+    sequence cycled over the runs."""
     x, y = load_data("dosage")
-    n_p = n_params(hidden)
-    init = normal_starts(runs, hidden)
+    lr = np.resize(np.asarray(lr, dtype=np.float64), runs)
     return dict(
         x=x,
         y=y,
         hidden=hidden,
-        act=np.full(runs, ACTIVATIONS[activation], np.int64),
-        opt=np.full(runs, OPTIMIZERS[optimizer], np.int64),
-        hyper=np.tile(optimizer_hyper(optimizer), (runs, 1)),  # the defaults
-        lr=np.resize(np.asarray(lr, dtype=np.float64), runs),
-        tol=np.full(runs, tol),
-        max_steps=np.full(runs, max_steps, np.int64),
-        trainable=np.ones((runs, n_p), bool),
-        init=init,
-        final=np.empty((runs, n_p)),
-        status=np.empty(runs, np.int64),
-        steps=np.empty(runs, np.int64),
-        initial_ssr=np.empty(runs),
-        final_ssr=np.empty(runs),
+        runs=kernels.make_runs(
+            act=ACTIVATIONS[activation],
+            opt=OPTIMIZERS[optimizer],
+            hyper=optimizer_hyper(optimizer),
+            lr_hidden=lr,
+            lr_output=lr,
+            tol=tol,
+            max_steps=max_steps,
+            init=normal_starts(runs, hidden),
+        ),
+        out=kernels.Outcomes.empty(runs, n_params(hidden)),
     )
 
 
@@ -133,13 +132,14 @@ def time_batch(
             times.append(time.perf_counter() - start)
     finally:
         numba.set_num_threads(before)
+    out = args["out"]
     return Timing(
         threads,
         min(times),
         max(times),
-        int(args["steps"].sum()),
-        float(args["steps"].mean()),
-        np.bincount(args["status"], minlength=3),
+        int(out.steps.sum()),
+        float(out.steps.mean()),
+        np.bincount(out.status, minlength=3),
     )
 
 

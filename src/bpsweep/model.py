@@ -23,6 +23,15 @@ from .errors import UsageError
 # interface; add new entries at the end.
 ACTIVATIONS = {"softplus": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 OPTIMIZERS = {"gd": 0, "momentum": 1, "adam": 2}
+# The codes by name, for the kernels' branches (numba freezes module globals when it compiles,
+# so a named code costs what a literal does).
+SOFTPLUS = ACTIVATIONS["softplus"]
+RELU = ACTIVATIONS["relu"]
+SIGMOID = ACTIVATIONS["sigmoid"]
+TANH = ACTIVATIONS["tanh"]
+GD = OPTIMIZERS["gd"]
+MOMENTUM = OPTIMIZERS["momentum"]
+ADAM = OPTIMIZERS["adam"]
 #: The lessons' starts (see :mod:`bpsweep.engine.starts`), usable wherever an init scheme is.
 PRESETS = {
     # Lesson 000: the fitted network, with the output bias b3 still to be found.
@@ -49,6 +58,10 @@ PRESETS = {
 #: Random init schemes (:mod:`bpsweep.engine.starts` says what each draws), bias modes, largest
 #: seed.
 SCHEMES = {"normal": 0, "uniform": 1, "xavier": 2, "he": 3}
+NORMAL = SCHEMES["normal"]
+UNIFORM = SCHEMES["uniform"]
+XAVIER = SCHEMES["xavier"]
+HE = SCHEMES["he"]
 BIASES = ("zeros", "drawn")
 MAX_SEED = 2**63 - 1
 #: Largest hidden size: a run's state is a few vectors of 3H + 1 floats per lane, and larger

@@ -3,7 +3,8 @@
 This is the bridge between tidy tables (sweeps, re-runs from a results CSV) and the batched
 kernel :func:`bpsweep.engine.kernels.train_batch`: rows are grouped by data set and hidden size,
 each
-group becomes plain arrays, and one kernel call trains the whole group in compiled code.
+group becomes the kernel's named arrays (:func:`bpsweep.engine.kernels.make_runs`), and one kernel
+call trains the whole group in compiled code.
 
 Columns read (one row per run):
 
@@ -42,8 +43,8 @@ def train_runs(
 
     ``data_dir``: folder that relative CSV data paths are taken from. ``data_cache``: a dict
     reused across calls to load each data set once. ``kernel``: the batched trainer, called
-    with :func:`bpsweep.engine.kernels.train_batch`'s arguments (default that CPU kernel;
-    :func:`bpsweep.engine.cuda.train_batch_cuda` trains on the GPU).
+    as :func:`bpsweep.engine.kernels.train_batch` is, ``kernel(x, y, hidden, runs, out)`` (default
+    that CPU kernel; :func:`bpsweep.engine.cuda.train_batch_cuda` trains on the GPU).
     """
     if kernel is None:
         kernel = kernels.train_batch
@@ -65,38 +66,16 @@ def train_runs(
         if dataset not in cache:
             cache[dataset] = load_data(dataset, base_dir=data_dir)
         x, y = cache[dataset]
-        arrays = _group_arrays(group, hidden)
-        n, n_p = arrays["init"].shape
-        final = np.empty((n, n_p))
-        g_status = np.empty(n, dtype=np.int64)
-        g_steps = np.empty(n, dtype=np.int64)
-        ssr0, ssr = np.empty(n), np.empty(n)
-        kernel(
-            x,
-            y,
-            hidden,
-            arrays["act"],
-            arrays["opt"],
-            arrays["hyper"],
-            arrays["lr"],
-            arrays["tol"],
-            arrays["max_steps"],
-            arrays["trainable"],
-            arrays["init"],
-            final,
-            g_status,
-            g_steps,
-            ssr0,
-            ssr,
-            lr_output=arrays["lr_output"],
-        )
+        group_runs = _group_runs(group, hidden)
+        got = kernels.Outcomes.empty(*group_runs.init.shape)
+        kernel(x, y, hidden, group_runs, got)
         rows = positions[runs.index.get_indexer(group.index)]
         for j, name in enumerate(param_names(hidden)):
-            out.iloc[rows, out.columns.get_loc(f"final_{name}")] = final[:, j]
-        parts["initial_ssr"][rows] = ssr0
-        parts["final_ssr"][rows] = ssr
-        steps[rows] = g_steps
-        status[rows] = g_status
+            out.iloc[rows, out.columns.get_loc(f"final_{name}")] = got.final[:, j]
+        parts["initial_ssr"][rows] = got.initial_ssr
+        parts["final_ssr"][rows] = got.final_ssr
+        steps[rows] = got.steps
+        status[rows] = got.status
     out["initial_ssr"] = parts["initial_ssr"]
     out["final_ssr"] = parts["final_ssr"]
     out["steps"] = steps
@@ -104,31 +83,31 @@ def train_runs(
     return out
 
 
-def _group_arrays(group: pd.DataFrame, hidden: int) -> dict[str, np.ndarray]:
-    """Plain, contiguous kernel arrays for runs that share a data set and hidden size."""
+def _group_runs(group: pd.DataFrame, hidden: int) -> kernels.Runs:
+    """The kernels' Runs of rows that share a data set and hidden size."""
     names = param_names(hidden)
     missing = [f"init_{n}" for n in names if f"init_{n}" not in group.columns]
     if missing:
         raise UsageError(f"runs with hidden={hidden} need column(s) {', '.join(missing)}")
-    init = np.ascontiguousarray(group[[f"init_{n}" for n in names]].to_numpy(np.float64))
+    init = group[[f"init_{n}" for n in names]].to_numpy(np.float64)
     if not np.isfinite(init).all():
         raise UsageError(f"runs with hidden={hidden} have a missing or non-finite initial value")
     hyper = hyper_array(
         group["optimizer"].to_numpy(), **{n: group[n].to_numpy() for n in HYPER_SETTINGS}
     )
     masks = {t: trainable_mask(t, hidden) for t in group["trainable"].unique()}
-    lr = group["lr"].to_numpy(np.float64).copy()
-    return {
-        "init": init,
-        "act": _codes(group["activation"], ACTIVATIONS, "activation"),
-        "opt": _codes(group["optimizer"], OPTIMIZERS, "optimizer"),
-        "hyper": hyper,
-        "lr": _layer_rate(group, "lr_hidden", lr),
-        "lr_output": _layer_rate(group, "lr_output", lr),
-        "tol": group["tol"].to_numpy(np.float64).copy(),
-        "max_steps": group["max_steps"].to_numpy(np.int64).copy(),
-        "trainable": np.ascontiguousarray(np.stack([masks[t] for t in group["trainable"]])),
-    }
+    lr = group["lr"].to_numpy(np.float64)
+    return kernels.make_runs(
+        act=_codes(group["activation"], ACTIVATIONS, "activation"),
+        opt=_codes(group["optimizer"], OPTIMIZERS, "optimizer"),
+        hyper=hyper,
+        lr_hidden=_layer_rate(group, "lr_hidden", lr),
+        lr_output=_layer_rate(group, "lr_output", lr),
+        tol=group["tol"].to_numpy(np.float64),
+        max_steps=group["max_steps"].to_numpy(np.int64),
+        trainable=np.stack([masks[t] for t in group["trainable"]]),
+        init=init,
+    )
 
 
 def _layer_rate(group: pd.DataFrame, column: str, lr: np.ndarray) -> np.ndarray:

@@ -13,7 +13,9 @@ numba.cuda is imported lazily: ``import bpsweep`` works without numba-cuda insta
 
 Public API:
 
-- :func:`train_batch_cuda` -- same arguments as :func:`bpsweep.engine.kernels.train_batch`;
+- :func:`train_batch_cuda` -- same arguments as :func:`bpsweep.engine.kernels.train_batch`
+  (x, y, hidden, a :class:`~bpsweep.engine.kernels.Runs`, an
+  :class:`~bpsweep.engine.kernels.Outcomes`);
 - :func:`train_runs_cuda` -- same as :func:`bpsweep.engine.batch.train_runs`, on the GPU;
 - :func:`cuda_available`, :func:`require_cuda`, :func:`simulator_enabled`;
 - :func:`bench_cuda` -- run-steps per second on a real GPU.
@@ -48,10 +50,13 @@ import numpy as np
 from ..errors import DeviceError, UsageError
 from ..model import (
     ACTIVATIONS,
+    ADAM,
     CONVERGED,
     DIVERGED,
     DIVERGENCE_FACTOR,
+    GD,
     MAX_STEPS,
+    MOMENTUM,
     OPTIMIZERS,
     n_params,
 )
@@ -206,7 +211,7 @@ def _kernel(hidden: int, act: int, opt: int):
         train_one's checks. Returns (every trainable |step| < tol, every p finite)."""
         c1 = 1.0
         c2 = 1.0
-        if opt == 2:
+        if opt == ADAM:
             c1 = 1.0 - h0 ** float(t)  # float exponent: pow, as in kernels.update
             c2 = 1.0 - h1 ** float(t)
         small = True
@@ -215,12 +220,12 @@ def _kernel(hidden: int, act: int, opt: int):
             if (mask >> j) & 1:
                 lr = lr_hidden if j < 2 * H else lr_output
                 g = slopes[j]
-                if opt == 0:
+                if opt == GD:
                     step = lr * g
-                elif opt == 1:
+                elif opt == MOMENTUM:
                     step = h0 * m[j] + lr * g
                     m[j] = step
-                else:
+                else:  # ADAM
                     m[j] = h0 * m[j] + (1.0 - h0) * g
                     v[j] = h1 * v[j] + (1.0 - h1) * g * g
                     step = lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + h2)
@@ -344,68 +349,34 @@ def _chunk_runs(cuda, n_p: int, n_runs: int) -> int:
 
 
 def train_batch_cuda(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-    *,
-    chunk_runs=None,
-    sort_runs=True,
-    timings=None,
-    lr_output=None,
-    lanes=None,
+    x, y, hidden, runs, out, *, chunk_runs=None, sort_runs=True, timings=None, lanes=None
 ):
     """Train many runs on one data set and hidden size on the GPU, one run per thread.
 
-    Same arguments as :func:`bpsweep.engine.kernels.train_batch` (R runs, P = 3H + 1 parameters):
-    x, y (n,); act, opt (R,) int codes; hyper (R, 3); lr, tol (R,); max_steps (R,) int;
-    trainable (R, P) bool; init (R, P). Outputs filled in place, in the input's run order:
-    final (R, P), status (R,) int, steps (R,) int, initial_ssr and final_ssr (R,).
+    Same arguments as :func:`bpsweep.engine.kernels.train_batch`: x, y (n,); ``runs``, a
+    :class:`~bpsweep.engine.kernels.Runs` of R runs of P = 3H + 1 parameters (from
+    :func:`~bpsweep.engine.kernels.make_runs`); ``out``, an
+    :class:`~bpsweep.engine.kernels.Outcomes`
+    filled in place, in the runs' order.
 
     ``chunk_runs``: runs per launch (default: as many as fit in half the free GPU memory; a
     fixed SIMULATOR_CHUNK under the simulator). ``sort_runs``: launch runs grouped by
     optimizer, activation, max_steps and lr (see the module doc; outputs are unaffected).
     ``timings``: a dict to which the seconds spent in kernels are added (key "kernel_s").
-    ``lr_output`` (R,): the output layer's rate (default ``lr``, which is the hidden layer's).
     ``lanes``: accepted for the CPU kernel's signature and ignored (one run per GPU thread).
     """
     hidden = check_hidden_cuda(hidden)
-    n_runs, n_p = init.shape
-    if n_p != n_params(hidden):
-        raise UsageError(f"init has {n_p} columns; hidden={hidden} needs {n_params(hidden)}")
+    n_runs, n_p = kernels.check_batch(runs, out, hidden)
     cuda = require_cuda()
     if n_runs == 0:
         return
-    act = np.asarray(act, dtype=np.int64)
-    opt = np.asarray(opt, dtype=np.int64)
-    for codes, registry, what in ((act, ACTIVATIONS, "activation"), (opt, OPTIMIZERS, "optimizer")):
-        bad = codes[(codes < 0) | (codes >= len(registry))]
-        if bad.size:
-            raise UsageError(f"unknown {what} code {bad[0]}; expected 0..{len(registry) - 1}")
-    lr = np.asarray(lr, dtype=np.float64)
-    lr_output = lr if lr_output is None else np.asarray(lr_output, dtype=np.float64)
-    max_steps = np.asarray(max_steps, dtype=np.int64)
-    tol = np.asarray(tol, dtype=np.float64)
-    hyper = np.asarray(hyper, dtype=np.float64)
-    init = np.asarray(init, dtype=np.float64)
-    bits = _trainable_bits(np.asarray(trainable, dtype=bool))
+    bits = _trainable_bits(runs.trainable)
     tpb = SIMULATOR_THREADS_PER_BLOCK if simulator_enabled() else THREADS_PER_BLOCK
     chunk = int(chunk_runs) if chunk_runs else _chunk_runs(cuda, n_p, n_runs)
     d_x = cuda.to_device(np.ascontiguousarray(x, dtype=np.float64))
     d_y = cuda.to_device(np.ascontiguousarray(y, dtype=np.float64))
-    for act_code, opt_code, group in _launch_groups(act, opt, lr, max_steps, sort_runs):
+    groups = _launch_groups(runs.act, runs.opt, runs.lr_hidden, runs.max_steps, sort_runs)
+    for act_code, opt_code, group in groups:
         kernel = _kernel(hidden, act_code, opt_code)
         for start in range(0, group.shape[0], chunk):
             idx = group[start : start + chunk]
@@ -413,13 +384,13 @@ def train_batch_cuda(
             d_args = [
                 cuda.to_device(np.ascontiguousarray(a))
                 for a in (
-                    hyper[idx].T,
-                    lr[idx],
-                    lr_output[idx],
-                    tol[idx],
-                    max_steps[idx],
+                    runs.hyper[idx].T,
+                    runs.lr_hidden[idx],
+                    runs.lr_output[idx],
+                    runs.tol[idx],
+                    runs.max_steps[idx],
                     bits[idx],
-                    init[idx].T,
+                    runs.init[idx].T,
                 )
             ]
             d_final = cuda.device_array((n_p, n), dtype=np.float64)
@@ -434,11 +405,11 @@ def train_batch_cuda(
             cuda.synchronize()
             if timings is not None:
                 timings["kernel_s"] = timings.get("kernel_s", 0.0) + time.perf_counter() - t0
-            final[idx] = d_final.copy_to_host().T
-            status[idx] = d_status.copy_to_host()
-            steps[idx] = d_steps.copy_to_host()
-            initial_ssr[idx] = d_ssr0.copy_to_host()
-            final_ssr[idx] = d_ssr.copy_to_host()
+            out.final[idx] = d_final.copy_to_host().T
+            out.status[idx] = d_status.copy_to_host()
+            out.steps[idx] = d_steps.copy_to_host()
+            out.initial_ssr[idx] = d_ssr0.copy_to_host()
+            out.final_ssr[idx] = d_ssr.copy_to_host()
 
 
 def train_runs_cuda(runs, data_dir=None, data_cache=None):
@@ -490,36 +461,23 @@ def bench_cuda(
             "NVIDIA GPU"
         )
     hidden = check_hidden_cuda(hidden)
-    n_p = n_params(hidden)
     x, y = load_data("dosage")
-    hyper_row = optimizer_hyper(optimizer)  # the defaults
 
     def run(n_runs, timings):
-        init = normal_starts(n_runs, hidden)
-        outs = (
-            np.empty((n_runs, n_p)),
-            np.empty(n_runs, np.int64),
-            np.empty(n_runs, np.int64),
-            np.empty(n_runs),
-            np.empty(n_runs),
+        runs = kernels.make_runs(
+            act=ACTIVATIONS[activation],
+            opt=OPTIMIZERS[optimizer],
+            hyper=optimizer_hyper(optimizer),  # the defaults
+            lr_hidden=float(lr),
+            lr_output=float(lr),
+            tol=0.0,
+            max_steps=int(steps),
+            init=normal_starts(n_runs, hidden),
         )
+        out = kernels.Outcomes.empty(n_runs, n_params(hidden))
         t0 = time.perf_counter()
-        train_batch_cuda(
-            x,
-            y,
-            hidden,
-            np.full(n_runs, ACTIVATIONS[activation]),
-            np.full(n_runs, OPTIMIZERS[optimizer]),
-            np.tile(hyper_row, (n_runs, 1)),
-            np.full(n_runs, float(lr)),
-            np.zeros(n_runs),
-            np.full(n_runs, int(steps)),
-            np.ones((n_runs, n_p), bool),
-            init,
-            *outs,
-            timings=timings,
-        )
-        return time.perf_counter() - t0, int(outs[2].sum())
+        train_batch_cuda(x, y, hidden, runs, out, timings=timings)
+        return time.perf_counter() - t0, int(out.steps.sum())
 
     run(256, {})  # compile
     rows = []

@@ -1,7 +1,10 @@
 """Compiled kernels: forward, backward, update, and the training loops built on them.
 
-Everything here takes plain float64 arrays and integer codes (see :mod:`bpsweep.model` for the
-registries and the parameter layout); input is validated once by the public API, never here.
+The training kernels take the runs of a batch as one :class:`Runs` (named arrays: codes,
+rates, tol, max_steps, trainable mask, start) and write their outcomes into one
+:class:`Outcomes`; the functions below them take plain float64 arrays and integer codes (see
+:mod:`bpsweep.model` for the registries and the parameter layout). Input is converted and
+validated once, by :func:`make_runs` and the public API, never in compiled code.
 The single-run trainer :func:`train_one` and the batched kernel :func:`train_batch` do, for
 each run, the very same float operations in the same order, so a run gives the same bits
 whichever way it is trained (and the CUDA kernel in :mod:`bpsweep.engine.cuda` too).
@@ -51,13 +54,28 @@ never stops) until the item's last run stops.
 """
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import prange
 
 from .._numba import njit
-from ..model import CONVERGED, DIVERGED, DIVERGENCE_FACTOR, MAX_STEPS
+from ..errors import UsageError
+from ..model import (
+    ACTIVATIONS,
+    ADAM,
+    CONVERGED,
+    DIVERGED,
+    DIVERGENCE_FACTOR,
+    GD,
+    MAX_STEPS,
+    MOMENTUM,
+    OPTIMIZERS,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+)
 from . import _math
 
 # ---------------------------------------------------------------- activations
@@ -85,13 +103,13 @@ def activate(z, act):
     softplus and sigmoid are written around t = e^-|z|, which never overflows, so both stay
     finite and accurate for any finite z (|z| up to 1e300 and beyond).
     """
-    if act == 0:
+    if act == SOFTPLUS:
         return softplus(z)
-    if act == 1:
+    if act == RELU:
         return relu(z)
-    if act == 2:
+    if act == SIGMOID:
         return sigmoid(z)
-    return tanh(z)
+    return tanh(z)  # TANH
 
 
 # ---------------------------------------------------------------- forward and backward
@@ -201,7 +219,7 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
     beta1 = hyper[0]
     beta2 = hyper[1]
     c1 = c2 = 1.0
-    if opt == 2:
+    if opt == ADAM:
         # float exponent: libm pow, as Python's float ** int does (an int exponent would make
         # numba multiply repeatedly, a different rounding)
         c1 = 1.0 - beta1 ** float(t)
@@ -212,12 +230,12 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
             continue
         lr = lr_hidden if j < n_hidden_params else lr_output
         g = slopes[j]
-        if opt == 0:
+        if opt == GD:
             step = lr * g
-        elif opt == 1:
+        elif opt == MOMENTUM:
             step = hyper[0] * m[j] + lr * g
             m[j] = step
-        else:
+        else:  # ADAM
             m[j] = beta1 * m[j] + (1.0 - beta1) * g
             v[j] = beta2 * v[j] + (1.0 - beta2) * g * g
             step = lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + hyper[2])
@@ -225,46 +243,238 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
         p[j] = p[j] - step
 
 
+# ---------------------------------------------------------------- per-run inputs and outcomes
+#
+# The kernels take the runs of a batch as one Runs and fill one Outcomes: named tuples of
+# arrays, which numba passes into compiled code as they are (one compiled signature as long as
+# every field keeps its dtype, layout and writability; make_runs and Outcomes.empty see to
+# that). Each field is declared once, in RUN_FIELDS or OUTCOME_FIELDS; the classes, make_runs,
+# Outcomes.empty and check_batch follow the tables, so a new per-run input is one line there
+# (and the kernel code that reads it).
+
+
+class Field(NamedTuple):
+    """One per-run array of :class:`Runs` or :class:`Outcomes`."""
+
+    name: str
+    dtype: type
+    shape: tuple  #: one run's entry: () one value, (3,) three, ("P",) one per parameter
+    doc: str
+    default: object = None  #: make_runs's value when the field is not given; None: required
+    codes: dict | None = None  #: the registry whose codes the values are (make_runs checks)
+
+
+#: The per-run inputs (:class:`Runs`), R runs of P = 3H + 1 parameters.
+RUN_FIELDS = (
+    Field("act", np.int64, (), "activation code (ACTIVATIONS)", codes=ACTIVATIONS),
+    Field("opt", np.int64, (), "optimizer code (OPTIMIZERS)", codes=OPTIMIZERS),
+    Field("hyper", np.float64, (3,), "momentum, or adam's beta1, beta2, eps (hyper_array)"),
+    Field("lr_hidden", np.float64, (), "the hidden layer's learning rate (p[0 .. 2H-1])"),
+    Field("lr_output", np.float64, (), "the output layer's learning rate (p[2H .. 3H])"),
+    Field("tol", np.float64, (), "converged once every trainable |step size| < tol"),
+    Field("max_steps", np.int64, (), "the most updates a run takes"),
+    Field("trainable", np.bool_, ("P",), "which parameters the optimizer moves", default=True),
+    Field("init", np.float64, ("P",), "the start; its shape (R, P) sets R and P"),
+)
+#: The per-run outcomes (:class:`Outcomes`), filled by the kernels.
+OUTCOME_FIELDS = (
+    Field("final", np.float64, ("P",), "the parameters at the end"),
+    Field("status", np.int64, (), "CONVERGED, MAX_STEPS or DIVERGED (bpsweep.model)"),
+    Field("steps", np.int64, (), "the updates applied"),
+    Field("initial_ssr", np.float64, (), "the SSR at the start"),
+    Field("final_ssr", np.float64, (), "the SSR at the end"),
+)
+
+
+def _fields_doc(fields) -> str:
+    """A table's fields as the lines of a docstring's literal block: name, shape, dtype,
+    meaning."""
+    lines = []
+    for f in fields:
+        shape = f"({', '.join(['R', *map(str, f.shape)])})" if f.shape else "(R,)"
+        lines.append(f"        {f.name:<12} {shape:<7} {np.dtype(f.dtype).name:<8} {f.doc}")
+    return "\n".join(lines)
+
+
+class Runs(NamedTuple("Runs", [(f.name, np.ndarray) for f in RUN_FIELDS])):
+    """The per-run inputs of a batch of R runs: one array per field of RUN_FIELDS, first axis
+    the run. Build it with :func:`make_runs`, which gives each field its dtype and layout.
+
+    Fields::
+    """
+
+    __slots__ = ()
+
+
+class Outcomes(NamedTuple("Outcomes", [(f.name, np.ndarray) for f in OUTCOME_FIELDS])):
+    """The per-run outcomes of a batch, filled in place by the kernels: one array per field of
+    OUTCOME_FIELDS, first axis the run. Make one with :meth:`empty`.
+
+    Fields::
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def empty(cls, n_runs: int, n_params: int) -> "Outcomes":
+        """Uninitialised outcomes of ``n_runs`` runs of ``n_params`` parameters."""
+        return cls(*(np.empty(_shape(f, n_runs, n_params), f.dtype) for f in OUTCOME_FIELDS))
+
+
+Runs.__doc__ = f"{Runs.__doc__.rstrip()}\n\n{_fields_doc(RUN_FIELDS)}\n"
+Outcomes.__doc__ = f"{Outcomes.__doc__.rstrip()}\n\n{_fields_doc(OUTCOME_FIELDS)}\n"
+
+
+class Trace(NamedTuple):
+    """One run's steps, recorded by :func:`train_one`: row k is the state after step k (row 0:
+    the start, its slopes and step sizes NaN). S rows: max_steps + 1 to record, 0 not to."""
+
+    params: np.ndarray  #: (S, P) the parameters
+    slopes: np.ndarray  #: (S, P) the slopes step k took
+    step_sizes: np.ndarray  #: (S, P) the changes step k subtracted (0 for frozen parameters)
+    ssr: np.ndarray  #: (S,) the SSR
+
+    @classmethod
+    def empty(cls, rows: int, n_params: int) -> "Trace":
+        """A trace of ``rows`` rows (0: train_one records nothing)."""
+        return cls(*(np.empty((rows, n_params)) for _ in range(3)), np.empty(rows))
+
+
+def _shape(field: Field, n_runs: int, n_params: int) -> tuple:
+    """The full shape of ``field``'s array for a batch."""
+    return (n_runs, *(n_params if d == "P" else d for d in field.shape))
+
+
+def _kernel_array(a, dtype):
+    """``a`` as a C-contiguous, writable array of ``dtype`` (a copy only where needed), so that
+    every kernel compiles for one type per argument."""
+    a = np.asarray(a)
+    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C")
+    return a
+
+
+def make_runs(**fields) -> Runs:
+    """The kernels' :class:`Runs` from plain arrays, one keyword per field of RUN_FIELDS.
+
+    ``init`` (R, P) sets the number of runs R and of parameters P = 3H + 1. Every other field
+    is an array of its full shape ((R,), (R, 3) or (R, P)) or anything that broadcasts to it:
+    a scalar (the same for every run), a row (3,) or (P,). A field with a default
+    (``trainable``: all) may be left out. Each becomes a C-contiguous writable array of the
+    field's dtype, a copy only where needed (so the kernels compile once), and code fields
+    are checked against their registries.
+
+    Raises TypeError for an unknown or missing field, ValueError for a shape that does not
+    fit, UsageError (a ValueError) for an unknown code.
+    """
+    names = [f.name for f in RUN_FIELDS]
+    unknown = sorted(set(fields) - set(names))
+    missing = [f.name for f in RUN_FIELDS if f.name not in fields and f.default is None]
+    if unknown or missing:
+        what = f"unknown field(s) {', '.join(unknown)}" if unknown else ""
+        what += "; " if unknown and missing else ""
+        what += f"missing field(s) {', '.join(missing)}" if missing else ""
+        raise TypeError(f"make_runs: {what}; the fields are {', '.join(names)}")
+    init = np.asarray(fields["init"])
+    if init.ndim != 2 or init.shape[1] < 4 or (init.shape[1] - 1) % 3:
+        raise ValueError(f"make_runs: init must be (R, 3H + 1) with H >= 1, got {init.shape}")
+    n_runs, n_params = init.shape
+    arrays = {}
+    for f in RUN_FIELDS:
+        a = np.asarray(fields.get(f.name, f.default))
+        shape = _shape(f, n_runs, n_params)
+        if a.shape != shape:
+            try:
+                a = np.broadcast_to(a, shape)  # read-only: _kernel_array copies it
+            except ValueError:
+                raise ValueError(
+                    f"make_runs: {f.name} has shape {a.shape}; {n_runs} runs of {n_params} "
+                    f"parameters need {shape} or a shape that broadcasts to it"
+                ) from None
+        a = _kernel_array(a, f.dtype)
+        if f.codes is not None:
+            bad = a[(a < 0) | (a >= len(f.codes))]
+            if bad.size:
+                raise UsageError(
+                    f"{f.name}: unknown code {bad[0]}; expected 0..{len(f.codes) - 1} "
+                    f"({', '.join(f.codes)})"
+                )
+        arrays[f.name] = a
+    return Runs(**arrays)
+
+
+def check_batch(runs, out, hidden: int) -> tuple[int, int]:
+    """(R, P) of a batch, once ``runs`` is a :class:`Runs` and ``out`` an :class:`Outcomes`
+    whose fields have their dtypes, are C-contiguous and writable (so that the kernels compile
+    once; make_runs's and Outcomes.empty's always are) and have the shapes of R runs of the P
+    = 3H + 1 parameters of ``hidden`` nodes (the kernels do not check bounds). TypeError for a
+    wrong type, dtype or layout, UsageError (a ValueError) for a wrong shape."""
+    records = ((runs, Runs, RUN_FIELDS), (out, Outcomes, OUTCOME_FIELDS))
+    for record, cls, fields in records:
+        if not isinstance(record, cls):
+            raise TypeError(f"expected a {cls.__name__}, got {type(record).__name__}")
+        for f, a in zip(fields, record):
+            if not (
+                isinstance(a, np.ndarray)
+                and a.dtype == f.dtype
+                and a.flags.c_contiguous
+                and a.flags.writeable
+            ):
+                raise TypeError(
+                    f"{cls.__name__}.{f.name} must be a writable C-contiguous "
+                    f"{np.dtype(f.dtype).name} array (make_runs, Outcomes.empty)"
+                )
+    if runs.init.ndim != 2 or runs.init.shape[1] != 3 * hidden + 1:
+        raise UsageError(
+            f"init has shape {runs.init.shape}; hidden={hidden} needs (R, {3 * hidden + 1})"
+        )
+    n_runs, n_params = runs.init.shape
+    for record, cls, fields in records:
+        for f, a in zip(fields, record):
+            if a.shape != _shape(f, n_runs, n_params):
+                raise UsageError(
+                    f"{cls.__name__}.{f.name} has shape {a.shape}; {n_runs} runs of "
+                    f"{n_params} parameters need {_shape(f, n_runs, n_params)}"
+                )
+    return n_runs, n_params
+
+
 # ---------------------------------------------------------------- one run
+
+#: A lane's or a run's status while it is still training (model's statuses are >= 0).
+_RUNNING = -1
 
 
 @njit
-def train_one(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr_hidden,
-    lr_output,
-    tol,
-    max_steps,
-    trainable,
-    p,
-    trace_params,
-    trace_slopes,
-    trace_steps,
-    trace_ssr,
-):
-    """Train one run from ``p`` (updated in place). Returns (status, steps, initial SSR, SSR).
+def train_one(x, y, hidden, runs, r, out, trace):
+    """Train run ``r`` of ``runs`` (a :class:`Runs`) from its start; write its outcome to row
+    ``r`` of ``out`` (an :class:`Outcomes`).
 
     The lessons' stopping rule: a step takes the slopes, computes the step sizes and
     applies them; the run has converged when every trainable step size is below ``tol`` in
     absolute value (``steps`` counts that last update), and has diverged as soon as, after an
     update, the SSR or a parameter is not finite or the SSR exceeds 1e8 times the initial SSR.
 
-    The trace arrays record row k = the state after step k (row 0: the start, slopes and step
-    sizes NaN). Pass arrays with max_steps + 1 rows to record, or 0 rows to skip recording.
+    ``trace`` (a :class:`Trace`) records every step when it has max_steps + 1 rows, nothing
+    when it has 0 (``Trace.empty(0, P)``).
     """
-    n_p = p.shape[0]
+    n_p = runs.init.shape[1]
+    act = runs.act[r]
+    opt = runs.opt[r]
+    hyper = runs.hyper[r]
+    lr_hidden = runs.lr_hidden[r]
+    lr_output = runs.lr_output[r]
+    tol = runs.tol[r]
+    max_steps = runs.max_steps[r]
+    trainable = runs.trainable[r]
+    p = runs.init[r].copy()
     act_out = np.empty(hidden)
     act_slope = np.empty(hidden)
     slopes = np.empty(n_p)
     step_sizes = np.empty(n_p)
     m = np.zeros(n_p)
     v = np.zeros(n_p)
-    record = trace_ssr.shape[0] > 0
+    record = trace.ssr.shape[0] > 0
 
     # Each pass gives the SSR at the current parameters and the slopes for the next step.
     ssr = ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes)
@@ -272,23 +482,24 @@ def train_one(
     limit = DIVERGENCE_FACTOR * initial_ssr
     if record:
         for j in range(n_p):
-            trace_params[0, j] = p[j]
-            trace_slopes[0, j] = np.nan
-            trace_steps[0, j] = np.nan
-        trace_ssr[0] = ssr
+            trace.params[0, j] = p[j]
+            trace.slopes[0, j] = np.nan
+            trace.step_sizes[0, j] = np.nan
+        trace.ssr[0] = ssr
 
+    status = _RUNNING
     steps = 0
-    while True:
+    while status == _RUNNING:
         steps += 1
         update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, steps, m, v, step_sizes)
         if record:
             for j in range(n_p):
-                trace_params[steps, j] = p[j]
-                trace_slopes[steps, j] = slopes[j]
-                trace_steps[steps, j] = step_sizes[j]
+                trace.params[steps, j] = p[j]
+                trace.slopes[steps, j] = slopes[j]
+                trace.step_sizes[steps, j] = step_sizes[j]
         ssr = ssr_and_slopes(x, y, p, hidden, act, act_out, act_slope, slopes)
         if record:
-            trace_ssr[steps] = ssr
+            trace.ssr[steps] = ssr
 
         finite = math.isfinite(ssr) and ssr <= limit
         small = True
@@ -298,11 +509,18 @@ def train_one(
             if trainable[j] and not abs(step_sizes[j]) < tol:
                 small = False
         if not finite:
-            return DIVERGED, steps, initial_ssr, ssr
-        if small:
-            return CONVERGED, steps, initial_ssr, ssr
-        if steps >= max_steps:
-            return MAX_STEPS, steps, initial_ssr, ssr
+            status = DIVERGED
+        elif small:
+            status = CONVERGED
+        elif steps >= max_steps:
+            status = MAX_STEPS
+
+    for j in range(n_p):
+        out.final[r, j] = p[j]
+    out.status[r] = status
+    out.steps[r] = steps
+    out.initial_ssr[r] = initial_ssr
+    out.final_ssr[r] = ssr
 
 
 # ---------------------------------------------------------------- lanes: many runs at once
@@ -324,7 +542,6 @@ LANES = 128
 #: Most runs per work item of train_batch's parallel loop (fewer when a batch is small, so that
 #: every thread gets several items).
 GROUP = 4096
-_RUNNING = -1
 
 
 @njit
@@ -338,16 +555,16 @@ def _lanes_activations(x, hidden, act, lanes, p, act_y, act_dy):
         for i in range(n):
             xi = x[i]
             k = (h * n + i) * lanes
-            if act == 0:
+            if act == SOFTPLUS:
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = softplus(p[w + lane] * xi + p[b + lane])
-            elif act == 1:
+            elif act == RELU:
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = relu(p[w + lane] * xi + p[b + lane])
-            elif act == 2:
+            elif act == SIGMOID:
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = sigmoid(p[w + lane] * xi + p[b + lane])
-            else:
+            else:  # TANH
                 for lane in range(lanes):
                     act_y[k + lane], act_dy[k + lane] = tanh(p[w + lane] * xi + p[b + lane])
 
@@ -411,7 +628,7 @@ def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol
     ``flags[lanes + lane]`` = every trainable |step size| < tol.
     """
     n_p = 3 * hidden + 1
-    if opt == 2:
+    if opt == ADAM:
         for lane in range(lanes):  # libm pow, as in update (not vectorized: adam only)
             c[lane] = 1.0 - hyper[lane] ** float(t[lane])
             c[lanes + lane] = 1.0 - hyper[lanes + lane] ** float(t[lane])
@@ -420,18 +637,18 @@ def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol
         flags[lanes + lane] = 1
     for j in range(n_p):
         k = j * lanes
-        if opt == 0:
+        if opt == GD:
             for lane in range(lanes):
                 step = rate[k + lane] * g[k + lane]
                 step = step if trainable[k + lane] else 0.0
                 s[k + lane] = step
-        elif opt == 1:
+        elif opt == MOMENTUM:
             for lane in range(lanes):
                 step = hyper[lane] * m[k + lane] + rate[k + lane] * g[k + lane]
                 step = step if trainable[k + lane] else 0.0
                 m[k + lane] = step
                 s[k + lane] = step
-        else:
+        else:  # ADAM
             for lane in range(lanes):
                 beta1 = hyper[lane]
                 beta2 = hyper[lanes + lane]
@@ -472,59 +689,170 @@ def _lanes_status(lanes, ssr, limit, t, max_steps, flags, status):
     return stopped
 
 
+class _Lanes(NamedTuple):
+    """What the lanes of one work item hold of their runs: all of it but the SSR moves with a
+    run when the lanes are drained (layout: the module docstring; L lanes, P parameters).
+
+    A field read in a loop can cost numba a reference count increment and decrement (atomic
+    operations) per read, where its pruning of them fails (a field passed to a call, a helper
+    that calls one): _lanes_range takes the stepping loop's arrays out once and computes a
+    starting run's initial SSR itself, so that the helpers below compile without any (as
+    their LLVM IR showed with numba 0.68). Those counts had made a batch of 5-step runs about
+    20% slower (docs/bench/compare_named_inputs.py measures such a batch)."""
+
+    p: np.ndarray  #: (P * L) parameters
+    g: np.ndarray  #: (P * L) slopes at p
+    m: np.ndarray  #: (P * L) momentum's last step, adam's first moment
+    v: np.ndarray  #: (P * L) adam's second moment
+    rate: np.ndarray  #: (P * L) each parameter's learning rate (its layer's)
+    tr: np.ndarray  #: (P * L) trainable
+    hyp: np.ndarray  #: (3 * L) the hyper-parameters, row by row
+    tol: np.ndarray  #: (L,)
+    limit: np.ndarray  #: (L,) the SSR beyond which the run has diverged
+    max_steps: np.ndarray  #: (L,)
+    t: np.ndarray  #: (L,) steps taken
+    run: np.ndarray  #: (L,) the run in the lane, -1 for none
+    code: np.ndarray  #: (L,) its status after the last step, _RUNNING while it goes on
+    ssr: np.ndarray  #: (L,) the SSR at p
+    keep: np.ndarray  #: (L,) _drain's scratch: the lanes kept
+
+
 @njit
-def _lanes_range(
-    x,
-    y,
-    hidden,
-    act_code,
-    opt_code,
-    hyper,
-    lr_hidden,
-    lr_output,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    order,
-    first,
-    last,
-    lanes,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-):
-    """train_batch's work for runs order[first:last], which share the activation ``act_code``
-    and the optimizer ``opt_code``: ``lanes`` runs in lockstep, a stopped run's lane refilled
-    at once with the next run."""
+def _new_lanes(n_p, lanes):
+    """``lanes`` empty lanes (no run, status CONVERGED: the first refill fills each)."""
+    size = n_p * lanes
+    return _Lanes(
+        np.zeros(size),
+        np.zeros(size),
+        np.zeros(size),
+        np.zeros(size),
+        np.zeros(size),
+        np.ones(size, np.bool_),
+        np.ones(3 * lanes),
+        np.zeros(lanes),
+        np.full(lanes, np.inf),
+        np.full(lanes, np.iinfo(np.int64).max),
+        np.zeros(lanes, np.int64),
+        np.full(lanes, -1, np.int64),
+        np.full(lanes, CONVERGED, np.int64),
+        np.zeros(lanes),
+        np.empty(lanes, np.int64),
+    )
+
+
+@njit
+def _finish_run(st, n_p, lanes, lane, out):
+    """Write the outcome of the run that stopped in ``lane`` (its status in st.code)."""
+    r = st.run[lane]
+    for j in range(n_p):
+        out.final[r, j] = st.p[j * lanes + lane]
+    out.status[r] = st.code[lane]
+    out.steps[r] = st.t[lane]
+    out.final_ssr[r] = st.ssr[lane]
+
+
+@njit
+def _start_run(st, n_p, lanes, lane, runs, r, ssr0, g0):
+    """Start run r in ``lane``, from its start with its initial SSR ``ssr0`` and slopes ``g0``
+    (P,): its rates, mask and settings, its optimizer state zero."""
+    n_hidden_params = 2 * ((n_p - 1) // 3)
+    for j in range(n_p):
+        k = j * lanes + lane
+        st.p[k] = runs.init[r, j]
+        st.g[k] = g0[j]
+        st.m[k] = 0.0
+        st.v[k] = 0.0
+        st.tr[k] = runs.trainable[r, j]
+        st.rate[k] = runs.lr_hidden[r] if j < n_hidden_params else runs.lr_output[r]
+    for q in range(3):
+        st.hyp[q * lanes + lane] = runs.hyper[r, q]
+    st.tol[lane] = runs.tol[r]
+    st.limit[lane] = DIVERGENCE_FACTOR * ssr0
+    st.max_steps[lane] = runs.max_steps[r]
+    st.t[lane] = 0
+    st.run[lane] = r
+    st.code[lane] = _RUNNING
+
+
+@njit
+def _idle_lane(st, n_p, lanes, lane):
+    """Idle ``lane`` (no run left to start): learning rate 0, every parameter trainable, so
+    its step sizes stay 0 and it never stops."""
+    for j in range(n_p):
+        k = j * lanes + lane
+        st.p[k] = 0.0
+        st.g[k] = 0.0
+        st.m[k] = 0.0
+        st.v[k] = 0.0
+        st.tr[k] = True
+        st.rate[k] = 0.0
+    st.hyp[lane] = 0.0
+    st.hyp[lanes + lane] = 0.0
+    st.hyp[2 * lanes + lane] = 1.0
+    st.tol[lane] = 0.0
+    st.limit[lane] = np.inf
+    st.max_steps[lane] = np.iinfo(np.int64).max
+    st.t[lane] = 0
+    st.run[lane] = -1
+    st.code[lane] = _RUNNING
+
+
+@njit
+def _drain(st, n_p, lanes, active):
+    """Move the ``active`` running lanes of ``lanes`` to the front, in the layout of
+    ``active`` lanes (the caller then steps only those). In place: each value moves to a lower
+    (or the same) index, after it has been read."""
+    q = 0
+    for lane in range(lanes):
+        if st.run[lane] >= 0:
+            st.keep[q] = lane
+            q += 1
+    for j in range(n_p):
+        for q in range(active):
+            src = j * lanes + st.keep[q]
+            dst = j * active + q
+            st.p[dst] = st.p[src]
+            st.g[dst] = st.g[src]
+            st.m[dst] = st.m[src]
+            st.v[dst] = st.v[src]
+            st.rate[dst] = st.rate[src]
+            st.tr[dst] = st.tr[src]
+    for row in range(3):  # row by row, as the parameters above
+        for q in range(active):
+            st.hyp[row * active + q] = st.hyp[row * lanes + st.keep[q]]
+    for q in range(active):
+        src = st.keep[q]
+        st.tol[q] = st.tol[src]
+        st.limit[q] = st.limit[src]
+        st.max_steps[q] = st.max_steps[src]
+        st.t[q] = st.t[src]
+        st.run[q] = st.run[src]
+        st.code[q] = st.code[src]
+
+
+@njit
+def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
+    """train_batch's work for runs order[first:last], which share the activation and the
+    optimizer: ``lanes`` runs in lockstep, a stopped run's lane refilled at once with the next
+    run, the lanes drained once half of them idle with no run left to start."""
+    act = runs.act[order[first]]
+    opt = runs.opt[order[first]]
     n = x.shape[0]
     n_p = 3 * hidden + 1
-    size = n_p * lanes
-    p = np.zeros(size)
-    g = np.zeros(size)
-    s = np.zeros(size)
-    m = np.zeros(size)
-    v = np.zeros(size)
-    rate = np.zeros(size)
-    tr = np.ones(size, np.bool_)
+    st = _new_lanes(n_p, lanes)
+    # the arrays of the loops below, taken out of st once (see _Lanes)
+    p, g, m, v, tr, rate, hyp = st.p, st.g, st.m, st.v, st.tr, st.rate, st.hyp
+    tol, limit, max_steps, t = st.tol, st.limit, st.max_steps, st.t
+    run, code, ssr = st.run, st.code, st.ssr
+    # a step's scratch: step sizes, activations, adam's corrections, predictions, checks
+    s = np.zeros(n_p * lanes)
     act_y = np.empty(hidden * n * lanes)
     act_dy = np.empty(hidden * n * lanes)
-    hyp = np.ones(3 * lanes)
-    tol_l = np.zeros(lanes)
-    limit = np.full(lanes, np.inf)
-    max_l = np.full(lanes, np.iinfo(np.int64).max)
-    t = np.zeros(lanes, np.int64)
-    run = np.full(lanes, -1, np.int64)
-    ssr = np.zeros(lanes)
     c = np.ones(2 * lanes)
     pred = np.empty(lanes)
     d_pred = np.empty(lanes)
-    code = np.full(lanes, CONVERGED, np.int64)  # every lane starts empty: filled below
     flags = np.empty(2 * lanes, np.int64)
-    keep = np.empty(lanes, np.int64)  # the lanes kept when draining
-    # one run's start, slopes and activations (the initial SSR, by ssr_and_slopes)
+    # a starting run's start, slopes and activations
     p0 = np.empty(n_p)
     g0 = np.empty(n_p)
     a0 = np.empty(hidden)
@@ -537,107 +865,36 @@ def _lanes_range(
         for lane in range(lanes):
             if code[lane] == _RUNNING:
                 continue
-            r = run[lane]
-            if r >= 0:
-                for j in range(n_p):
-                    final[r, j] = p[j * lanes + lane]
-                status[r] = code[lane]
-                steps[r] = t[lane]
-                final_ssr[r] = ssr[lane]
+            if run[lane] >= 0:
+                _finish_run(st, n_p, lanes, lane, out)
                 active -= 1
-            code[lane] = _RUNNING
             if next_run < last:
                 r = order[next_run]
                 next_run += 1
+                # the initial SSR and slopes, as train_one takes them, from a copy of the
+                # start: a view of runs.init would cost numba an atomic reference count per run
+                # start on an array that every thread shares
                 for j in range(n_p):
-                    p0[j] = init[r, j]
-                ssr0 = ssr_and_slopes(x, y, p0, hidden, act_code, a0, da0, g0)
-                initial_ssr[r] = ssr0
-                for j in range(n_p):
-                    k = j * lanes + lane
-                    p[k] = p0[j]
-                    g[k] = g0[j]
-                    m[k] = 0.0
-                    v[k] = 0.0
-                    tr[k] = trainable[r, j]
-                    rate[k] = lr_hidden[r] if j < 2 * hidden else lr_output[r]
-                for q in range(3):
-                    hyp[q * lanes + lane] = hyper[r, q]
-                tol_l[lane] = tol[r]
-                limit[lane] = DIVERGENCE_FACTOR * ssr0
-                max_l[lane] = max_steps[r]
-                t[lane] = 0
-                run[lane] = r
+                    p0[j] = runs.init[r, j]
+                ssr0 = ssr_and_slopes(x, y, p0, hidden, act, a0, da0, g0)
+                out.initial_ssr[r] = ssr0
+                _start_run(st, n_p, lanes, lane, runs, r, ssr0, g0)
                 active += 1
-            else:  # no run left: the lane idles (rate 0, all trainable, never stops)
-                for j in range(n_p):
-                    k = j * lanes + lane
-                    p[k] = 0.0
-                    g[k] = 0.0
-                    m[k] = 0.0
-                    v[k] = 0.0
-                    tr[k] = True
-                    rate[k] = 0.0
-                hyp[lane] = 0.0
-                hyp[lanes + lane] = 0.0
-                hyp[2 * lanes + lane] = 1.0
-                tol_l[lane] = 0.0
-                limit[lane] = np.inf
-                max_l[lane] = np.iinfo(np.int64).max
-                t[lane] = 0
-                run[lane] = -1
+            else:
+                _idle_lane(st, n_p, lanes, lane)
         if active == 0:
             return
         if next_run >= last and 2 * active <= lanes:
-            # draining: no run left to start and half the lanes idle. Move the running lanes
-            # to the front, in the layout of ``active`` lanes, and step only those. In place:
-            # each value moves to a lower (or the same) index, after it has been read.
-            q = 0
-            for lane in range(lanes):
-                if run[lane] >= 0:
-                    keep[q] = lane
-                    q += 1
-            for j in range(n_p):
-                for q in range(active):
-                    src = j * lanes + keep[q]
-                    dst = j * active + q
-                    p[dst] = p[src]
-                    g[dst] = g[src]
-                    m[dst] = m[src]
-                    v[dst] = v[src]
-                    rate[dst] = rate[src]
-                    tr[dst] = tr[src]
-            for row in range(3):  # row by row, as the parameters above
-                for q in range(active):
-                    hyp[row * active + q] = hyp[row * lanes + keep[q]]
-            for q in range(active):
-                src = keep[q]
-                tol_l[q] = tol_l[src]
-                limit[q] = limit[src]
-                max_l[q] = max_l[src]
-                t[q] = t[src]
-                run[q] = run[src]
-                code[q] = code[src]
+            _drain(st, n_p, lanes, active)
             lanes = active
         # step every lane until a run stops
         while True:
             for lane in range(lanes):
                 t[lane] += 1
-            _lanes_update(hidden, opt_code, lanes, p, g, s, m, v, tr, rate, hyp, tol_l, t, c, flags)
-            _lanes_ssr_and_slopes(
-                x, y, hidden, act_code, lanes, p, g, ssr, act_y, act_dy, pred, d_pred
-            )
-            if _lanes_status(lanes, ssr, limit, t, max_l, flags, code) > 0:
+            _lanes_update(hidden, opt, lanes, p, g, s, m, v, tr, rate, hyp, tol, t, c, flags)
+            _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, act_y, act_dy, pred, d_pred)
+            if _lanes_status(lanes, ssr, limit, t, max_steps, flags, code) > 0:
                 break
-
-
-def _kernel_array(a, dtype):
-    """``a`` as a C-contiguous, writable array of ``dtype`` (a copy only where needed), so that
-    every kernel compiles for one type per argument."""
-    a = np.asarray(a)
-    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
-        a = np.array(a, dtype=dtype, order="C")
-    return a
 
 
 def _work_items(act, opt, lanes):
@@ -673,123 +930,35 @@ def _work_items(act, opt, lanes):
     return order, items[dealt]
 
 
-def train_batch(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-    *,
-    lr_output=None,
-    lanes=LANES,
-):
+def train_batch(x, y, hidden, runs, out, *, lanes=LANES):
     """Train many runs on one data set and hidden size, in compiled code, spread over threads.
 
-    Per-run inputs, R runs and P = 3H + 1 parameters: act, opt (R,) int codes; hyper (R, 3);
-    lr, tol (R,) float; max_steps (R,) int; trainable (R, P) bool; init (R, P) float.
-    ``lr`` is the hidden layer's rate, and the output layer's too unless ``lr_output`` (R,)
-    is given. Outputs, filled in place: final (R, P), status (R,) int, steps (R,) int,
-    initial_ssr and final_ssr (R,). Each run gives the bits :func:`train_one` gives.
+    ``runs``: a :class:`Runs` (R runs of P = 3H + 1 parameters, from :func:`make_runs`);
+    ``out``: an :class:`Outcomes` filled in place, in the runs' order (``Outcomes.empty(R,
+    P)``); x, y (n,): the data, converted (copied only where needed) to C-contiguous writable
+    float64 so the kernel compiles once. Each run gives the bits :func:`train_one` gives.
 
-    Inputs are converted (copied only where needed) to C-contiguous writable arrays of one
-    dtype each, so the kernel compiles once. Work items of up to GROUP runs of one activation
-    and optimizer are dealt out to numba's threads like cards (item i to thread i mod T), so
-    that each thread gets a share of every part of the batch, long runs and short; each item
-    trains LANES runs at a time.
+    Work items of up to GROUP runs of one activation and optimizer are dealt out to numba's
+    threads like cards (item i to thread i mod T), so that each thread gets a share of every
+    part of the batch, long runs and short; each item trains ``lanes`` runs at a time.
     """
-    f8, i8 = np.float64, np.int64
-    act = _kernel_array(act, i8)
-    opt = _kernel_array(opt, i8)
-    lr = _kernel_array(lr, f8)
-    lr_output = lr if lr_output is None else _kernel_array(lr_output, f8)
+    hidden = int(hidden)
+    check_batch(runs, out, hidden)
     lanes = int(lanes)
     if lanes < 1:
         raise ValueError(f"lanes must be >= 1, got {lanes}")
-    order, items = _work_items(act, opt, lanes)
-    outputs = (final, status, steps, initial_ssr, final_ssr)
-    kinds = (f8, i8, i8, f8, f8)
-    for out, kind in zip(outputs, kinds):
-        if out.dtype != kind or not out.flags.c_contiguous or not out.flags.writeable:
-            raise TypeError(f"train_batch outputs must be writable C-contiguous {kind.__name__}")
-    _train_batch(
-        _kernel_array(x, f8),
-        _kernel_array(y, f8),
-        int(hidden),
-        act,
-        opt,
-        _kernel_array(hyper, f8),
-        lr,
-        lr_output,
-        _kernel_array(tol, f8),
-        _kernel_array(max_steps, i8),
-        _kernel_array(trainable, np.bool_),
-        _kernel_array(init, f8),
-        order,
-        items,
-        lanes,
-        *outputs,
-    )
+    order, items = _work_items(runs.act, runs.opt, lanes)
+    f8 = np.float64
+    x, y = _kernel_array(x, f8), _kernel_array(y, f8)
+    _train_batch(x, y, hidden, runs, order, items, lanes, out)
 
 
 @njit(parallel=True)
-def _train_batch(
-    x,
-    y,
-    hidden,
-    act,
-    opt,
-    hyper,
-    lr_hidden,
-    lr_output,
-    tol,
-    max_steps,
-    trainable,
-    init,
-    order,
-    items,
-    lanes,
-    final,
-    status,
-    steps,
-    initial_ssr,
-    final_ssr,
-):
-    """train_batch's compiled body: one prange iteration per work item."""
+def _train_batch(x, y, hidden, runs, order, items, lanes, out):
+    """train_batch's compiled body: one prange iteration per work item.
+
+    The body only calls _lanes_range: numba's parfor loses stores made in the prange body
+    itself through a named tuple's array (``out.status[r] = ...``; numba issues #7135,
+    #10338), not those made in a function it calls."""
     for item in prange(items.shape[0]):
-        first = items[item, 0]
-        last = items[item, 1]
-        r = order[first]
-        _lanes_range(
-            x,
-            y,
-            hidden,
-            act[r],
-            opt[r],
-            hyper,
-            lr_hidden,
-            lr_output,
-            tol,
-            max_steps,
-            trainable,
-            init,
-            order,
-            first,
-            last,
-            lanes,
-            final,
-            status,
-            steps,
-            initial_ssr,
-            final_ssr,
-        )
+        _lanes_range(x, y, hidden, runs, order, items[item, 0], items[item, 1], lanes, out)

@@ -20,7 +20,17 @@ import numpy as np
 
 from .._numba import njit
 from ..errors import UsageError
-from ..model import PRESETS, SCHEMES, check_hidden, n_params, param_names
+from ..model import (
+    HE,
+    NORMAL,
+    PRESETS,
+    SCHEMES,
+    UNIFORM,
+    XAVIER,
+    check_hidden,
+    n_params,
+    param_names,
+)
 from ..settings import check
 from ._random import normal, uniform
 
@@ -41,18 +51,18 @@ def check_scheme(scheme: str, scale: float, biases: str) -> None:
 def _layer_std(scheme, scale, hidden, output_layer):
     fan_in = hidden if output_layer else 1
     fan_out = 1 if output_layer else hidden
-    if scheme == 2:
+    if scheme == XAVIER:
         return scale * math.sqrt(2.0 / (fan_in + fan_out))
-    if scheme == 3:
+    if scheme == HE:
         return scale * math.sqrt(2.0 / fan_in)
-    return scale
+    return scale  # normal, uniform
 
 
 @njit
 def _draw(seed, k, scheme, std):
-    if scheme == 1:
+    if scheme == UNIFORM:
         return std * (2.0 * uniform(seed, k) - 1.0)
-    return std * normal(seed, k)
+    return std * normal(seed, k)  # normal, xavier, he
 
 
 @njit
@@ -100,7 +110,7 @@ def normal_starts(runs: int, hidden: int) -> np.ndarray:
     draw_batch(
         np.arange(runs, dtype=np.uint64),
         hidden,
-        np.full(runs, SCHEMES["normal"], np.int64),
+        np.full(runs, NORMAL, np.int64),
         np.ones(runs),
         np.zeros(runs, bool),
         out,

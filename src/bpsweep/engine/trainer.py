@@ -1,4 +1,5 @@
-"""One training run: validate the settings once, then hand plain arrays to the kernel."""
+"""One training run: validate the settings once, then hand them to the kernel as a one-run
+batch (:func:`bpsweep.engine.kernels.make_runs`)."""
 
 from __future__ import annotations
 
@@ -96,41 +97,35 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     act, opt = ACTIVATIONS[s["activation"]], OPTIMIZERS[s["optimizer"]]
     tol, max_steps = s["tol"], s["max_steps"]
     names = param_names(hidden)
-    start = p.copy()
 
     rows = int(max_steps) + 1 if trace else 0
     _check_trace_fits(rows, p.size)
-    t_params, t_slopes, t_steps = (np.empty((rows, p.size)) for _ in range(3))
-    t_ssr = np.empty(rows)
-    status, steps, ssr0, ssr = kernels.train_one(
-        x,
-        y,
-        hidden,
-        act,
-        opt,
-        hyper,
-        float(lr_hidden),
-        float(lr_output),
-        float(tol),
-        int(max_steps),
-        mask,
-        p,
-        t_params,
-        t_slopes,
-        t_steps,
-        t_ssr,
+    runs = kernels.make_runs(
+        act=act,
+        opt=opt,
+        hyper=hyper,
+        lr_hidden=lr_hidden,
+        lr_output=lr_output,
+        tol=tol,
+        max_steps=max_steps,
+        trainable=mask,
+        init=p[None, :],
     )
+    out = kernels.Outcomes.empty(1, p.size)
+    steps_trace = kernels.Trace.empty(rows, p.size)
+    kernels.train_one(x, y, hidden, runs, 0, out, steps_trace)
+    steps = int(out.steps[0])
     result = TrainResult(
-        status=STATUSES[status],
-        steps=int(steps),
-        initial_ssr=float(ssr0),
-        final_ssr=float(ssr),
-        initial_params=dict(zip(names, start.tolist())),
-        final_params=dict(zip(names, p.tolist())),
+        status=STATUSES[out.status[0]],
+        steps=steps,
+        initial_ssr=float(out.initial_ssr[0]),
+        final_ssr=float(out.final_ssr[0]),
+        initial_params=dict(zip(names, p.tolist())),
+        final_params=dict(zip(names, out.final[0].tolist())),
         trainable=tuple(n for n, m in zip(names, mask) if m),
     )
     if trace:
-        result.trace = _trace_frame(names, mask, t_params, t_slopes, t_steps, t_ssr, steps)
+        result.trace = _trace_frame(names, mask, steps_trace, steps)
     return result
 
 
@@ -174,16 +169,16 @@ def _data_arrays(data):
     return load_data(data)
 
 
-def _trace_frame(names, mask, t_params, t_slopes, t_steps, t_ssr, steps):
+def _trace_frame(names, mask, trace, steps):
     import pandas as pd
 
     n = steps + 1
     columns = {"step": np.arange(n)}
     for j, name in enumerate(names):
-        columns[name] = t_params[:n, j]
+        columns[name] = trace.params[:n, j]
     for j, name in enumerate(names):
         if mask[j]:
-            columns[f"slope_{name}"] = t_slopes[:n, j]
-            columns[f"step_{name}"] = t_steps[:n, j]
-    columns["ssr"] = t_ssr[:n]
+            columns[f"slope_{name}"] = trace.slopes[:n, j]
+            columns[f"step_{name}"] = trace.step_sizes[:n, j]
+    columns["ssr"] = trace.ssr[:n]
     return pd.DataFrame(columns)
