@@ -207,3 +207,68 @@ def test_frames_that_cannot_fit_the_disk_are_refused_before_training(capsys, tmp
     line = one_line_error(*cli(capsys, *args, "--out", tmp_path)[::2])
     assert "40 maps: 120 files of about" in line and "would not fit the 10.0 MB free" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def _start(tmp_path, *argv):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bpsweep", *map(str, argv)],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _stopped(proc, sig, after: float) -> tuple[int, float, str]:
+    """Send ``sig`` to ``proc`` ``after`` seconds in: (exit status, seconds it took to exit,
+    stderr)."""
+    import signal
+    import time
+
+    time.sleep(after)
+    assert proc.poll() is None, proc.stderr.read()
+    t0 = time.perf_counter()
+    proc.send_signal(sig)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    seconds = time.perf_counter() - t0
+    with proc.stderr:
+        return proc.returncode, seconds, proc.stderr.read()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_run_of_hours_within_a_second(tmp_path):
+    import signal
+
+    cfg = write(tmp_path, "long.toml", NEVER_CONVERGES)
+    proc = _start(tmp_path, "run", cfg, "--yes", "--quiet", "--out", "o")
+    code, seconds, err = _stopped(proc, signal.SIGINT, after=4.0)
+    assert code == 130 and err == "bpsweep run: interrupted\n"
+    assert seconds < 1.5
+
+
+@pytest.mark.slow
+def test_sigterm_stops_worker_processes_with_one_line_and_leaves_nothing(tmp_path):
+    import signal
+    import time
+
+    cfg = write(tmp_path, "many.toml", "[sweep]\nseed = { start = 0, count = 200000 }\n")
+    proc = _start(tmp_path, "run", cfg, "--jobs", "2", "--chunk-size", "4000", "--quiet")
+    code, seconds, err = _stopped(proc, signal.SIGTERM, after=5.0)
+    assert code == 143 and err == "bpsweep run: terminated (SIGTERM)\n"
+    for _ in range(50):  # the workers see their parent gone (dispatch.watch_parent)
+        ps = ["ps", "-o", "pid=,stat=", "-g", str(proc.pid)]
+        lines = subprocess.run(ps, capture_output=True, text=True).stdout.splitlines()
+        alive = [line for line in lines if "Z" not in line.split()[1]]  # zombies are dead
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"processes left behind: {alive}"
+    # the parts trained before the signal are kept: the next run resumes from them
+    again = main(["run", str(cfg), "--jobs", "1", "--quiet", "--out", str(tmp_path / "results")])
+    assert again == 0

@@ -113,7 +113,7 @@ def _train_one(x, y, hidden, start, *, trace_rows=0, **fields):
     runs = kernels.make_runs(init=np.array(start, dtype=float)[None, :], **fields)
     out = kernels.Outcomes.empty(1, runs.init.shape[1])
     trace = kernels.Trace.empty(trace_rows, runs.init.shape[1])
-    kernels.train_one(x, y, hidden, runs, 0, out, trace)
+    kernels.train_one(x, y, hidden, runs, 0, out, trace, np.zeros(1, dtype=np.int64))
     return out.status[0], out.steps[0], out.initial_ssr[0], out.final_ssr[0], out.final[0], trace
 
 

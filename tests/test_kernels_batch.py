@@ -71,8 +71,9 @@ def one_by_one(x, y, hidden, fields, fn):
     runs = kernels.make_runs(**fields)
     out = kernels.Outcomes.empty(*runs.init.shape)
     no_trace = kernels.Trace.empty(0, runs.init.shape[1])
+    go_on = np.zeros(1, dtype=np.int64)  # the stop flag, never set
     for r in range(runs.init.shape[0]):
-        fn(x, y, hidden, runs, r, out, no_trace)
+        fn(x, y, hidden, runs, r, out, no_trace, go_on)
     return out._asdict()
 
 

@@ -9,7 +9,9 @@ status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from .._version import __version__
 from ..errors import BpsweepError
@@ -31,6 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt (so that what is
+    running stops the same way: its finished parts kept, its workers shut down)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None) -> int:
     # what cannot be encoded on this terminal (a non-ASCII path under PYTHONIOENCODING=ascii) is
     # printed with backslash escapes: never a traceback after the results are safe on disk
@@ -38,6 +49,11 @@ def main(argv=None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
+    # SIGTERM (kill, a batch system's time limit) stops the command as Ctrl-C does; by
+    # default it killed the process in the middle of loky's shutdown, which printed loky's
+    # "leaked semlock objects" warnings and no word of ours
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         return args.func(args)
     except BpsweepError as exc:
@@ -46,6 +62,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"bpsweep {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"bpsweep {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ never stops) until the item's last run stops.
 """
 
 import math
+import threading
 from typing import NamedTuple
 
 import numba
@@ -446,9 +447,11 @@ _RUNNING = -1
 
 
 @njit
-def train_one(x, y, hidden, runs, r, out, trace):
+def train_one(x, y, hidden, runs, r, out, trace, stop):
     """Train run ``r`` of ``runs`` (a :class:`Runs`) from its start; write its outcome to row
-    ``r`` of ``out`` (an :class:`Outcomes`).
+    ``r`` of ``out`` (an :class:`Outcomes`). ``stop`` (int64 (1,)): when another thread sets
+    ``stop[0]``, the run returns within STOP_CHECK steps, its outcome not written (see
+    :func:`run_interruptibly`).
 
     The lessons' stopping rule: a step takes the slopes, computes the step sizes and
     applies them; the run has converged when every trainable step size is below ``tol`` in
@@ -490,6 +493,8 @@ def train_one(x, y, hidden, runs, r, out, trace):
     status = _RUNNING
     steps = 0
     while status == _RUNNING:
+        if steps % STOP_CHECK == 0 and stop[0] != 0:
+            return
         steps += 1
         update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, steps, m, v, step_sizes)
         if record:
@@ -831,10 +836,11 @@ def _drain(st, n_p, lanes, active):
 
 
 @njit
-def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
+def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out, stop):
     """train_batch's work for runs order[first:last], which share the activation and the
     optimizer: ``lanes`` runs in lockstep, a stopped run's lane refilled at once with the next
-    run, the lanes drained once half of them idle with no run left to start."""
+    run, the lanes drained once half of them idle with no run left to start. Returns early,
+    within STOP_CHECK steps, once ``stop[0]`` is set."""
     act = runs.act[order[first]]
     opt = runs.opt[order[first]]
     n = x.shape[0]
@@ -888,7 +894,11 @@ def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out):
             _drain(st, n_p, lanes, active)
             lanes = active
         # step every lane until a run stops
+        stepped = 0
         while True:
+            if stepped % STOP_CHECK == 0 and stop[0] != 0:
+                return
+            stepped += 1
             for lane in range(lanes):
                 t[lane] += 1
             _lanes_update(hidden, opt, lanes, p, g, s, m, v, tr, rate, hyp, tol, t, c, flags)
@@ -950,15 +960,57 @@ def train_batch(x, y, hidden, runs, out, *, lanes=LANES):
     order, items = _work_items(runs.act, runs.opt, lanes)
     f8 = np.float64
     x, y = _kernel_array(x, f8), _kernel_array(y, f8)
-    _train_batch(x, y, hidden, runs, order, items, lanes, out)
+    run_interruptibly(_train_batch, x, y, hidden, runs, order, items, lanes, out)
 
 
 @njit(parallel=True)
-def _train_batch(x, y, hidden, runs, order, items, lanes, out):
+def _train_batch(x, y, hidden, runs, order, items, lanes, out, stop):
     """train_batch's compiled body: one prange iteration per work item.
 
     The body only calls _lanes_range: numba's parfor loses stores made in the prange body
     itself through a named tuple's array (``out.status[r] = ...``; numba issues #7135,
     #10338), not those made in a function it calls."""
     for item in prange(items.shape[0]):
-        _lanes_range(x, y, hidden, runs, order, items[item, 0], items[item, 1], lanes, out)
+        _lanes_range(x, y, hidden, runs, order, items[item, 0], items[item, 1], lanes, out, stop)
+
+
+# ---------------------------------------------------------------- Ctrl-C
+#
+# Compiled code holds the main thread until it returns, and Python runs a signal handler
+# (Ctrl-C's KeyboardInterrupt) only between bytecodes, so a long kernel could not be stopped
+# but by kill -9. So the kernels run in a helper thread (they release the GIL), the main thread
+# waits for them in short, interruptible waits, and on Ctrl-C it sets a flag the kernels read
+# every STOP_CHECK steps: they return, their half-done outcomes unused, and the interrupt goes
+# on up (a sweep keeps its finished parts).
+
+#: Steps between two looks at the stop flag: a few microseconds of work, so Ctrl-C stops any
+#: run within a fraction of a second, and a read of one shared integer costs nothing measurable.
+STOP_CHECK = 256
+
+
+def run_interruptibly(kernel, *args):
+    """``kernel(*args, stop)`` in a helper thread, with numba's thread count of this one
+    (numba's is per thread); an exception in it (a KeyboardInterrupt here) sets ``stop[0]``,
+    waits for the kernel to return, and is raised again."""
+    stop = np.zeros(1, dtype=np.int64)
+    threads = numba.get_num_threads()
+    failure = []
+
+    def target():
+        try:
+            numba.set_num_threads(threads)
+            kernel(*args, stop)
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+
+    helper = threading.Thread(target=target, name="bpsweep-kernel", daemon=True)
+    helper.start()
+    try:
+        while helper.is_alive():
+            helper.join(0.05)  # a wait that a signal interrupts
+    except BaseException:
+        stop[0] = 1
+        helper.join()
+        raise
+    if failure:
+        raise failure[0]

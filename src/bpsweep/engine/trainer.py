@@ -113,7 +113,7 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     )
     out = kernels.Outcomes.empty(1, p.size)
     steps_trace = kernels.Trace.empty(rows, p.size)
-    kernels.train_one(x, y, hidden, runs, 0, out, steps_trace)
+    kernels.run_interruptibly(kernels.train_one, x, y, hidden, runs, 0, out, steps_trace)
     steps = int(out.steps[0])
     result = TrainResult(
         status=STATUSES[out.status[0]],
