@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bpsweep.commands import main
@@ -272,3 +273,116 @@ def test_sigterm_stops_worker_processes_with_one_line_and_leaves_nothing(tmp_pat
     # the parts trained before the signal are kept: the next run resumes from them
     again = main(["run", str(cfg), "--jobs", "1", "--quiet", "--out", str(tmp_path / "results")])
     assert again == 0
+
+
+# ---------------------------------------------------------------- files a user brings
+
+
+def test_a_toml_with_a_byte_order_mark_is_read(capsys, tmp_path):
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes(b"\xef\xbb\xbfname = 'bom'\n[sweep]\nseed = [1, 2]\n")
+    code, out, err = cli(capsys, "run", cfg, "--dry-run")
+    assert code == 0 and out.startswith("bom: 2 runs (grid)") and err == ""
+
+
+def test_a_zero_byte_parquet_is_called_an_empty_parquet_file(capsys, tmp_path):
+    (tmp_path / "z.parquet").write_bytes(b"")
+    line = one_line_error(*cli(capsys, "analyse", tmp_path / "z.parquet")[::2])
+    assert "the file is empty (0 bytes); expected a results Parquet file" in line
+
+
+def test_hidden_as_a_map_axis_says_why_it_cannot_be(capsys, tmp_path):
+    text = MAP.read_text().replace('x = "lr_hidden"', 'x = "hidden"')
+    line = one_line_error(*cli(capsys, "map", write(tmp_path, "h.toml", text), "--dry-run")[::2])
+    assert "[map] x: expected a setting with continuous values" in line
+    assert "found 'hidden', which takes a whole number from 1 to 1024" in line
+    assert "did you mean" not in line
+
+
+def test_analyse_warns_of_empty_setting_cells_and_counts_a_repeated_row_once(capsys, tmp_path):
+    cfg = write(tmp_path, "s.toml", "[sweep]\nseed = { start = 0, count = 20 }\nlr = [0.1, 0.3]\n")
+    assert cli(capsys, "run", cfg, "--out", tmp_path, "--quiet")[0] == 0
+    csv = tmp_path / "s.csv"
+    lines = csv.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[3].split(",")
+    cells[header.index("lr")] = ""  # a hand-edited file
+    edited = [lines[0], *lines[1:3], ",".join(cells), *lines[3:], lines[5]]  # row 5 twice
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_text("\n".join(edited) + "\n")
+    code, out, err = cli(capsys, "analyse", damaged, "--table", "outcome")
+    assert code == 0
+    warned = err.strip().splitlines()
+    assert any("column lr has 1 empty cell(s), the first in row 3" in w for w in warned)
+    assert any("1 row(s) repeat another row exactly" in w for w in warned)
+    assert "41 runs" in out  # 40 runs and the edited copy of one, the repeat counted once
+
+
+def test_a_read_only_numba_cache_is_named_before_it_costs_a_compile(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/proc/bpsweep-cannot-write-here")
+    code, _, err = cli(capsys, "run", ROOT / "experiments" / "seed-lr-grid.toml", "--dry-run")
+    assert code == 0
+    assert err.startswith("bpsweep run: warning: NUMBA_CACHE_DIR=/proc/bpsweep-cannot-write-here")
+
+
+def test_a_wide_network_trains_without_a_library_warning(capsys, tmp_path):
+    cfg = write(
+        tmp_path,
+        "w.toml",
+        "[model]\nhidden = 1024\n[train]\nmax_steps = 2\n[sweep]\nseed = [0, 1]\n",
+    )
+    code, out, err = cli(capsys, "run", cfg, "--out", tmp_path, "--quiet")
+    assert code == 0 and err == "" and "2 runs (2 computed)" in out
+
+
+# ---------------------------------------------------------------- maps' figures
+
+
+def test_map_titles_name_the_rates_a_map_uses_and_what_a_zoom_is(monkeypatch, tmp_path):
+    from bpsweep.maps import image, runner
+    from bpsweep.sweeps.config import load_config
+    from bpsweep.sweeps.options import RunOptions
+
+    config = load_config(MAP, overrides=["map.resolution=[8, 8]"])
+    assert "lr=" not in runner._fixed_text(config)  # both layers' rates are the axes
+    basins = load_config(ROOT / "experiments" / "map-basins-w1-w2.toml")
+    assert "gd lr=0.1" in runner._fixed_text(basins)
+    (zoomed,), _ = runner.plan_maps(config, zoom=(0.3, 0.09, 6))
+    assert zoomed.description == (
+        "zoom: 6x into map-lr-hidden-output around lr_hidden=0.3, lr_output=0.09"
+    )
+    titles = []
+    real = image.map_figure
+
+    def spy(*args, **kwargs):
+        titles.append(kwargs["title"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(image, "map_figure", spy)
+    runner.run_map(zoomed, RunOptions(out=tmp_path))
+    assert (
+        titles[0].splitlines()[1]
+        == "6x into map-lr-hidden-output around lr_hidden=0.3, lr_output=0.09"
+    )
+
+
+def test_a_zoom_at_3e_14_of_its_centre_is_drawn_to_its_edges(tmp_path):
+    """A window so narrow that float64 holds just its pixels: the figure's image fills its
+    axes (matplotlib's float64 transform left a white strip at the right edge)."""
+    from PIL import Image
+
+    from bpsweep.maps import image as MI
+    from bpsweep.sweeps.window import MapSpec
+
+    spec = MapSpec("lr_hidden", "lr_output", (0.3, 0.09), (0.3 * 3e-14, 0.09 * 3e-14), (64, 64))
+    red = np.zeros((64, 64, 3), dtype=np.uint8)
+    red[..., 0] = 200
+    ax = MI.map_figure(None, red, spec, legend=False)
+    path = tmp_path / "f.png"
+    ax.figure.savefig(path, dpi=100)
+    box = ax.get_window_extent()  # the axes in pixels, origin bottom left
+    with Image.open(path) as im:
+        pixels = np.asarray(im.convert("RGB")).astype(int)
+    h = pixels.shape[0]
+    inside = pixels[int(h - box.y1) + 3 : int(h - box.y0) - 3, int(box.x0) + 3 : int(box.x1) - 3]
+    assert inside.size and (inside[..., 0] > 150).all() and (inside[..., 1] < 60).all()

@@ -9,9 +9,12 @@ status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 from .._version import __version__
 from ..errors import BpsweepError
@@ -33,6 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_numba_cache(command: str) -> None:
+    """Say so when NUMBA_CACHE_DIR names a place numba cannot write: numba then compiles the
+    kernels again in every run (about 20 s), without a word, and caches them beside the
+    package instead."""
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    if not folder:
+        return
+    try:  # what numba would do: make the folder, write files in it
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return
+    except OSError:
+        pass
+    print(
+        f"bpsweep {command}: warning: NUMBA_CACHE_DIR={folder} cannot be written, so numba "
+        f"cannot keep the compiled kernels there (each run compiles them again, about 20 s); "
+        f"make it writable or unset it",
+        file=sys.stderr,
+    )
+
+
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt (so that what is
     running stops the same way: its finished parts kept, its workers shut down)."""
@@ -49,6 +73,7 @@ def main(argv=None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
+    _check_numba_cache(args.command)
     # SIGTERM (kill, a batch system's time limit) stops the command as Ctrl-C does; by
     # default it killed the process in the middle of loky's shutdown, which printed loky's
     # "leaked semlock objects" warnings and no word of ours

@@ -431,6 +431,11 @@ def _log_formatter(span):
     return None
 
 
+def _narrow(spec: MapSpec, axis: int) -> bool:
+    """Whether the window's span along ``axis`` is under a millionth of its centre."""
+    return spec.span[axis] < 1e-6 * abs(spec.center[axis])
+
+
 def map_figure(
     ax,
     image,
@@ -461,6 +466,11 @@ def map_figure(
         height = min(14.0, 5.2 * spec.height / spec.width + 2.2)
         ax = _axes(None, 7.0, height, missing=_no_matplotlib())
     (x0, x1), (y0, y1) = spec.edges(0), spec.edges(1)
+    # a window narrower than a millionth of its centre is drawn in offsets from the centre:
+    # matplotlib maps data to the screen in float64, and at a span of 3e-14 of the centre its
+    # rounding left a white strip at the image's edge
+    shift = [spec.center[a] if _narrow(spec, a) else 0.0 for a in (0, 1)]
+    x0, x1, y0, y1 = x0 - shift[0], x1 - shift[0], y0 - shift[1], y1 - shift[1]
     ax.imshow(
         rgb,
         extent=(x0, x1, y0, y1),
@@ -471,7 +481,11 @@ def map_figure(
     for axis, (name, setter, a) in enumerate(
         zip(spec.names, (ax.set_xlabel, ax.set_ylabel), (ax.xaxis, ax.yaxis))
     ):
-        if spec.scale[axis] == "log":
+        if shift[axis]:
+            c = shift[axis]
+            log = spec.scale[axis] == "log"
+            setter(f"log10 {name} - {c:.15g}" if log else f"{name} - {c:.15g}")
+        elif spec.scale[axis] == "log":
             formatter = _log_formatter(spec.span[axis])
             if formatter is not None:
                 a.set_major_formatter(formatter)
@@ -483,8 +497,8 @@ def map_figure(
     handles = []
     if start is not None:
         sx, sy = start
-        px = math.log10(sx) if spec.scale[0] == "log" and sx > 0 else sx
-        py = math.log10(sy) if spec.scale[1] == "log" and sy > 0 else sy
+        px = (math.log10(sx) if spec.scale[0] == "log" and sx > 0 else sx) - shift[0]
+        py = (math.log10(sy) if spec.scale[1] == "log" and sy > 0 else sy) - shift[1]
         inside = (spec.scale[0] != "log" or sx > 0) and (spec.scale[1] != "log" or sy > 0)
         if inside and x0 <= px <= x1 and y0 <= py <= y1:
             handles.append(

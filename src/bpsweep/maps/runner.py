@@ -62,12 +62,27 @@ class MapResult:
         return [p for p in (self.png, self.figure, self.dimension_png, self.json) if p]
 
 
-def with_window(config: SweepConfig, spec: window.MapSpec, name: str) -> SweepConfig:
-    """The same map config with another window (and name), validated as a config is."""
+def with_window(
+    config: SweepConfig, spec: window.MapSpec, name: str, description: str | None = None
+) -> SweepConfig:
+    """The same map config with another window (and name, and description when given),
+    validated as a config is."""
     raw = config.resolved()
     raw["name"] = name
     raw["map"] = spec.to_table()
+    if description is not None:
+        raw["description"] = description
     return config_from_dict(raw, source=config.source, base_dir=config.base_dir)
+
+
+#: How a zoom's description starts (its figure's title says what it is a zoom of).
+ZOOM_NOTE = "zoom: "
+
+
+def _zoom_note(config: SweepConfig, zoom, frame: str = "") -> str:
+    x, y, factor = zoom
+    spec = config.map
+    return f"{ZOOM_NOTE}{frame}{factor:g}x into {config.name} around {spec.x}={x:g}, {spec.y}={y:g}"
 
 
 def _window_tag(spec: window.MapSpec) -> str:
@@ -183,9 +198,14 @@ def plan_maps(
     target = window.zoom(spec, *zoom)
     tag = f"{name}-zoom-{_window_tag(target)}"
     if frames is None:
-        return [with_window(config, target, tag)], None
+        return [with_window(config, target, tag, _zoom_note(config, zoom))], None
     windows = window.zoom_frames(spec, target, frames)
-    configs = [with_window(config, w, f"{tag}-frame-{k:03d}") for k, w in enumerate(windows)]
+    configs = [
+        with_window(
+            config, w, f"{tag}-frame-{k:03d}", _zoom_note(config, zoom, f"frame {k + 1}/{frames}, ")
+        )
+        for k, w in enumerate(windows)
+    ]
     return configs, tag
 
 
@@ -210,11 +230,18 @@ def start_point(config: SweepConfig):
 
 
 def _fixed_text(config: SweepConfig) -> str:
-    """What the map holds fixed, in a few words (for the figure's title)."""
-    f = config.fixed
+    """What the map holds fixed, in a few words (for the figure's title): the rates it uses
+    (lr only where a layer takes it: not on a map over both layers' rates)."""
+    f, axes = config.fixed, set(config.map.names)
     parts = [f"H={f['hidden']} {f['activation']}"]
-    train = f["optimizer"] + (f" lr={f['lr']:g}" if "lr" in f else "")
-    parts.append(train)
+    rates = []
+    layers = [n for n in ("lr_hidden", "lr_output") if n not in axes]
+    for name in layers:
+        if f.get(name) is not None:
+            rates.append(f"{name}={f[name]:g}")
+    if any(f.get(n) is None for n in layers) and "lr" in f and "lr" not in axes:
+        rates.append(f"lr={f['lr']:g}")
+    parts.append(" ".join([f["optimizer"], *rates]))
     scheme = f.get("scheme")
     if scheme in PRESETS:
         parts.append(f"start {scheme}")
@@ -305,7 +332,13 @@ def draw(
     fig_path = None
     if figure:
         fig_path = out / f"{config.name}-figure.png"
-        ax = image.map_figure(None, picture, spec, start=info["start"], fixed=_fixed_text(config))
+        zoomed = config.description.startswith(ZOOM_NOTE)
+        title = f"{color} over {spec.x} x {spec.y}, {spec.width} x {spec.height} runs" + (
+            f"\n{config.description[len(ZOOM_NOTE) :]}" if zoomed else ""
+        )
+        ax = image.map_figure(
+            None, picture, spec, start=info["start"], fixed=_fixed_text(config), title=title
+        )
         _save(ax, fig_path)
     dimension_png = None
     if dimension:

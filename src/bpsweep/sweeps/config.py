@@ -284,6 +284,7 @@ def load_config(path, overrides=None) -> SweepConfig:
         raise ConfigError(f"{source}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read the config file ({exc})") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write: not TOML
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -50,7 +50,11 @@ def load_results(path, *, check: bool = True) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"results file {path}: not a file")
     if path.stat().st_size == 0:
-        raise ResultsError(f"results file {path}: the file is empty; expected a results CSV")
+        kind = "Parquet file" if path.suffix.lower() in PARQUET_SUFFIXES else "CSV"
+        raise ResultsError(
+            f"results file {path}: the file is empty (0 bytes); expected a results {kind} "
+            f"(a sweep killed while writing it? run it again)"
+        )
     if path.suffix.lower() in PARQUET_SUFFIXES:
         df = _read_parquet(path)
     else:
@@ -63,7 +67,7 @@ def load_results(path, *, check: bool = True) -> pd.DataFrame:
     df.attrs["meta"] = meta
     _check_integrity(path, meta)
     if check:
-        check_results(df, source=str(path))
+        df = check_results(df, source=str(path))
     return df
 
 
@@ -210,6 +214,51 @@ def check_results(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
                 f"{df[col].iloc[row]!r} in row {row + 1}"
             )
         df[col] = values
+    return _drop_repeats(_warn_empty_settings(df, source), source)
+
+
+def _warn_empty_settings(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Warn of empty cells in a setting column (a hand-edited or cut file): the analyses group
+    those runs apart, under 'nan'. (lr_hidden and lr_output are empty where they follow lr.)"""
+    for col in SETTING_COLUMNS:
+        if col not in df.columns or SETTINGS[col].optional:
+            continue
+        empty = df[col].isna().to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            warnings.warn(
+                f"{source}: column {col} has {int(empty.sum()):,} empty cell(s), the first in "
+                f"row {row + 1}; those runs are grouped apart (as 'nan')",
+                ResultsWarning,
+                stacklevel=4,
+            )
+    return df
+
+
+def _drop_repeats(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Rows that repeat another row exactly (a file concatenated with itself) are counted
+    once, with a warning; a run_id that repeats with other values is only warned of."""
+    repeated = df.duplicated().to_numpy()
+    if repeated.any():
+        warnings.warn(
+            f"{source}: {int(repeated.sum()):,} row(s) repeat another row exactly (the first "
+            f"is row {int(np.flatnonzero(repeated)[0]) + 1}); each run is counted once",
+            ResultsWarning,
+            stacklevel=4,
+        )
+        attrs = dict(df.attrs)
+        df = df.loc[~repeated].reset_index(drop=True)
+        df.attrs.update(attrs)
+    if "run_id" in df.columns:
+        again = df["run_id"].duplicated().to_numpy()
+        if again.any():
+            run = df["run_id"].iloc[int(np.flatnonzero(again)[0])]
+            warnings.warn(
+                f"{source}: run_id {run} (and {int(again.sum()) - 1:,} more) appears with "
+                f"different results in different rows: several sweeps in one file?",
+                ResultsWarning,
+                stacklevel=4,
+            )
     return df
 
 

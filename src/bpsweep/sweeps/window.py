@@ -227,6 +227,12 @@ def parse_map_section(
         name = table[key]
         known = [n for n in axes if n != "init_<p>"] + (["init_<p>"] if "init_<p>" in axes else [])
         setting = _axis_setting(name, axes) if isinstance(name, str) else None
+        if setting is None and name in SETTINGS:  # a whole-number or text setting
+            raise ConfigError(
+                f"{source}: [map] {key}: expected a setting with continuous values (a map axis "
+                f"takes a value at every pixel: {', '.join(known)}), found {name!r}, which "
+                f"takes {SETTINGS[name].expected}; sweep it with bpsweep run instead"
+            )
         if setting is None:
             hint = did_you_mean(name, known) if isinstance(name, str) else ""
             raise ConfigError(
