@@ -386,3 +386,30 @@ def test_a_zoom_at_3e_14_of_its_centre_is_drawn_to_its_edges(tmp_path):
     h = pixels.shape[0]
     inside = pixels[int(h - box.y1) + 3 : int(h - box.y0) - 3, int(box.x0) + 3 : int(box.x1) - 3]
     assert inside.size and (inside[..., 0] > 150).all() and (inside[..., 1] < 60).all()
+
+
+@pytest.mark.slow
+def test_no_library_warning_reaches_the_terminal_in_normal_use(tmp_path):
+    """The commands of the README, small, in a fresh interpreter whose warnings print as
+    Python's default filters print them: nothing on stderr."""
+    main_job = write(tmp_path, "s.toml", (ROOT / "experiments" / "seed-lr-grid.toml").read_text())
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("PYTHONWARNINGS", None)
+    out = "results/seed-lr-grid.csv"
+    commands = [
+        ["run", main_job, "--set", "sweep.seed={start=0,count=50}", "--quiet"],
+        ["analyse", out, "--plots", "plots", "--report", "r.html", "--chaos-sample", "20"],
+        ["trace", out, "--run-id", "3", "--plot", "t.png"],
+        ["map", MAP, "--resolution", "32x32", "--dimension", "--quiet"],
+        ["map", ROOT / "experiments" / "map-basins-w1-w2.toml", "--resolution", "32x32", "--quiet"],
+    ]
+    for argv in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "bpsweep", *map(str, argv)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, (argv, done.stderr)
+        assert done.stderr == "", (argv, done.stderr)
