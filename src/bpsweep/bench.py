@@ -39,6 +39,7 @@ from .engine import kernels
 from .engine.data import load_data
 from .engine.starts import normal_starts
 from .engine.trainer import optimizer_hyper
+from .machine import cpu_model
 from .model import ACTIVATIONS, DEFAULT_TOL, MAX_STEPS, OPTIMIZERS, n_params
 
 HIDDEN = 2
@@ -146,10 +147,8 @@ def time_batch(
 def time_sweep(config=None) -> tuple[float | None, str]:
     """End-to-end wall time of a sweep (run once to compile, then timed), or (None, why not).
     ``config``: a config dict or path (default :data:`SWEEP_CONFIG`, built in code)."""
-    try:
-        from .sweeps.runner import run_sweep
-    except ImportError:
-        return None, "bpsweep.sweeps.runner.run_sweep not available"
+    from .sweeps.runner import run_sweep
+
     config = SWEEP_CONFIG if config is None else config
     name = config["name"] if isinstance(config, dict) else Path(config).name
     with tempfile.TemporaryDirectory() as tmp:
@@ -270,7 +269,7 @@ def bench(
     result = {
         "bpsweep_bench": 1,
         "machine": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "python": platform.python_version(),
@@ -366,13 +365,3 @@ def format_table(result: dict) -> str:
             f"{machine.get('python')}, numba {machine.get('numba')}, numpy {machine.get('numpy')}"
         )
     return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
