@@ -18,10 +18,10 @@ def interrupt_sweep_at():
     def interrupting(n: int):
         cpu = CHUNK_TRAINERS["cpu"]
 
-        def train_until_n(runs, data_dir, cache):
-            if runs["run_id"].iloc[0] >= n:
+        def train_until_n(columns, n_runs, data_dir, cache):
+            if columns["run_id"][0] >= n:
                 raise KeyboardInterrupt
-            return cpu(runs, data_dir, cache)
+            return cpu(columns, n_runs, data_dir, cache)
 
         CHUNK_TRAINERS["cpu"] = train_until_n
         try:

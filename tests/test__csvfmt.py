@@ -6,17 +6,18 @@ import math
 import struct
 from fractions import Fraction
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
 
 import naive
-from bpsweep.engine.batch import train_runs
+from bpsweep.engine.batch import train_columns
 from bpsweep.sweeps import _csvfmt
 from bpsweep.sweeps._csvfmt import format_block, format_floats
-from bpsweep.sweeps.chunks import _part_blocks, format_rows
+from bpsweep.sweeps.chunks import _csv_blocks
 from bpsweep.sweeps.config import config_from_dict
-from bpsweep.sweeps.expand import column_kind, expand, result_columns
+from bpsweep.sweeps.expand import column_kind, expand_columns, result_columns
 
 MAX = 1.7976931348623157e308
 
@@ -239,7 +240,7 @@ def test_block_edge_sizes(values, text):
     assert format_block([("float", np.array(values), None)]) == text
 
 
-def test_format_rows_equals_the_plain_python_csv():
+def test_csv_blocks_equal_the_plain_python_csv():
     """A sweep's rows, mixed hidden sizes (empty cells), a quoted trainable, diverged runs
     and planted nan, inf, -inf, -0.0 and subnormal values, against tests/naive.py."""
     cfg = config_from_dict(
@@ -254,19 +255,53 @@ def test_format_rows_equals_the_plain_python_csv():
             },
         }
     )
-    runs = expand(cfg)
-    outcome = train_runs(runs)
-    assert outcome["status"].eq("diverged").any()
-    outcome.loc[0, "final_w1"], outcome.loc[1, "final_b1"] = math.inf, -math.inf
-    outcome.loc[2, "final_w2"], outcome.loc[3, "final_ssr"] = -0.0, 5e-324
-    outcome.loc[4, "final_b2"] = math.nan
-    columns = result_columns(cfg)
-    table = pd.concat([runs, outcome], axis=1)
-    expected = naive.csv_rows(
-        table.to_dict("records"), columns, {c: column_kind(c) for c in columns}
-    )
+    columns = expand_columns(cfg, np.arange(cfg.n_runs))
+    trained = train_columns(columns, cfg.n_runs)
+    assert (trained.status == 2).any()
+    at = trained.names.index
+    trained.final[0, at("w1")], trained.final[1, at("b1")] = math.inf, -math.inf
+    trained.final[2, at("w2")], trained.final_ssr[3] = -0.0, 5e-324
+    trained.final[4, at("b2")] = math.nan
+    names = result_columns(cfg)
+    table = pd.concat([pd.DataFrame(columns), trained.frame()], axis=1)
+    expected = naive.csv_rows(table.to_dict("records"), names, {c: column_kind(c) for c in names})
     assert '"w1,b1"' in expected and ",,," in expected
     assert all(f",{t}," in expected for t in ("nan", "inf", "-inf", "-0.0", "5e-324"))
-    assert format_rows(runs, outcome, columns, cfg).decode("utf-8") == expected
-    blocks = b"".join(_part_blocks(runs, outcome, cfg)).decode("utf-8")
-    assert blocks == ",".join(columns) + "\n" + expected
+    blocks = b"".join(_csv_blocks(columns, trained, cfg)).decode("utf-8")
+    assert blocks == ",".join(names) + "\n" + expected
+
+
+def test_format_block_is_the_same_text_on_any_number_of_threads():
+    """Blocks of rows are formatted in parallel, each block's first row in full: the text must
+    not depend on how many threads (blocks) there are, nor on repeats across a block edge."""
+    rng = np.random.default_rng(5)
+    n = 9 * _csvfmt.ROWS_PER_BLOCK + 17
+    slow = np.repeat(rng.normal(size=n // 100 + 1), 100)[:n]  # long runs of one value
+    cells = [
+        ("int", np.arange(n), None),
+        ("float", slow, None),
+        ("float", rng.normal(size=n) * 10.0 ** rng.integers(-300, 300, n), rng.random(n) < 0.1),
+        ("str", np.where(rng.random(n) < 0.5, "gd", "a,b"), None),
+    ]
+    texts = {}
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        texts[threads] = format_block(cells)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert texts[1] == texts[2]
+    rows = [
+        ",".join(
+            ""
+            if b is not None and b[i]
+            else (
+                repr(float(v[i]))
+                if k == "float"
+                else str(v[i])
+                if k == "int"
+                else ('"a,b"' if v[i] == "a,b" else v[i])
+            )
+            for k, v, b in cells
+        )
+        for i in range(n)
+    ]
+    assert texts[1].decode() == "\n".join(rows) + "\n"

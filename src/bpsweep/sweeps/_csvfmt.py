@@ -19,8 +19,10 @@ every operand of an unsigned expression a uint64 (the ``_U*`` constants) and cas
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
+from numba import prange
 
 from .._numba import njit
 
@@ -313,18 +315,19 @@ _FLOAT, _INT, _TEXT = 0, 1, 2
 
 
 @njit
-def _join_rows(kinds, values, blank, texts, text_starts, out):
-    """Write CSV rows at out[0:]: row i holds, per column c, the text of values[c, i] as
-    kinds[c] says (text code t: texts[text_starts[t]:text_starts[t + 1]]), or nothing where
-    blank[c, i]; cells joined by ',', each row ended by '\\n'. Returns the length written."""
-    n_cols, n_rows = values.shape
+def _join_rows(kinds, values, blank, texts, text_starts, out, first, last):
+    """Write CSV rows first..last-1 at out[0:]: row i holds, per column c, the text of
+    values[c, i] as kinds[c] says (text code t: texts[text_starts[t]:text_starts[t + 1]]), or
+    nothing where blank[c, i]; cells joined by ',', each row ended by '\\n'. Returns the length
+    written."""
+    n_cols = values.shape[0]
     # where each column's cell of the row above lies in out: a cell whose value equals the one
     # above is copied from there rather than formatted again (a setting swept slowly, a start
     # shared by the runs of a seed, a constant column)
     above = np.zeros(n_cols, dtype=np.int64)
     above_len = np.zeros(n_cols, dtype=np.int64)
     pos = 0
-    for i in range(n_rows):
+    for i in range(first, last):
         for c in range(n_cols):
             if c > 0:
                 out[pos] = _COMMA
@@ -333,7 +336,7 @@ def _join_rows(kinds, values, blank, texts, text_starts, out):
             v = values[c, i]
             if blank[c, i]:
                 pass
-            elif i > 0 and v == values[c, i - 1] and not blank[c, i - 1]:
+            elif i > first and v == values[c, i - 1] and not blank[c, i - 1]:
                 for j in range(above_len[c]):
                     out[pos + j] = out[above[c] + j]
                 pos += above_len[c]
@@ -401,8 +404,30 @@ def format_block(columns) -> bytes:
     np.cumsum([len(t) for t in texts], out=text_starts[1:])
     table = np.frombuffer(bytearray(b"".join(texts)), dtype=np.uint8)  # writable: one type
     out = np.empty(n_rows * width, dtype=np.uint8)
-    end = _join_rows(kinds, values, blank, table, text_starts, out)
-    return out[:end].tobytes()
+    # blocks of rows formatted on every core (numba's threads), each into its own stretch of
+    # out; a block's first row is formatted in full, so the text is the same however split
+    blocks = max(1, min(n_rows // ROWS_PER_BLOCK, 8 * numba.get_num_threads()))
+    bounds = np.linspace(0, n_rows, blocks + 1).astype(np.int64)
+    ends = np.empty(blocks, dtype=np.int64)
+    _join_blocks(kinds, values, blank, table, text_starts, out, width, bounds, ends)
+    if blocks == 1:
+        return out[: ends[0]].tobytes()
+    return b"".join(out[a * width : a * width + e].tobytes() for a, e in zip(bounds, ends))
+
+
+#: Fewest rows a parallel block of format_block formats.
+ROWS_PER_BLOCK = 2000
+
+
+@njit(parallel=True)
+def _join_blocks(kinds, values, blank, texts, text_starts, out, width, bounds, ends):
+    """_join_rows for each block of rows [bounds[b], bounds[b+1]), on numba's threads: block
+    b's text at out[bounds[b] * width:], its length in ends[b]."""
+    for b in prange(bounds.shape[0] - 1):
+        first = bounds[b]
+        ends[b] = _join_rows(
+            kinds, values, blank, texts, text_starts, out[first * width :], first, bounds[b + 1]
+        )
 
 
 def read_csv_exact(path, **kwargs) -> pd.DataFrame:

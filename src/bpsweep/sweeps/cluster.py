@@ -31,7 +31,6 @@ import logging
 
 from ..errors import DeviceError, SweepError, first_line
 from ..machine import usable_cores
-from .chunks import train_chunk
 
 INSTALL_HINT = "--backend dask needs dask and distributed; install with pip install 'bpsweep[dask]'"
 #: Seconds to wait for a scheduler to answer, and for a cluster to have a worker.
@@ -100,16 +99,13 @@ class DaskSession:
         workers = self.client.scheduler_info().get("workers", {})
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
-    def dispatch(self, config, chunks, parts_dir, device: str):
-        """Yield a ChunkResult (with its part's text) per chunk, as they finish."""
+    def dispatch(self, task, items, kept: str):
+        """Yield ``task(item, 1)`` per item (a ChunkResult with its part's bytes, a tile's
+        outcome, ...) as they finish, trained on the cluster's workers. ``kept``: where the
+        finished items' work is kept, for the message when the cluster is lost."""
         import joblib
 
-        from ..engine.data import load_data
-
-        data = {d: load_data(d, base_dir=config.base_dir) for d in config.values_of("dataset")}
-        calls = (
-            joblib.delayed(train_chunk)(config, a, b, None, 1, device, data) for a, b in chunks
-        )
+        calls = (joblib.delayed(task)(item, 1) for item in items)
         done = 0
         lost = self._lost_errors()
         try:
@@ -121,9 +117,9 @@ class DaskSession:
                     yield res
         except lost as exc:
             raise SweepError(
-                f"the dask cluster at {self.address} lost the sweep ({type(exc).__name__}: "
-                f"{first_line(exc)}); {done} of {len(chunks)} chunks of this call finished and "
-                f"are kept in {parts_dir}; run the same command again to resume"
+                f"the dask cluster at {self.address} lost the work ({type(exc).__name__}: "
+                f"{first_line(exc)}); {done} of {len(items)} pieces of this call finished and "
+                f"are kept in {kept}; run the same command again to resume"
             ) from None
 
     def _lost_errors(self) -> tuple:

@@ -15,7 +15,6 @@ import time
 
 from ..errors import SweepError, UsageError, first_line
 from ..machine import usable_cores
-from .chunks import train_chunk
 from .config import SweepConfig
 
 MIN_CHUNK, MAX_CHUNK = 1_000, 50_000
@@ -106,11 +105,15 @@ def check_cuda(config: SweepConfig, jobs, backend) -> int:
     return 1
 
 
-def dispatch(config, chunks, parts_dir, n_workers, backend, device):
-    """Yield ChunkResults as chunks finish (any order)."""
+def dispatch(task, items, n_workers: int, backend: str, kept: str):
+    """Yield ``task(item, threads)`` for each item as they finish (any order): in this process
+    with numba's threads as they are (``threads`` None) when ``n_workers`` <= 1, else in
+    joblib worker processes (``backend``), one numba thread each. ``task`` must pickle (a
+    module-level function, or a functools.partial of one). ``kept``: where the finished
+    items' work is kept, for the message when a worker dies."""
     if n_workers <= 1:
-        for a, b in chunks:
-            yield train_chunk(config, a, b, parts_dir, None, device)
+        for item in items:
+            yield task(item, None)
         return
     import joblib
 
@@ -120,9 +123,7 @@ def dispatch(config, chunks, parts_dir, n_workers, backend, device):
         TerminatedWorkerError = ()  # noqa: N806
     from concurrent.futures.process import BrokenProcessPool
 
-    calls = (
-        joblib.delayed(train_chunk)(config, a, b, str(parts_dir), 1, device) for a, b in chunks
-    )
+    calls = (joblib.delayed(task)(item, 1) for item in items)
     done = 0
     try:
         with joblib.parallel_config(
@@ -137,6 +138,6 @@ def dispatch(config, chunks, parts_dir, n_workers, backend, device):
     except (TerminatedWorkerError, BrokenProcessPool) as exc:
         raise SweepError(
             f"a worker process died while training (joblib/{backend}: {first_line(exc)}); "
-            f"{done} of {len(chunks)} chunks of this call finished and are kept in {parts_dir}; "
+            f"{done} of {len(items)} pieces of this call finished and are kept in {kept}; "
             f"run the same command again to resume"
         ) from None

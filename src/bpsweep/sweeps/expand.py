@@ -137,6 +137,18 @@ def expand(config: SweepConfig, start: int = 0, stop: int | None = None) -> pd.D
 def expand_ids(config: SweepConfig, run_ids: np.ndarray) -> pd.DataFrame:
     """:func:`expand` of any run ids (an int64 array of ids in [0, n_runs), in any order):
     each run depends only on the config and its id."""
+    columns = expand_columns(config, run_ids)
+    # in one piece: adding thousands of init columns one by one (hidden = 1024: 3,073) made
+    # pandas warn, for every further column, that the frame was highly fragmented
+    frame = pd.DataFrame(columns)
+    text = [n for n in config.setting_columns() if SETTINGS[n].kind == "str"]
+    return frame.astype(dict.fromkeys(text, object))  # plain objects, not pandas' str dtype
+
+
+def expand_columns(config: SweepConfig, run_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The runs ``run_ids`` as columns (:func:`run_columns`, in order): name -> array of one
+    value per run (int64, float64, or object for text settings). No per-run Python: a sweep
+    expands a chunk of 50,000 runs in a few milliseconds."""
     run_ids = np.ascontiguousarray(run_ids, dtype=np.int64)
     r = len(run_ids)
     swept = axis_indices_and_draws(config, run_ids) if r else {}
@@ -158,11 +170,7 @@ def expand_ids(config: SweepConfig, run_ids: np.ndarray) -> pd.DataFrame:
         _fill_starts(config, columns, swept, union, init)
     for j, p in enumerate(union):
         columns[f"init_{p}"] = init[:, j]
-    # in one piece: adding thousands of init columns one by one (hidden = 1024: 3,073) made
-    # pandas warn, for every further column, that the frame was highly fragmented
-    frame = pd.DataFrame(columns)
-    text = [n for n in config.setting_columns() if SETTINGS[n].kind == "str"]
-    return frame.astype(dict.fromkeys(text, object))  # plain objects, not pandas' str dtype
+    return columns
 
 
 def _fill_starts(config, columns, swept, union, init) -> None:

@@ -1,7 +1,8 @@
 """The parts of a sweep in progress and their manifest.
 
 ``<out>/<name>.parts/`` holds ``runs-<start>-<stop>.csv`` (runs ``[start, stop)``, header and
-rows, each written to a temporary name then renamed, so a part is either whole or absent) and
+rows; ``.arrow``, an Arrow IPC file of the same columns, for Parquet results), each written to
+a temporary name then renamed, so a part is either whole or absent, and
 ``manifest.json``: the fingerprint of the resolved config, and for every part its run range,
 size and SHA-256. A part is recorded in the manifest (itself rewritten atomically) only after
 the part is on disk, so the manifest never claims a part that is not there; a part file that
@@ -35,7 +36,9 @@ from ..atomic import atomic_file, os_reason, output_error, read_json, write_text
 from ..errors import OutputError, SweepError
 from .config import SweepConfig
 
-PART_RE = re.compile(r"^runs-(\d+)-(\d+)\.csv$")
+PART_RE = re.compile(r"^runs-(\d+)-(\d+)\.(csv|arrow)$")
+#: results format -> the suffix of its parts
+PART_SUFFIX = {"csv": "csv", "parquet": "arrow"}
 MANIFEST = "manifest.json"
 #: the hint of an OutputError while parts are being written
 KEPT_HINT = "the finished parts are kept; {action} and run the same command again to resume"
@@ -48,16 +51,37 @@ def header_line(columns: list[str]) -> bytes:
     return (",".join(columns) + "\n").encode("utf-8")
 
 
-def part_name(start: int, stop: int) -> str:
-    return f"runs-{start:012d}-{stop:012d}.csv"
+def part_name(start: int, stop: int, results_format: str = "csv") -> str:
+    return f"runs-{start:012d}-{stop:012d}.{PART_SUFFIX[results_format]}"
 
 
-def write_part(parts_dir, start: int, stop: int, blocks) -> tuple[int, str]:
-    """Write a part file from its text pieces (bytes): to a temporary name, synced, then
-    renamed, so a part is either whole or absent. Returns its size and SHA-256 (hex), taken
-    from the bytes written; an OSError becomes an OutputError naming the part."""
+def arrow_part(table) -> bytes:
+    """An Arrow table as the bytes of an Arrow IPC file (a part of a Parquet sweep)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def read_arrow_part(data: bytes, columns=None):
+    """The Arrow table in a part's bytes (an IPC file), only ``columns`` when given."""
+    import pyarrow as pa
+
+    table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+    return table.select(columns) if columns is not None else table
+
+
+def write_part(
+    parts_dir, start: int, stop: int, blocks, results_format: str = "csv"
+) -> tuple[int, str]:
+    """Write a part file from its pieces (bytes): to a temporary name, synced, then renamed,
+    so a part is either whole or absent. Returns its size and SHA-256 (hex), taken from the
+    bytes written; an OSError becomes an OutputError naming the part."""
     digest, size = hashlib.sha256(), 0
-    with atomic_file(Path(parts_dir) / part_name(start, stop), KEPT_HINT) as fh:
+    path = Path(parts_dir) / part_name(start, stop, results_format)
+    with atomic_file(path, KEPT_HINT) as fh:
         for block in blocks:
             fh.write(block)
             digest.update(block)
@@ -86,12 +110,14 @@ class Manifest:
     _saved_at: float = 0.0
     _dirty: bool = False
 
-    def record(self, start: int, stop: int, size: int, sha256: str) -> None:
+    def record(
+        self, start: int, stop: int, size: int, sha256: str, results_format: str = "csv"
+    ) -> None:
         """List a part that is on disk, and save (atomically) unless the manifest was saved
         less than SAVE_EVERY seconds ago (then :meth:`flush` or a later record saves it): many
         tiny chunks cost a save a second, not a save each, and a kill loses at most that much
         finished work (parts on disk but not yet listed are computed again)."""
-        self.parts[part_name(start, stop)] = {
+        self.parts[part_name(start, stop, results_format)] = {
             "start": start,
             "stop": stop,
             "size": size,
@@ -137,7 +163,7 @@ def _valid_entry(name, entry, n: int) -> bool:
             isinstance(start, int)
             and isinstance(stop, int)
             and 0 <= start < stop <= n
-            and name == part_name(start, stop)
+            and name in (part_name(start, stop, f) for f in PART_SUFFIX)
             and isinstance(entry["size"], int)
             and isinstance(entry["sha256"], str)
         )
@@ -220,18 +246,16 @@ def open_parts(parts_dir: Path, config: SweepConfig, fingerprint: str, n: int) -
     return fresh
 
 
-def check_parts(manifest: Manifest, parts_dir: Path, header: bytes):
-    """Check every listed part (read once: size, SHA-256, header, run_ids, row count) and take
-    steps and status from the same bytes. A part that fails is named on stderr, removed and
-    dropped from the manifest, so its runs are computed again. Returns ``(steps, status)``:
-    int64 and int8 arrays over all runs, status -1 where no good part covers a run."""
-    import pandas as pd
-
-    from ..model import STATUSES
-
+def check_parts(manifest: Manifest, parts_dir: Path, columns: list[str], results_format="csv"):
+    """Check every listed part (read once: size, SHA-256, its columns, run_ids, row count) and
+    take steps and status from the same bytes. A part that fails (or was written for the
+    other results format) is named on stderr, removed and dropped from the manifest, so its
+    runs are computed again. Returns ``(steps, status)``: int64 and int8 arrays over all runs,
+    status -1 where no good part covers a run."""
     n = manifest.runs
     steps = np.zeros(n, dtype=np.int64)
     status = np.full(n, -1, dtype=np.int8)
+    suffix = "." + PART_SUFFIX[results_format]
     changed, end = False, 0
     for start, stop, name in manifest.ranges():
         entry = manifest.parts[name]
@@ -241,6 +265,9 @@ def check_parts(manifest: Manifest, parts_dir: Path, header: bytes):
         data = b""
         if start < end:
             problem = f"overlaps the part before it in {MANIFEST}"
+        elif not name.endswith(suffix):
+            other = next(f for f, s in PART_SUFFIX.items() if name.endswith("." + s))
+            problem = f"was written for {other} results, this run writes {results_format}"
         else:
             try:
                 data = path.read_bytes()
@@ -254,19 +281,10 @@ def check_parts(manifest: Manifest, parts_dir: Path, header: bytes):
             problem = "does not match its checksum"
         if problem is None:
             try:
-                if not data.startswith(header):
-                    raise ValueError("header")
-                old = pd.read_csv(io.BytesIO(data), usecols=["run_id", "steps", "status"])
-                if len(old) != stop - start or not np.array_equal(
-                    old["run_id"].to_numpy(), np.arange(start, stop)
-                ):
-                    raise ValueError("rows")
-                codes = pd.Categorical(old["status"], categories=STATUSES).codes
-                if (codes < 0).any():
-                    raise ValueError("status")
-                steps[start:stop] = old["steps"].to_numpy(np.int64)
+                part_steps, codes = _part_outcomes(data, columns, results_format, start, stop)
+                steps[start:stop] = part_steps
                 status[start:stop] = codes
-            except (ValueError, KeyError, TypeError, pd.errors.ParserError):
+            except (ValueError, KeyError, TypeError):
                 problem = f"does not hold {runs} as expected"
         if problem is not None:
             note(f"part {name} {problem}; recomputing {runs}")
@@ -280,6 +298,38 @@ def check_parts(manifest: Manifest, parts_dir: Path, header: bytes):
     if changed:
         manifest.save()
     return steps, status
+
+
+def _part_outcomes(data: bytes, columns: list[str], results_format: str, start: int, stop: int):
+    """(steps, status codes) of the runs [start, stop) a part's bytes hold; ValueError (or
+    KeyError, TypeError) when they hold anything else."""
+    import pandas as pd
+
+    from ..model import STATUSES
+
+    if results_format == "csv":
+        if not data.startswith(header_line(columns)):
+            raise ValueError("header")
+        try:
+            old = pd.read_csv(io.BytesIO(data), usecols=["run_id", "steps", "status"])
+        except pd.errors.ParserError as exc:
+            raise ValueError("csv") from exc
+        run_id, steps, status = (old[c].to_numpy() for c in ("run_id", "steps", "status"))
+    else:
+        try:
+            table = read_arrow_part(data)
+        except Exception as exc:  # pyarrow's errors are not one hierarchy
+            raise ValueError("arrow") from exc
+        if table.column_names != list(columns):
+            raise ValueError("columns")
+        run_id, steps = (table[c].to_numpy() for c in ("run_id", "steps"))
+        status = np.asarray(table["status"].to_pylist(), dtype=object)
+    if len(run_id) != stop - start or not np.array_equal(run_id, np.arange(start, stop)):
+        raise ValueError("rows")
+    codes = pd.Categorical(status, categories=STATUSES).codes
+    if (codes < 0).any():
+        raise ValueError("status")
+    return np.asarray(steps, dtype=np.int64), codes.astype(np.int8)
 
 
 def missing_ranges(parts, n_runs: int) -> list[tuple[int, int]]:

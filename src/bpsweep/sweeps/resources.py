@@ -65,7 +65,7 @@ def check_fits(config: SweepConfig, out_dir, parts_dir=None) -> None:
     per_row = row_bytes(config)
     written = 0
     if parts_dir is not None and Path(parts_dir).is_dir():
-        written = sum(p.stat().st_size for p in Path(parts_dir).glob("runs-*.csv"))
+        written = sum(p.stat().st_size for p in Path(parts_dir).glob("runs-*"))
     disk_need = max(per_row * 2 * n - written, 0)  # the parts, and the CSV made from them
     free = free_disk(Path(out_dir))
     if free is not None and disk_need > free:

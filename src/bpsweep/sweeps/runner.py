@@ -19,12 +19,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..atomic import file_digest, os_reason, read_json, write_text_atomic
+from ..engine.data import load_data
 from ..errors import BpsweepError, OutputError, SweepError, UsageError
 from ..machine import cpu_model, usable_cores, versions
 from ..model import STATUSES
@@ -32,7 +34,7 @@ from ..wording import plural, size_text
 from . import estimate
 from ._csvfmt import read_csv_exact
 from .assemble import assemble, assemble_parquet
-from .chunks import GPU_MAX_CHUNK, write_part
+from .chunks import GPU_MAX_CHUNK, chunk_task
 from .config import SweepConfig, config_from_dict, load_config
 from .dispatch import check_cuda, check_local_jobs, default_chunk_size, default_workers, dispatch
 from .expand import column_kind, result_columns
@@ -52,6 +54,7 @@ from .parts import (
     open_parts,
     plan_chunks,
     remove_parts,
+    write_part,
 )
 from .progress import Progress
 from .resources import SUMMARY_BYTES, check_fits, row_bytes
@@ -198,6 +201,16 @@ def plan(config: SweepConfig, options: RunOptions | None = None) -> Plan:
     )
 
 
+def repeating_columns(config: SweepConfig) -> set[str]:
+    """The results columns whose values repeat from run to run (stored dictionary-encoded in
+    Parquet): the settings, and the starts when nothing that draws them varies (a map's or a
+    preset's starts; an init axis has few values)."""
+    drawn = {"seed", "scheme", "scale", "biases"}
+    varying = {a.name for a in config.varying()}
+    starts = [] if varying & drawn else [f"init_{p}" for p in config.param_union()]
+    return {*config.setting_columns(), *starts}
+
+
 def _check_long_work(plan: Plan, missing: int) -> None:
     """Before training ``missing`` runs: refuse work estimated over LONG_WORK_SECONDS unless
     ``yes`` (SweepError with the estimate), and announce work over NOTICE_SECONDS on stderr
@@ -327,8 +340,9 @@ def run_plan(plan: Plan) -> SweepOutcome:
                 return _already_complete(plan)
             check_fits(config, plan.out, plan.parts_dir)  # memory and disk, before any is used
             manifest = open_parts(plan.parts_dir, config, plan.fingerprint, plan.n)
-            header = header_line(result_columns(config))
-            steps, status = check_parts(manifest, plan.parts_dir, header)
+            columns = result_columns(config)
+            fmt = options.results_format
+            steps, status = check_parts(manifest, plan.parts_dir, columns, fmt)
             gaps = missing_ranges(manifest.ranges(), plan.n)
             try:
                 _check_long_work(plan, sum(b - a for a, b in gaps))
@@ -337,12 +351,13 @@ def run_plan(plan: Plan) -> SweepOutcome:
                     remove_parts(plan.parts_dir)
                 raise
             run = _train_missing(plan, session, manifest, gaps, steps, status)
-            if options.results_format == "parquet":
-                kinds = {c: column_kind(c) for c in result_columns(config)}
+            if fmt == "parquet":
+                kinds = {c: column_kind(c) for c in columns}
                 size, sha256 = assemble_parquet(
-                    manifest, plan.parts_dir, plan.csv_path, header, kinds
+                    manifest, plan.parts_dir, plan.csv_path, kinds, repeating_columns(config)
                 )
             else:
+                header = header_line(columns)
                 size, sha256 = assemble(manifest, plan.parts_dir, plan.csv_path, header)
             wall = time.perf_counter() - t0
             outcome = _finish(plan, run, steps, status, started, wall, size, sha256)
@@ -465,18 +480,23 @@ def _train_missing(plan: Plan, session, manifest, gaps, steps, status) -> _Run:
         progress = Progress(plan.n, plan.n - computed, enabled=not quiet)
         n_workers = min(workers, len(chunks))
         try:
-            results = (
-                session.dispatch(plan.config, chunks, plan.parts_dir, device)
-                if session is not None
-                else dispatch(
-                    plan.config, chunks, plan.parts_dir, n_workers, plan.options.backend, device
+            fmt = plan.options.results_format
+            if session is not None:  # the workers return their parts: they may be elsewhere
+                base = plan.config.base_dir
+                data = {d: load_data(d, base_dir=base) for d in plan.config.values_of("dataset")}
+                task = partial(chunk_task, plan.config, None, device, fmt, data)
+                results = session.dispatch(task, chunks, str(plan.parts_dir))
+            else:
+                task = partial(chunk_task, plan.config, str(plan.parts_dir), device, fmt, None)
+                results = dispatch(
+                    task, chunks, n_workers, plan.options.backend, str(plan.parts_dir)
                 )
-            )
             for res in results:
                 size, sha256 = res.size, res.sha256
                 if res.text is not None:  # a dask worker's part: written here, by the client
-                    size, sha256 = write_part(plan.parts_dir, res.start, res.stop, [res.text])
-                manifest.record(res.start, res.stop, size, sha256)  # after the part is on disk
+                    size, sha256 = write_part(plan.parts_dir, res.start, res.stop, [res.text], fmt)
+                # recorded after the part is on disk
+                manifest.record(res.start, res.stop, size, sha256, fmt)
                 steps[res.start : res.stop] = res.steps
                 status[res.start : res.stop] = res.status
                 progress.advance(res.stop - res.start)
