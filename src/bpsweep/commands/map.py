@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..model import DEFAULT_FIT_SSR
 from ..sweeps.config import load_config
 from ..sweeps.dispatch import check_local_jobs
-from ..sweeps.options import DEVICES
+from ..sweeps.options import BACKENDS, DEVICES
 from ..sweeps.window import COLOR_MODES, parse_zoom
 from .run import run_options
 
@@ -76,10 +76,17 @@ def register(sub) -> None:
     )
     p.add_argument("--jobs", type=int, help="worker processes (default: as bpsweep run)")
     p.add_argument(
-        "--chunk-size",
-        type=int,
-        metavar="N",
-        help="pixels per tile (default: as bpsweep run's chunks)",
+        "--backend",
+        default="loky",
+        choices=BACKENDS,
+        help="where worker processes train tiles: 'loky' (this machine, default) or 'dask' "
+        "(a dask cluster; docs/cluster.md)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="with --backend dask: the address of a running dask scheduler (default: start "
+        "a local cluster of --jobs workers)",
     )
     p.add_argument(
         "--device",
@@ -116,10 +123,18 @@ def cmd_map(args) -> int:
 
     if not (math.isfinite(args.fit_ssr) and args.fit_ssr > 0):
         raise UsageError(f"--fit-ssr: expected a finite number > 0, found {args.fit_ssr!r}")
-    for option, value in (("--jobs", args.jobs), ("--chunk-size", args.chunk_size)):
-        if value is not None and value < 1:
-            raise UsageError(f"{option}: expected a whole number >= 1, found {value}")
-    check_local_jobs(args.jobs, "--jobs")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs: expected a whole number >= 1, found {args.jobs}")
+    if args.scheduler is None:
+        check_local_jobs(args.jobs, "--jobs")
+    elif args.backend != "dask":
+        raise UsageError(
+            f"--scheduler {args.scheduler} needs --backend dask (the backend is {args.backend})"
+        )
+    if args.backend == "dask":
+        from ..sweeps.cluster import import_distributed
+
+        import_distributed()
     zoom = parse_zoom(args.zoom) if args.zoom is not None else None
     config = load_config(args.config, overrides=args.overrides)
     from ..maps.image import check_drawing
@@ -164,12 +179,7 @@ def _summary(outcome, result) -> str:
         lines.append(f"  boundary dimension: none ({dim.get('note', 'no boundary')})")
     elif dim is not None:
         for entry in (dim, *dim.get("also", [])):
-            d = "nan" if entry["D"] is None else f"{entry['D']:.3f}"
-            lines.append(
-                f"  boundary dimension ({entry['classes']}): D = {d} "
-                f"(box counting, {len(entry['table'])} box sizes)"
-                + (f"; {entry['note']}" if entry.get("note") else "")
-            )
+            lines.append(f"  boundary dimension ({entry['classes']}): {entry['summary']}")
     if outcome.already_complete:  # trained before: only the images are drawn again
         lines.append(f"  results in {result.results}")
         verb, paths = "drew", result.images()

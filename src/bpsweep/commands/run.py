@@ -126,7 +126,7 @@ def run_options(args) -> RunOptions:
     """The RunOptions of ``bpsweep run``'s (or ``bpsweep map``'s) parsed options."""
     return RunOptions(
         jobs=args.jobs,
-        chunk_size=args.chunk_size,
+        chunk_size=getattr(args, "chunk_size", None),
         out=args.out,
         results_format=getattr(args, "results_format", "csv"),
         fresh=args.fresh,

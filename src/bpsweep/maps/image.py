@@ -247,25 +247,48 @@ def _outcome_image(shape, arrays, *, fit_ssr, steps_range, **_) -> MapImage:
             raise UsageError("map_image: status: expected codes 0, 1, 2 (bpsweep.model.STATUSES)")
         # analyse's outcomes (tables.outcomes): a good fit whatever stopped it, else converged
         # (false convergence) or max_steps (stuck); diverged always
-        family = np.where(ssr[a:b] < fit_ssr, np.uint16(0), np.uint16(1))
-        family[(s == MAX_STEPS) & (family == 1)] = 2
-        family[s == DIVERGED] = 3
+        family = outcome_families(s, ssr[a:b], fit_ssr)
         counts[:] += np.bincount(family.ravel(), minlength=4)
         return family * np.uint16(LEVELS) + _levels(n_steps[a:b], lo, hi, True)
 
     rgb = _paint(lut, shape, outcome_index)
-    total = max(1, int(counts.sum()))
-    mid = LEVELS // 3
+    return MapImage(rgb, "outcome", outcome_legend(counts, fit_ssr), None)
+
+
+def outcome_families(status, final_ssr, fit_ssr: float) -> np.ndarray:
+    """Each pixel's outcome family, analyse's categories: 0 good fit (whatever stopped it), 1
+    false convergence, 2 stuck (max_steps without a fit), 3 diverged. uint16, the inputs'
+    shape."""
+    s = np.asarray(status)
+    family = np.where(np.asarray(final_ssr) < fit_ssr, np.uint16(0), np.uint16(1))
+    family[(s == MAX_STEPS) & (family == 1)] = 2
+    family[s == DIVERGED] = 3
+    return family
+
+
+def outcome_legend(counts, fit_ssr: float) -> list:
+    """The outcome mode's legend from the pixels of each family (:func:`outcome_families`),
+    each with its share: the whole map's, when a map is drawn band by band."""
+    lut = np.concatenate([ramp(GOOD_FIT), ramp(FALSE_CONV), ramp(DIVERGED_RAMP)])
+    mids = [
+        lut[LEVELS // 3],
+        lut[LEVELS + LEVELS // 3],
+        _rgb(STUCK_COLOUR),
+        lut[2 * LEVELS + LEVELS // 3],
+    ]
+    total = max(1, int(np.sum(counts)))
     labels = (
         f"good fit (SSR < {fit_ssr:g}); dark = fast",
         f"false convergence (converged, SSR >= {fit_ssr:g}); dark = fast",
         "stuck (max_steps, no fit)",
         "diverged; dark = fast",
     )
-    legend = [
-        (f"{labels[f]}: {counts[f] / total:.1%}", _hex(lut[f * LEVELS + mid])) for f in range(4)
-    ]
-    return MapImage(rgb, "outcome", legend, None)
+    return [(f"{labels[f]}: {counts[f] / total:.1%}", _hex(mids[f])) for f in range(4)]
+
+
+def ssr_legend(not_finite: int) -> list:
+    """The final_ssr mode's legend: a swatch for the non-finite SSRs, when there are any."""
+    return [("final SSR not finite", NO_VALUE_COLOUR)] if not_finite else []
 
 
 def _steps_image(shape, arrays, *, steps_range, **_) -> MapImage:
@@ -300,8 +323,7 @@ def _ssr_image(shape, arrays, *, ssr_range, **_) -> MapImage:
         "log": True,
         "label": "final SSR (log scale)",
     }
-    legend = [("final SSR not finite", NO_VALUE_COLOUR)] if n_bad[0] else []
-    return MapImage(rgb, "final_ssr", legend, bar)
+    return MapImage(rgb, "final_ssr", ssr_legend(n_bad[0]), bar)
 
 
 def _basin_image(shape, arrays, **_) -> MapImage:

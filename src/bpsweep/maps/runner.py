@@ -1,17 +1,19 @@
-"""Run a map and draw it: the pixels trained as a sweep, then the image, figure and numbers.
+"""A map's whole life: its tiles trained (those no earlier map, zoom or explorer view of its
+plane left in the tile cache), its results file assembled from them, then drawn and measured.
 
-A map config (``[map]``, :mod:`bpsweep.sweeps.window`) is a sweep whose runs are pixels, so it is
-trained by :func:`bpsweep.sweeps.runner.execute` like any sweep -- in chunks (tiles of whole rows),
-in parallel, resumable after kill -9, its parts checked -- and its results are written as
-Parquet (``<name>.parquet``, one row per pixel). Then this module reads back the few columns
-an image needs and writes, beside the results:
+A map config (``[map]``, :mod:`bpsweep.sweeps.window`) names a plane and a window of it at a
+resolution: a :class:`~bpsweep.maps.tiles.Grid` of tiles of T x T pixels (T = 256). Training
+goes tile by tile, in this process, in worker processes, on a dask cluster or on a GPU
+(:mod:`bpsweep.maps.train`); every tile is kept in ``<out>/tiles/`` with its SHA-256, so a
+killed map resumes from the tiles it trained, and the same window again trains nothing.
+Then, beside the tile cache, into ``--out``:
 
-- ``<name>.png``: the raw image, exactly W x H pixels, one per run, row 0 at the top (j = H-1);
-- ``<name>-figure.png``: the image with axes in the settings' units, legend or colour bar, the
-  lesson's start marked when it lies inside the window, and a title naming what is fixed;
-- ``<name>-dimension.png`` (with ``dimension``): the box counts of the boundary and their fit;
-- ``<name>.json``: the sweep's sidecar, to which a ``map`` entry is added: the window, colour
-  mode, counts per status, timings and, when asked, the boundary dimension with its table.
+- ``<name>.parquet``: one row per pixel (:mod:`bpsweep.maps.assemble`);
+- ``<name>.png``, ``<name>-figure.png`` and, with ``dimension``, ``<name>-dimension.png``
+  (:mod:`bpsweep.maps.draw`);
+- ``<name>.json``: the map's sidecar: the resolved config, its fingerprint, what was trained
+  and reused, timings, versions, the results file's size and SHA-256, and a ``map`` entry
+  (window, colour, counts, the start, the boundary dimensions).
 
 Zooms (``--zoom``) and zoom frames (``--frames``) are maps of their own, named after the
 window (``<name>-zoom-<hash>``, ``...-frame-<k>``), so each resumes on its own and a new zoom
@@ -20,9 +22,15 @@ never clobbers an earlier one; the frames are also assembled into ``<name>-zoom-
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import datetime as _dt
 import hashlib
 import json
 import math
+import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,24 +38,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import read_json, write_text_atomic, writing
+from ..atomic import file_digest, read_json, write_text_atomic, writing
 from ..errors import SweepError, UsageError
-from ..machine import free_disk, memory_short
+from ..machine import cpu_model, free_disk, memory_short, versions
 from ..model import DEFAULT_FIT_SSR, PRESETS, STATUSES
 from ..settings import SETTINGS
 from ..sweeps import estimate, window
 from ..sweeps.config import SweepConfig, config_from_dict
 from ..sweeps.options import RunOptions
-from ..sweeps.outdir import SweepLock
-from ..sweeps.resources import row_bytes
-from ..sweeps.runner import plan, run_plan
-from ..wording import duration, size_text
-from . import boxcount
+from ..sweeps.outdir import SweepLock, check_name_fits, make_out_dir, remove_if_empty
+from ..wording import duration, plural, size_text
+from . import draw as drawing
+from .assemble import assemble_map
+from .tiles import TILE, Grid, TileStore, tile_columns
+from .train import missing_tiles, train_tiles
 
 
 @dataclass
 class MapResult:
-    """What :func:`run_map` wrote for one map."""
+    """What :func:`run_map` drew for one map."""
 
     config: SweepConfig
     results: Path
@@ -60,6 +69,50 @@ class MapResult:
     def images(self) -> list[Path]:
         """The files drawn (and the JSON updated), in the order the summary lists them."""
         return [p for p in (self.png, self.figure, self.dimension_png, self.json) if p]
+
+
+@dataclass
+class MapOutcome:
+    """What a map's run did: pixels trained and reused, timing, counts."""
+
+    config: SweepConfig
+    csv_path: Path  #: the results file (named as a sweep's outcome names it)
+    json_path: Path
+    n_runs: int
+    computed: int  #: pixels trained by this run
+    wall_seconds: float
+    run_steps: int  #: steps of the pixels trained by this run
+    counts: dict = field(default_factory=dict)
+    median_steps: float = math.nan
+    already_complete: bool = False
+    tiles: int = 0
+    tiles_trained: int = 0
+    metadata: dict = field(default_factory=dict)
+
+    def summary(self, noun: str = "pixel") -> str:
+        """Two lines: what was trained (or reused) and how fast; the outcome shares."""
+        n, name = self.n_runs, self.config.name
+        shares = "  ".join(f"{s} {100 * self.counts.get(s, 0) / n:.1f}%" for s in STATUSES)
+        if self.already_complete:
+            head = (
+                f"{name}: {plural(n, noun)}, already complete (nothing computed; --fresh "
+                f"recomputes)"
+            )
+        elif self.computed == 0:
+            head = (
+                f"{name}: {plural(n, noun)} (all {plural(self.tiles, 'tile')} from the tile "
+                f"cache, nothing computed) in {self.wall_seconds:.2f} s"
+            )
+        else:
+            rate = self.run_steps / self.wall_seconds if self.wall_seconds > 0 else math.nan
+            reused = self.tiles - self.tiles_trained
+            cached = f", {reused:,} from the tile cache" if reused else ""
+            head = (
+                f"{name}: {plural(n, noun)} ({self.computed:,} computed: "
+                f"{plural(self.tiles_trained, 'tile')} trained{cached}) in "
+                f"{self.wall_seconds:.2f} s, {rate:,.0f} run-steps/s"
+            )
+        return f"{head}\n  {shares}  median steps {self.median_steps:g}"
 
 
 def with_window(
@@ -95,76 +148,6 @@ def _window_tag(spec: window.MapSpec) -> str:
 MAX_FRAMES = 1000
 #: Bytes a pixel of a map's PNG may take at most (RGB, hardly compressed on fine detail).
 PNG_BYTES = 3
-
-
-def maps_need(configs: list[SweepConfig]) -> tuple[int, int]:
-    """(files, bytes on disk) the maps ``configs`` leave, and the most they need at once: each
-    map's Parquet (estimated as its CSV, an upper bound) and PNG stay, the parts it is
-    trained in (as large as its CSV) only while it trains."""
-    files, kept, parts = 0, 0, 0
-    for config in configs:
-        pixels = config.map.n_pixels
-        rows = row_bytes(config) * pixels
-        kept += rows + PNG_BYTES * pixels + 4096  # the results, the image and the JSON
-        parts = max(parts, rows)
-        files += 3
-    return files, kept + parts
-
-
-def check_maps_fit(configs: list[SweepConfig], out) -> None:
-    """Refuse (SweepError), before any training, maps whose files cannot fit the disk."""
-    files, need = maps_need(configs)
-    free = free_disk(Path(out))
-    if free is not None and need > free:
-        what = f"{len(configs):,} maps" if len(configs) > 1 else configs[0].name
-        raise SweepError(
-            f"{what}: {files:,} files of about {size_text(need)} in all would not fit the "
-            f"{size_text(free)} free under {out}; lower the resolution or the number of "
-            f"frames, or choose another --out"
-        )
-
-
-def describe_maps(configs: list[SweepConfig], options: RunOptions, gif: str | None) -> str:
-    """--dry-run's text for the maps a command would make: one map's plan (see
-    :meth:`bpsweep.sweeps.runner.Plan.describe`), or for zoom frames the frames in all."""
-    if gif is None:
-        return "\n".join(plan(c, options.but(results_format="parquet")).describe() for c in configs)
-    first, last = configs[0].map, configs[-1].map
-    pixels = sum(c.map.n_pixels for c in configs)
-    files, need = maps_need(configs)
-    # a few frames estimated (the first, the last and between), the rest taken as their mean
-    picked = sorted({round(k * (len(configs) - 1) / 4) for k in range(5)})
-    work = [estimate.long_work(configs[k]) for k in picked]
-    known = [w for w in work if w is not None]
-    if known:
-        scale = len(configs) / len(known)
-        seconds = scale * sum(w.seconds for w in known)
-        steps = scale * sum(w.run_steps for w in known)
-        work_text = (
-            f"about {steps:.3g} run-steps, about {duration(seconds)} on this machine "
-            f"(estimated from {len(known)} of the frames)"
-        )
-    else:
-        work_text = "under a minute a frame on this machine"
-
-    def window_text(spec):
-        ranges = spec.to_dict()
-        x0, x1 = ranges["x_range"]
-        y0, y1 = ranges["y_range"]
-        return f"{spec.x} {x0:.6g}..{x1:.6g} x {spec.y} {y0:.6g}..{y1:.6g}"
-
-    return "\n".join(
-        [
-            f"{gif}: {len(configs):,} zoom frames of {last.width} x {last.height} pixels, "
-            f"{pixels:,} runs in all",
-            f"  from {window_text(first)}",
-            f"  to   {window_text(last)}",
-            f"work: {work_text}",
-            f"files: {files + 1:,} (each frame's Parquet, PNG and JSON, and {gif}.gif), about "
-            f"{size_text(need)} on disk",
-            "dry run: nothing written",
-        ]
-    )
 
 
 def plan_maps(
@@ -207,6 +190,125 @@ def plan_maps(
         for k, w in enumerate(windows)
     ]
     return configs, tag
+
+
+#: Bytes a tile keeps per pixel (Arrow IPC, uncompressed): status 1, steps 8, the two SSRs and
+#: the final parameters 8 each; a lean tile status, steps and final_ssr.
+def tile_bytes_per_pixel(config: SweepConfig) -> int:
+    return 1 + 8 * (len(tile_columns(config, config.map.columns)) - 1)
+
+
+#: Bytes a pixel of a map's Parquet takes at most, as a share of its tile's (measured on the
+#: lr map: the settings cost nothing, the unique floats compress a little); a bound for the
+#: disk check, not an estimate.
+PARQUET_SHARE = 1.0
+
+
+def maps_need(configs: list[SweepConfig]) -> tuple[int, int]:
+    """(files, bytes on disk) the maps ``configs`` leave: each map's tiles, Parquet, PNG and
+    JSON (an upper bound: tiles other maps left are not counted off)."""
+    files, need = 0, 0
+    for config in configs:
+        pixels = config.map.n_pixels
+        tile = tile_bytes_per_pixel(config)
+        tiles = -(-config.map.width // TILE) * -(-config.map.height // TILE)
+        need += pixels * (tile + int(PARQUET_SHARE * tile) + 16 + PNG_BYTES) + 4096
+        files += 3 + 2 * tiles
+    return files, need
+
+
+def check_maps_fit(configs: list[SweepConfig], out) -> None:
+    """Refuse (SweepError), before any training, maps whose files cannot fit the disk."""
+    files, need = maps_need(configs)
+    free = free_disk(Path(out))
+    if free is not None and need > free:
+        what = f"{len(configs):,} maps" if len(configs) > 1 else configs[0].name
+        raise SweepError(
+            f"{what}: {files:,} files of about {size_text(need)} in all (the tiles, the "
+            f"results and the images) would not fit the {size_text(free)} free under {out}; "
+            f"lower the resolution or the number of frames, or choose another --out"
+        )
+
+
+def describe_maps(configs: list[SweepConfig], options: RunOptions, gif: str | None) -> str:
+    """--dry-run's text for the maps a command would make: one map (its window, tiles
+    stored and to train, the work on this machine, the files), or zoom frames in all."""
+    if gif is None:
+        return "\n".join(_describe_map(c, options) for c in configs)
+    first, last = configs[0].map, configs[-1].map
+    pixels = sum(c.map.n_pixels for c in configs)
+    files, need = maps_need(configs)
+    # a few frames estimated (the first, the last and between), the rest taken as their mean
+    picked = sorted({round(k * (len(configs) - 1) / 4) for k in range(5)})
+    work = [estimate.long_work(configs[k]) for k in picked]
+    known = [w for w in work if w is not None]
+    if known:
+        scale = len(configs) / len(known)
+        seconds = scale * sum(w.seconds for w in known)
+        steps = scale * sum(w.run_steps for w in known)
+        work_text = (
+            f"about {steps:.3g} run-steps, about {duration(seconds)} on this machine "
+            f"(estimated from {len(known)} of the frames)"
+        )
+    else:
+        work_text = "under a minute a frame on this machine"
+    return "\n".join(
+        [
+            f"{gif}: {len(configs):,} zoom frames of {last.width} x {last.height} pixels, "
+            f"{pixels:,} runs in all",
+            f"  from {_window_text(first)}",
+            f"  to   {_window_text(last)}",
+            f"work: {work_text}",
+            f"files: {files + 1:,} (each frame's tiles, Parquet, PNG and JSON, and {gif}.gif), "
+            f"about {size_text(need)} on disk",
+            "dry run: nothing written",
+        ]
+    )
+
+
+def _window_text(spec) -> str:
+    ranges = spec.to_dict()
+    x0, x1 = ranges["x_range"]
+    y0, y1 = ranges["y_range"]
+    return f"{spec.x} {x0:.6g}..{x1:.6g} x {spec.y} {y0:.6g}..{y1:.6g}"
+
+
+def _describe_map(config: SweepConfig, options: RunOptions) -> str:
+    spec = config.map
+    grid = Grid(spec)
+    store = TileStore(options.out / "tiles", config)
+    stored = (
+        0
+        if options.fresh
+        else sum(store.has(grid, tx, ty, spec.columns) for tx, ty in grid.tiles())
+    )
+    total = len(grid.tiles())
+    found = estimate.long_work(config)
+    share = (total - stored) / total
+    if found is not None:
+        work = (
+            f"about {found.run_steps * share:.3g} run-steps, about "
+            f"{duration(found.seconds * share)} on this machine (estimated from a sample of "
+            f"{plural(found.sample, 'run')})"
+        )
+    else:
+        most = spec.n_pixels * max(int(v) for v in config.values_of("max_steps"))
+        work = f"at most {most:,} run-steps (every run to max_steps), under a minute"
+    _, need = maps_need([config])
+    lines = [
+        f"{config.name}: {spec.width} x {spec.height} pixels ({spec.n_pixels:,} runs), "
+        f"{spec.columns} columns",
+    ]
+    if config.description:
+        lines.append(f"  {config.description}")
+    lines += [
+        f"  {_window_text(spec)}",
+        f"tiles: {total:,} of {TILE} x {TILE} pixels, {stored:,} already in {store.folder}",
+        f"work: {work}",
+        f"files: about {size_text(need)} on disk (tiles, results, images)",
+        "dry run: nothing written",
+    ]
+    return "\n".join(lines)
 
 
 def start_point(config: SweepConfig):
@@ -273,144 +375,38 @@ def pixel_results(config: SweepConfig, results: Path, color: str) -> dict:
     return out
 
 
-#: The boundaries a map's dimension is measured on, the first being the headline one.
-BOUNDARIES = (("diverged vs not", "diverged"), ("converged vs not", "converged"))
-
-
-def boundaries(grids: dict) -> list[tuple[str, np.ndarray]]:
-    """The two-class grids whose boundary to measure: diverged vs not, and converged vs not
-    (stalled and diverged runs alike), each where both classes occur."""
-    status = grids["status"]
-    found = []
-    for label, name in BOUNDARIES:
-        grid = status == STATUSES.index(name)
-        if grid.any() and not grid.all():
-            found.append((label, grid))
-    return found
-
-
-def draw(
-    config: SweepConfig,
-    results: Path,
-    *,
-    color: str | None = None,
-    fit_ssr: float = DEFAULT_FIT_SSR,
-    dimension: bool = False,
-    figure: bool = True,
-) -> MapResult:
-    """Write the image, figure (and dimension plot) of a trained map from its Parquet
-    ``results`` (a map's results are always Parquet), and add the ``map`` entry to its JSON
-    sidecar; returns what was written."""
-    from . import image
-
-    spec = config.map
-    color = color or spec.color
-    out = results.parent
-    t0 = time.perf_counter()
-    px = pixel_results(config, results, color)
-    grids = {k: window.to_grid(v, spec) for k, v in px.items()}
-    max_steps = config.values_of("max_steps")
-    picture = image.map_image(
-        color,
-        spec,
-        status=grids["status"],
-        steps=grids["steps"],
-        final_ssr=grids["final_ssr"],
-        basin=grids.get("basin"),
-        fit_ssr=fit_ssr,
-        steps_range=(1.0, float(max(max(max_steps), 2))),
-    )
-    png = image.write_png(picture, out / f"{config.name}.png")
-    info = {
-        "window": spec.to_dict(),
-        "color": color,
-        "fit_ssr": fit_ssr,
-        "counts": {s: int((px["status"] == i).sum()) for i, s in enumerate(STATUSES)},
-        "good_fit": int((px["final_ssr"] < fit_ssr).sum()),
-        "start": start_point(config),
-    }
-    fig_path = None
-    if figure:
-        fig_path = out / f"{config.name}-figure.png"
-        zoomed = config.description.startswith(ZOOM_NOTE)
-        title = f"{color} over {spec.x} x {spec.y}, {spec.width} x {spec.height} runs" + (
-            f"\n{config.description[len(ZOOM_NOTE) :]}" if zoomed else ""
-        )
-        ax = image.map_figure(
-            None, picture, spec, start=info["start"], fixed=_fixed_text(config), title=title
-        )
-        _save(ax, fig_path)
-    dimension_png = None
-    if dimension:
-        info["dimension"] = _dimension(config, grids, out)
-        if info["dimension"]["classes"] is not None:
-            dimension_png = out / f"{config.name}-dimension.png"
-    info["image_seconds"] = time.perf_counter() - t0
-    json_path = out / f"{config.name}.json"
-    meta = read_json(json_path, "run the map again with --fresh")
-    meta["map"] = info
-    write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
-    return MapResult(config, results, png, fig_path, json_path, info, dimension_png)
-
-
-#: fewer box sizes than this (a map under 256 px a side) make the slope a rough estimate
-MIN_BOX_SIZES = 5
-
-
-def _dimension(config: SweepConfig, grids: dict, out: Path) -> dict:
-    """Box-counting dimension of each boundary (:func:`boundaries`): the headline entry (the
-    first found) with the others under ``"also"``; plots them on one figure."""
-    if min(config.map.width, config.map.height) < 32:
-        note = "map too small: box counting needs at least 32 x 32 pixels"
-        return {"classes": None, "D": None, "table": [], "note": note}
-    found = boundaries(grids)
-    if not found:
-        return {"classes": None, "D": None, "table": [], "note": "one outcome only: no boundary"}
-    from . import image
-
-    entries, ax = [], None
-    for label, grid in found:
-        d, table = boxcount.boundary_dimension(grid)
-        entry = {
-            "classes": label,
-            "D": d if math.isfinite(d) else None,
-            "table": table.to_dict(orient="records"),
-        }
-        if len(table) < MIN_BOX_SIZES:
-            entry["note"] = f"rough: under {MIN_BOX_SIZES} box sizes, use 256 x 256 or more"
-        entries.append(entry)
-        ax = image.dimension_plot(table, d, ax=ax, label=f"{label}: D = {d:.3f}")
-    ax.set_title(f"{config.name}: box counts of the outcome boundaries")
-    _save(ax, out / f"{config.name}-dimension.png")
-    return {**entries[0], "also": entries[1:]}
-
-
-def _save(ax, path: Path) -> None:
+def _save_figure(ax, path: Path) -> None:
     # the Figure is not pyplot's (mapimage uses the object API): nothing to close
     with writing(path):
         ax.figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
-#: Peak memory of drawing a map, in bytes a pixel beyond the process's own (the per-pixel
-#: columns read back from the Parquet, their grids, the RGB image and the figure). Measured:
-#: 4096 x 4096 coloured by outcome 2.87 GB peak resident (about 160 bytes a pixel), 1024 x 1024
-#: by basin 750 MB (the final parameters too: about 480 bytes a pixel); with some margin.
-DRAW_BYTES = {"basin": 560, "other": 190}
+#: Memory of the basin colour mode, in bytes a pixel: it clusters the final parameters of every
+#: good fit of the map at once (measured: 1024 x 1024 by basin, 750 MB peak; with a margin).
+#: The other modes are drawn band by band, in memory of a band.
+BASIN_BYTES = 560
 
 
 def check_draw_fits(config: SweepConfig, color: str | None = None) -> None:
-    """Refuse (SweepError), before any training, a map whose drawing cannot fit memory."""
+    """Refuse (SweepError, UsageError), before any training, a map that cannot be drawn: the
+    basin colours of a lean map (no final parameters) or of more pixels than memory holds."""
     spec = config.map
     color = color or spec.color
-    pixels = spec.width * spec.height
-    per_pixel = DRAW_BYTES["basin" if color == "basin" else "other"]
-    need = pixels * per_pixel
+    if color != "basin":
+        return
+    if spec.columns == "lean":
+        raise UsageError(
+            f"{config.name}: --color basin needs the final parameters, which a lean map does "
+            f"not keep; use [map] columns = 'full' or another colour"
+        )
+    need = spec.n_pixels * BASIN_BYTES
     memory = memory_short(need)
     if memory is not None:
         raise SweepError(
-            f"{config.name}: drawing {spec.width} x {spec.height} pixels coloured by {color} "
-            f"needs about {size_text(need)} of memory (about {per_pixel} bytes a pixel) and "
-            f"{size_text(memory)} is available; lower the resolution (--resolution WxH)"
+            f"{config.name}: colouring {spec.width} x {spec.height} pixels by basin needs about "
+            f"{size_text(need)} of memory (about {BASIN_BYTES} bytes a pixel: every good fit's "
+            f"final parameters at once) and {size_text(memory)} is available; lower the "
+            f"resolution (--resolution WxH) or colour by outcome"
         )
 
 
@@ -422,24 +418,335 @@ def run_map(
     fit_ssr: float = DEFAULT_FIT_SSR,
     dimension: bool = False,
     figure: bool = True,
-):
-    """Train one map (or resume it) and draw it; returns (sweep outcome, MapResult).
-
-    ``options``: how to train it (the results are always Parquet: ``results_format`` is set
-    here); ``color``, ``fit_ssr``, ``dimension``, ``figure``: what to draw (see :func:`draw`).
-    """
-    options = RunOptions(results_format="parquet") if options is None else options
+) -> tuple[MapOutcome, MapResult]:
+    """Train one map (or resume it: its tiles are reused) and draw it; returns (what was done,
+    what was drawn). ``options``: how to train (jobs, backend, scheduler, device, out, fresh,
+    quiet, yes); ``color``, ``fit_ssr``, ``dimension``, ``figure``: what to draw."""
+    options = RunOptions() if options is None else options
+    spec, name, out = config.map, config.name, options.out
+    color = color or spec.color
     check_draw_fits(config, color)
-    outcome = run_plan(plan(config, options.but(results_format="parquet")))
-    # the sweep's lock again while the images and the JSON are written: a second bpsweep map
-    # of the same config into the same folder is refused rather than interleaving its files
-    with SweepLock(outcome.csv_path.parent, config.name).acquire():
-        drawn = draw(
-            config,
-            outcome.csv_path,
-            color=color,
-            fit_ssr=fit_ssr,
-            dimension=dimension,
-            figure=figure,
-        )
+    check_name_fits(out, name)
+    started = _dt.datetime.now(_dt.UTC)
+    t0 = time.perf_counter()
+    created = make_out_dir(out)
+    try:
+        with SweepLock(out, name):
+            outcome = _train_and_assemble(config, options, started, t0)
+            # the images and the sidecar under the same lock: a second bpsweep map of this
+            # config into this folder is refused rather than interleaving its files
+            drawn = _draw(config, outcome, color, fit_ssr, dimension, figure, options)
+    except BaseException:
+        remove_if_empty(created)
+        raise
     return outcome, drawn
+
+
+def _train_and_assemble(config, options, started, t0) -> MapOutcome:
+    spec, name, out = config.map, config.name, options.out
+    results, json_path = out / f"{name}.parquet", out / f"{name}.json"
+    grid = Grid(spec)
+    store = TileStore(out / "tiles", config)
+    fingerprint = config.fingerprint()
+    if not options.fresh:
+        previous = _complete(results, json_path, fingerprint)
+        if previous is not None:
+            return _complete_outcome(config, results, json_path, previous, len(grid.tiles()))
+    if options.fresh:  # this window's tiles trained again; other windows' tiles stay
+        with contextlib.suppress(OSError):
+            shutil.rmtree(store.folder / grid.key)
+    missing = missing_tiles(store, grid, spec.columns)
+    pixels = sum((b[1] - b[0]) * (b[3] - b[2]) for b in (grid.bounds(*t) for t in missing))
+    _check_long_work(config, options, pixels)
+    training = train_tiles(config, grid, store, options, spec.columns, missing)
+    size, sha256 = assemble_map(config, grid, store, results)
+    stats = drawing.first_pass(results, spec.width, DEFAULT_FIT_SSR, False)
+    wall = time.perf_counter() - t0
+    counts = {s: int(c) for s, c in zip(STATUSES, stats.counts)}
+    metadata = _sidecar(
+        config,
+        options,
+        fingerprint,
+        training,
+        store,
+        grid,
+        started,
+        wall,
+        counts,
+        stats,
+        results,
+        size,
+        sha256,
+    )
+    write_text_atomic(json_path, json.dumps(metadata, indent=2, default=str) + "\n")
+    return MapOutcome(
+        config,
+        results,
+        json_path,
+        spec.n_pixels,
+        training.pixels,
+        wall,
+        training.run_steps,
+        counts,
+        stats.median_steps,
+        tiles=training.tiles,
+        tiles_trained=training.trained,
+        metadata=metadata,
+    )
+
+
+def _check_long_work(config: SweepConfig, options: RunOptions, pixels: int) -> None:
+    """Refuse training estimated over an hour unless ``yes``; announce it over a minute."""
+    if pixels == 0:
+        return
+    found = estimate.long_work(config)
+    if found is None:
+        return
+    seconds = found.seconds * pixels / config.map.n_pixels
+    what = f"{plural(pixels, 'pixel')} to train, {found.describe()}"
+    if seconds > estimate.LONG_WORK_SECONDS and not options.yes:
+        raise SweepError(
+            f"{config.name}: {what}; that is over an hour: run again with --yes to start it "
+            f"anyway (Ctrl-C stops it, keeping the tiles trained), or lower the resolution"
+        )
+    if seconds > estimate.NOTICE_SECONDS and not options.quiet:
+        print(
+            f"bpsweep: {config.name}: {what}; Ctrl-C stops it, keeping the tiles trained",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+_RECOVER = "run the map again with --fresh"
+
+
+def _complete(results: Path, json_path: Path, fingerprint: str) -> dict | None:
+    """The sidecar of this map's finished results, when they are there, of this config and
+    unchanged since they were written (size and SHA-256); else None (they are made again)."""
+    if not (results.is_file() and json_path.is_file()):
+        return None
+    try:
+        previous = read_json(json_path, _RECOVER)
+    except SweepError:
+        return None
+    if previous.get("fingerprint") != fingerprint or previous.get("results_tiles") is None:
+        return None
+    size, sha256 = previous.get("results_size"), previous.get("results_sha256")
+    try:
+        if results.stat().st_size != size or file_digest(results)[1] != sha256:
+            return None
+    except OSError:
+        return None
+    return previous
+
+
+def _complete_outcome(config, results, json_path, previous, tiles) -> MapOutcome:
+    return MapOutcome(
+        config,
+        results,
+        json_path,
+        config.map.n_pixels,
+        0,
+        0.0,
+        0,
+        previous.get("status_counts", {}),
+        previous.get("median_steps", math.nan),
+        already_complete=True,
+        tiles=tiles,
+        metadata=previous,
+    )
+
+
+def _sidecar(
+    config,
+    options,
+    fingerprint,
+    training,
+    store,
+    grid,
+    started,
+    wall,
+    counts,
+    stats,
+    results,
+    size,
+    sha256,
+) -> dict:
+    ended = _dt.datetime.now(_dt.UTC)
+    return {
+        "name": config.name,
+        "description": config.description,
+        "config_file": config.source,
+        "config": config.resolved(),
+        "fingerprint": fingerprint,
+        "runs": config.map.n_pixels,
+        "varying": {a.name: a.describe() for a in config.varying()},
+        "computed_runs": training.pixels,
+        "resumed_runs": config.map.n_pixels - training.pixels,
+        "start_time": started.isoformat(timespec="seconds"),
+        "end_time": ended.isoformat(timespec="seconds"),
+        "wall_seconds": wall,
+        "train_seconds": training.seconds,
+        "run_steps": training.run_steps,
+        "run_steps_per_second": training.run_steps / wall if wall > 0 else None,
+        "status_counts": counts,
+        "median_steps": stats.median_steps,
+        "jobs": options.jobs if options.jobs is not None else "default",
+        "workers": training.workers,
+        "backend": training.where,
+        "scheduler": training.address,
+        "device": options.device,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "versions": versions(),
+        "tiles": {
+            "folder": str(store.folder),
+            "plane": store.key,
+            "grid": grid.key,
+            "tile": grid.size,
+            "tiles": training.tiles,
+            "trained": training.trained,
+            "reused": training.reused,
+        },
+        "results": str(results),
+        "results_tiles": True,
+        "results_size": size,
+        "results_sha256": sha256,
+    }
+
+
+def _draw(config, outcome, color, fit_ssr, dimension, figure, options) -> MapResult:
+    """The images and the ``map`` entry of the sidecar (see :mod:`bpsweep.maps.draw`)."""
+    from . import image
+
+    spec = config.map
+    out = options.out
+    results = outcome.csv_path
+    t0 = time.perf_counter()
+    stats = drawing.first_pass(results, spec.width, fit_ssr, dimension)
+    max_steps = float(max(max(config.values_of("max_steps")), 2))
+    steps_range = (1.0, max_steps)
+    png = out / f"{config.name}.png"
+    small = None
+    if color == "basin":
+        px = pixel_results(config, results, color)
+        grids = {k: window.to_grid(v, spec) for k, v in px.items()}
+        small = image.map_image(
+            color,
+            spec,
+            status=grids["status"],
+            steps=grids["steps"],
+            final_ssr=grids["final_ssr"],
+            basin=grids["basin"],
+            fit_ssr=fit_ssr,
+            steps_range=steps_range,
+        )
+        image.write_png(small, png)
+    else:
+        bands = drawing.image_bands(results, spec, color, fit_ssr, steps_range, stats.ssr_range)
+        if max(spec.width, spec.height) <= drawing.FIGURE_SIDE:
+            kept = list(bands)  # small: kept for the figure
+            rgb = np.concatenate(kept) if kept else np.zeros((0, spec.width, 3), np.uint8)
+            bands = iter(kept)
+        image.write_png_bands(png, spec.width, spec.height, bands)
+        if max(spec.width, spec.height) <= drawing.FIGURE_SIDE:
+            small = _legended(image, color, rgb, stats, fit_ssr, steps_range)
+    info = {
+        "window": spec.to_dict(),
+        "color": color,
+        "fit_ssr": fit_ssr,
+        "counts": {s: int(c) for s, c in zip(STATUSES, stats.counts)},
+        "good_fit": stats.good_fit,
+        "start": start_point(config),
+    }
+    fig_path = None
+    if figure:
+        fig_path = out / f"{config.name}-figure.png"
+        fig_spec, fig_image = spec, small
+        if fig_image is None:  # a large map: drawn from a coarser grid of its window
+            fig_spec, fig_image = _coarse_image(config, color, fit_ssr, steps_range, stats, options)
+            info["figure_from"] = list(fig_spec.resolution)
+        zoomed = config.description.startswith(ZOOM_NOTE)
+        title = f"{color} over {spec.x} x {spec.y}, {spec.width} x {spec.height} runs" + (
+            f"\\n{config.description[len(ZOOM_NOTE) :]}" if zoomed else ""
+        )
+        if fig_spec is not spec:
+            title += f" (figure: {fig_spec.width} x {fig_spec.height})"
+        ax = image.map_figure(
+            None, fig_image, fig_spec, start=info["start"], fixed=_fixed_text(config), title=title
+        )
+        _save_figure(ax, fig_path)
+    dimension_png = None
+    if dimension:
+        info["dimension"] = drawing.dimension_entries(stats, spec)
+        if info["dimension"]["classes"] is not None:
+            dimension_png = out / f"{config.name}-dimension.png"
+            ax = None
+            for entry in (info["dimension"], *info["dimension"]["also"]):
+                table = pd.DataFrame(entry["table"])
+                d = math.nan if entry["D"] is None else entry["D"]
+                ax = image.dimension_plot(table, d, ax=ax, label=f"{entry['classes']}: D = {d:.3f}")
+            ax.set_title(f"{config.name}: box counts of the outcome boundaries")
+            _save_figure(ax, dimension_png)
+    info["image_seconds"] = time.perf_counter() - t0
+    json_path = out / f"{config.name}.json"
+    meta = read_json(json_path, _RECOVER)
+    meta["map"] = info
+    write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
+    return MapResult(config, results, png, fig_path, json_path, info, dimension_png)
+
+
+def _legended(image, color, rgb, stats, fit_ssr, steps_range):
+    """A MapImage of the whole map's pixels with the whole map's legend or colour bar."""
+    from .image import VIRIDIS, MapImage, outcome_legend, ramp, ssr_legend
+
+    legend, bar = [], None
+    if color == "outcome":
+        legend = outcome_legend(stats.families, fit_ssr)
+    elif color == "steps":
+        lo, hi = steps_range
+        bar = {
+            "colors": ramp(VIRIDIS),
+            "vmin": lo,
+            "vmax": hi,
+            "log": True,
+            "label": "steps (log scale)",
+        }
+    elif color == "final_ssr":
+        lo, hi = stats.ssr_range
+        bar = {
+            "colors": ramp(VIRIDIS),
+            "vmin": lo,
+            "vmax": hi,
+            "log": True,
+            "label": "final SSR (log scale)",
+        }
+        legend = ssr_legend(stats.not_finite)
+    return MapImage(rgb, color, legend, bar)
+
+
+def _coarse_image(config, color, fit_ssr, steps_range, stats, options):
+    """The figure's image of a map larger than FIGURE_SIDE: the same window at a resolution
+    2^k times coarser, its own pixels trained as tiles of the plane (cached)."""
+    from .assemble import assemble_map
+
+    spec = config.map
+    factor = 1 << math.ceil(math.log2(max(spec.width, spec.height) / drawing.FIGURE_SIDE))
+    coarse = dataclasses.replace(
+        spec, resolution=(max(1, spec.width // factor), max(1, spec.height // factor))
+    )
+    small_config = with_window(config, coarse, f"{config.name}-figure")
+    grid = Grid(coarse)
+    store = TileStore(options.out / "tiles", small_config)
+    quiet = dataclasses.replace(options, quiet=True, fresh=False)
+    train_tiles(small_config, grid, store, quiet, coarse.columns)
+    tmp = options.out / f".tmp-{os.getpid()}-{config.name}-figure.parquet"
+    try:
+        assemble_map(small_config, grid, store, tmp)
+        bands = list(drawing.image_bands(tmp, coarse, color, fit_ssr, steps_range, stats.ssr_range))
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    from . import image
+
+    return coarse, _legended(image, color, np.concatenate(bands), stats, fit_ssr, steps_range)

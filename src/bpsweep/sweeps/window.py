@@ -25,6 +25,7 @@ its ends) and the image's rows are contiguous. :func:`pixel_of` and :func:`run_o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -37,8 +38,11 @@ from ..settings import INIT_PARAM, INIT_PARAM_SETTING, SETTINGS, Setting, did_yo
 from ..settings import found as _found
 from ..settings import unknown_key as _unknown
 
-#: Keys of a ``[map]`` table; ``scale`` and ``color`` are optional.
-MAP_KEYS = ("x", "y", "center", "span", "resolution", "scale", "color")
+#: Keys of a ``[map]`` table; ``scale``, ``color`` and ``columns`` are optional.
+MAP_KEYS = ("x", "y", "center", "span", "resolution", "scale", "color", "columns")
+#: What a map's results keep: every column of a sweep, or only map_i, map_j, the two axes,
+#: status, steps and final_ssr ("lean": about a fifth of the bytes).
+COLUMN_SETS = ("full", "lean")
 SCALES = ("linear", "log")
 #: Colour modes of the image (see :mod:`bpsweep.maps.image`).
 COLOR_MODES = ("outcome", "steps", "final_ssr", "basin")
@@ -89,6 +93,7 @@ class MapSpec:
     resolution: tuple[int, int]
     scale: tuple[str, str] = ("linear", "linear")
     color: str = "outcome"
+    columns: str = "full"
     source: str = field(default="<map>", compare=False)
     settings: tuple = field(default=(None, None), compare=False, repr=False)
 
@@ -110,12 +115,14 @@ class MapSpec:
         return (self.x, self.y)
 
     def x_values(self) -> np.ndarray:
-        """The x setting's value of each column i = 0..W-1: float64 (W,), increasing."""
-        return axis_values(self.center[0], self.span[0], self.width, self.scale[0])
+        """The x setting's value of each column i = 0..W-1: float64 (W,), increasing
+        (read-only: computed once per window, as every tile of a map asks for it)."""
+        return _cached_axis(self.center[0], self.span[0], self.width, self.scale[0])
 
     def y_values(self) -> np.ndarray:
-        """The y setting's value of each row j = 0..H-1 (bottom to top): float64 (H,)."""
-        return axis_values(self.center[1], self.span[1], self.height, self.scale[1])
+        """The y setting's value of each row j = 0..H-1 (bottom to top): float64 (H,),
+        read-only."""
+        return _cached_axis(self.center[1], self.span[1], self.height, self.scale[1])
 
     def edges(self, axis: int) -> tuple[float, float]:
         """(low, high) edge of the window along axis 0 (x) or 1 (y), in the axis' units
@@ -145,6 +152,8 @@ class MapSpec:
             "resolution": list(self.resolution),
             "scale": list(self.scale),
             "color": self.color,
+            # only when not the default: a full map's table (and fingerprint) is as it was
+            **({"columns": self.columns} if self.columns != "full" else {}),
         }
 
     def to_dict(self) -> dict:
@@ -275,6 +284,12 @@ def parse_map_section(
             f"{source}: [map] color: expected one of {', '.join(COLOR_MODES)}, found "
             f"{_found(color)}"
         )
+    columns = table.get("columns", "full")
+    if columns not in COLUMN_SETS:
+        raise ConfigError(
+            f"{source}: [map] columns: expected one of {', '.join(COLUMN_SETS)}, found "
+            f"{_found(columns)}"
+        )
     spec = MapSpec(
         x=names[0],
         y=names[1],
@@ -283,6 +298,7 @@ def parse_map_section(
         resolution=resolution,
         scale=scale,
         color=color,
+        columns=columns,
         source=source,
         settings=tuple(settings),
     )
@@ -373,6 +389,13 @@ def axis_values(center: float, span: float, n: int, scale: str = "linear") -> np
         out[near] = p + p * np.expm1(z[near])
         out[~near] = p * np.power(10.0, offsets[~near])
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_axis(center: float, span: float, n: int, scale: str) -> np.ndarray:
+    values = axis_values(center, span, n, scale)
+    values.flags.writeable = False
+    return values
 
 
 def pixel_of(k, width: int):
