@@ -608,6 +608,96 @@ def test_write_png_errors(tmp_path):
         MI.write_png(np.zeros((2, 2)), tmp_path / "m.png")
 
 
+def _decoded(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.mode == "RGB" and im.format == "PNG"
+        return np.asarray(im)
+
+
+def _splits(height, rng):
+    """Band heights summing to ``height``: all 1s, one band, halves, and random uneven ones."""
+    cuts = np.sort(rng.choice(np.arange(1, height), size=min(height - 1, 5), replace=False))
+    return [
+        [1] * height,
+        [height],
+        [height // 2, 0, height - height // 2],
+        np.diff(np.concatenate([[0], cuts, [height]])).tolist(),
+    ]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (3, 1000), (1000, 3), (64, 48), (1, 17)])
+def test_write_png_bands_decodes_to_the_bands(tmp_path, shape):
+    rng = np.random.default_rng(sum(shape))
+    h, w = shape
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    rgb[: h // 2, : w // 2] = (20, 200, 40)  # flat regions too, as maps have
+    for k, heights in enumerate(_splits(h, rng) if h > 1 else [[1], [0, 1, 0]]):
+        edges = np.cumsum([0, *heights])
+        bands = (rgb[a:b] for a, b in zip(edges[:-1], edges[1:]))
+        level = k % 10
+        path = MI.write_png_bands(tmp_path / f"b{k}.png", w, h, bands, compress_level=level)
+        assert path == tmp_path / f"b{k}.png"
+        assert (_decoded(path) == rgb).all(), heights
+    # the same pixels as pillow writes them; non-contiguous bands (a flipped view) are fine
+    flipped = MI.write_png_bands(tmp_path / "f.png", w, h, [rgb[::-1]])
+    assert (_decoded(flipped) == _decoded(MI.write_png(rgb[::-1], tmp_path / "p.png"))).all()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_write_png_bands_holds_one_band(tmp_path):
+    import tracemalloc
+
+    w, h, rows = 16384, 1024, 64  # the whole image: 48 MiB; a band: 3 MiB
+
+    def band_at(a):
+        band = np.empty((rows, w, 3), dtype=np.uint8)
+        band[:] = (np.arange(a, a + rows) % 256).astype(np.uint8)[:, None, None]
+        band[:, :: 1 + a // rows, 1] = 255
+        return band
+
+    tracemalloc.start()
+    try:
+        MI.write_png_bands(tmp_path / "big.png", w, h, (band_at(a) for a in range(0, h, rows)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * rows * w * 3, peak / 2**20  # the band and its scanlines (6 MiB)
+    rgb = _decoded(tmp_path / "big.png")
+    assert rgb.shape == (h, w, 3)
+    assert all((rgb[a : a + rows] == band_at(a)).all() for a in range(0, h, rows))
+
+
+def test_write_png_bands_errors(tmp_path):
+    path = tmp_path / "m.png"
+    MI.write_png_bands(path, 2, 2, [np.zeros((2, 2, 3), np.uint8)])
+    before = path.read_bytes()
+    good = np.zeros((1, 2, 3), np.uint8)
+    for bands, match in (
+        ([good], r"expected 2 rows, found 1"),
+        ([good, good, good], r"expected 2 rows, found more \(3"),
+        (
+            [good, np.zeros((1, 3, 3), np.uint8)],
+            r"\(rows, 2, 3\) uint8, found \(1, 3, 3\) uint8 at row 1",
+        ),
+        ([good.astype(np.float64)], r"uint8, found \(1, 2, 3\) float64"),
+        ([np.zeros((2, 6), np.uint8)], r"\(rows, 2, 3\) uint8"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            MI.write_png_bands(path, 2, 2, bands)
+        assert path.read_bytes() == before  # the old file stays whole: nothing was renamed
+    assert [p.name for p in tmp_path.iterdir()] == ["m.png"]  # no temporary file left
+    for bad in ({"width": 0}, {"height": 2.0}, {"compress_level": 10}):
+        args = {"width": 2, "height": 2, "compress_level": 1, **bad}
+        with pytest.raises(UsageError, match=next(iter(bad))):
+            MI.write_png_bands(path, bands=[good, good], **args)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Exception, match="cannot write the map image") as err:
+        MI.write_png_bands(tmp_path / "file" / "m.png", 2, 2, [good, good])
+    assert err.type.__name__ == "OutputError"
+
+
 @pytest.mark.parametrize("name", ["map-basins-w1-w2", "map-lr-hidden-output"])
 def test_shipped_map_configs_validate(name):
     import tomllib
