@@ -348,6 +348,123 @@ def test_box_counts_match_the_naive_twin():
         assert B.box_counts(grid, sizes).tolist() == [naive_box_counts(grid, s) for s in sizes]
 
 
+def _bands(grid, rng, kind):
+    """``grid`` cut into bands of rows, in order: of 1 row, of random heights (empty ones too),
+    or whole."""
+    h = grid.shape[0]
+    if kind == "rows":
+        return [grid[j : j + 1] for j in range(h)]
+    if kind == "whole":
+        return [grid]
+    cuts = np.sort(rng.integers(0, h + 1, size=rng.integers(1, 8)))
+    edges = [0, *cuts.tolist(), h]
+    return [grid[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _counted(grid, bands, sizes):
+    counter = B.BoxCounter(grid.shape[1])
+    for band in bands:
+        assert counter.add(band) is counter
+    assert counter.rows == grid.shape[0]
+    return counter.counts(sizes)
+
+
+def test_box_counter_over_bands_equals_the_whole_grid(monkeypatch):
+    rng = np.random.default_rng(11)
+    n = 96
+    y, x = np.mgrid[0:n, 0:n] / n
+    structured = [
+        (x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.3**2,  # a disk
+        y > 0.37 * x + 0.2,  # a tilted line
+        (np.mgrid[0:n, 0:n].sum(axis=0) % 2).astype(bool),  # a checkerboard: all boundary
+        np.sin(40 * x * y) > 0,  # curved stripes
+        np.zeros((n, n), dtype=bool),  # one class: no boundary
+    ]
+    shapes = [
+        (1, 1),
+        (1, 9),
+        (9, 1),
+        (2, 2),
+        (2, 5),
+        (3, 3),
+        (33, 65),
+        (65, 33),
+        (64, 64),
+        (127, 5),
+    ]
+    grids = structured + [rng.random(shape) < rng.uniform(0.05, 0.95) for shape in shapes]
+    for grid in grids:
+        side = max(grid.shape)
+        sizes = [1 << k for k in range(side.bit_length() + 1)]  # 1 up to beyond the side
+        want = B.box_counts(grid, sizes)
+        for kind in ("rows", "random", "random", "whole"):
+            got = _counted(grid, _bands(grid, rng, kind), sizes)
+            assert got.tolist() == want.tolist(), (grid.shape, kind)
+    # blocks inside a band: a few cells at a time, the seams inside bands too
+    monkeypatch.setattr(B.BoxCounter, "BLOCK_CELLS", 7)
+    for grid in grids[:3] + grids[-3:]:
+        sizes = [1, 2, 4, 8, 16, 32, 64, 128]
+        want = B.box_counts(grid, sizes)
+        assert _counted(grid, _bands(grid, rng, "random"), sizes).tolist() == want.tolist()
+    # the naive twin, on a grid with odd sides, counted a row at a time
+    grid = rng.random((37, 45)) < 0.1
+    grid[:18] = rng.random((18, 45)) < 0.9
+    sizes = [1, 2, 4, 8, 16]
+    got = _counted(grid, _bands(grid, rng, "rows"), sizes)
+    assert got.tolist() == [naive_box_counts(grid, s) for s in sizes]
+
+
+def test_box_counter_counts_midway_and_goes_on():
+    rng = np.random.default_rng(5)
+    grid = rng.random((200, 150)) < 0.5
+    grid[:, 75:] = np.sin(np.arange(200) / 9.0)[:, None] > np.linspace(-1, 1, 75)[None]
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    counter = B.BoxCounter(150)
+    for a, b in ((0, 1), (1, 2), (2, 77), (77, 78), (78, 200)):
+        counter.add(grid[a:b])
+        # counts() adds what waits as if the grid ended here, and changes nothing
+        assert counter.counts(sizes).tolist() == B.box_counts(grid[:b], sizes).tolist()
+        assert counter.counts(sizes[::-1]).tolist() == B.box_counts(grid[:b], sizes)[::-1].tolist()
+    assert counter.counts([]).tolist() == []
+
+
+def test_box_counter_holds_a_row_per_box_size():
+    import tracemalloc
+
+    w, h, rows = 2048, 8192, 64  # the whole grid: 16 MiB; a band: 128 KiB
+    rng = np.random.default_rng(2)
+    counter = B.BoxCounter(w)
+    tracemalloc.start()
+    try:
+        for _ in range(0, h, rows):
+            counter.add(rng.random((rows, w), dtype=np.float32) < 0.5)
+        counts = counter.counts([64, 1024])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # each band's floats (512 KiB) and bools, the block's temporaries, a row per level
+    assert peak < 2 * 2**20, peak / 2**20
+    assert counts.tolist() == [32 * 128, 2 * 8]  # random: every box holds one
+    waiting = [p.nbytes for p in counter._pending if p is not None]
+    assert sum(waiting) + counter._last.nbytes <= 3 * w
+
+
+def test_box_counter_errors():
+    counter = B.BoxCounter(4)
+    for bad, match in (
+        (np.zeros((2, 5), dtype=bool), r"\(rows, 4\) bool band, found \(2, 5\) bool at row 0"),
+        (np.zeros((2, 4)), "found \\(2, 4\\) float64"),
+        (np.zeros(4, dtype=bool), r"found \(4,\)"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            counter.add(bad)
+    with pytest.raises(UsageError, match="powers of two >= 1, found 3"):
+        counter.counts([2, 3])
+    for width in (0, 2.0, True):
+        with pytest.raises(UsageError, match="width"):
+            B.BoxCounter(width)
+
+
 def fill_polygon(vertices, n):
     """Even-odd fill of a polygon (complex vertices in [0, 1]^2) at the n x n pixel centres:
     per row, the x where edges cross the row's centre line, sorted, filled pairwise."""

@@ -23,9 +23,10 @@ from ..sweeps.window import (
     zoom,
     zoom_frames,
 )
-from .boxcount import boundary_cells, boundary_dimension, box_counts
+from .boxcount import BoxCounter, boundary_cells, boundary_dimension, box_counts
 
 __all__ = [
+    "BoxCounter",
     "COLOR_MODES",
     "MAX_SIDE",
     "SCALES",

@@ -56,6 +56,123 @@ def box_counts(grid, sizes) -> np.ndarray:
     return np.array([out[int(s)] for s in sizes], dtype=np.int64)
 
 
+def _pool_columns(a: np.ndarray) -> np.ndarray:
+    """Columns of a 2-D boolean array in pairs -> one each, True if either is; an odd last
+    column makes a box of its own (as :func:`_pool` does)."""
+    n, c = a.shape
+    half = c // 2
+    out = np.empty((n, (c + 1) // 2), dtype=bool)
+    np.logical_or(a[:, 0 : 2 * half : 2], a[:, 1 : 2 * half : 2], out=out[:, :half])
+    if c % 2:
+        out[:, half] = a[:, -1]
+    return out
+
+
+def _check_sizes(sizes) -> list[int]:
+    out = []
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 or s & (s - 1):
+            raise UsageError(
+                f"box counts: expected box sizes that are powers of two >= 1, found {s!r}"
+            )
+        out.append(int(s))
+    return out
+
+
+class BoxCounter:
+    """:func:`box_counts` of a grid given as bands of rows, holding only what the next band
+    needs: its last row (for the 2 x 2 windows across the seam), and per box size 2**k at
+    most one row of boxes that waits for its partner. Memory: about 3 W bytes besides the
+    band, whatever the grid's height, and temporaries under 2 MB (a band is taken
+    :data:`BLOCK_CELLS` cells at a time). Speed (2 shared cores): 4096 x 4096 in 0.02-0.04 s,
+    16384 x 16384 in 0.5-1.1 s, in bands of 256 rows or 4096; in bands of one row 3.7 s.
+
+    Bands come in map order: row j = 0 (the bottom row) first, each a (rows, ``width``) bool
+    array (a map's tile of consecutive runs, reshaped); any split gives exactly the counts of
+    :func:`box_counts` on the whole grid, boxes tiling from the corner (j, i) = (0, 0)::
+
+        counter = BoxCounter(width)
+        for band in bands:
+            counter.add(band)
+        counter.counts([2, 4, 8])          # == box_counts(whole grid, [2, 4, 8])
+
+    The boundary cells are pooled as :func:`box_counts` pools them: level k holds the cells in
+    boxes of 2**k, its rows are counted as they come and paired into level k + 1 (the columns
+    in pairs too); an unpaired row waits. :meth:`counts` adds what still waits, as if the grid
+    ended there, without changing the state: more bands may follow.
+    """
+
+    #: Cells turned into boundary cells and pooled at a time: temporaries under 2 MB. Larger
+    #: blocks were slower on bands of many rows (16384 x 16384 in bands of 4096 rows: 2.6 s
+    #: with 2**20, 0.5 s with 2**18): glibc hands blocks over 128 KiB out as fresh mmaps, and
+    #: their page faults cost more than the numpy calls smaller blocks add.
+    BLOCK_CELLS = 1 << 18
+
+    def __init__(self, width: int):
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+            raise UsageError(f"BoxCounter: width: expected a whole number >= 1, found {width!r}")
+        self.width = int(width)
+        self.rows = 0  #: grid rows added so far
+        self._last = None  # the last grid row added
+        self._count: list[int] = []  # per level: boxes of 2**k holding a boundary cell
+        self._pending: list[np.ndarray | None] = []  # per level: a row waiting for its pair
+
+    def add(self, band) -> BoxCounter:
+        """Add the next rows of the grid: a (rows, width) bool array, map order (the row
+        after the last one added first). Returns the counter."""
+        b = np.asarray(band)
+        if b.ndim != 2 or b.shape[1] != self.width or b.dtype != bool:
+            raise UsageError(
+                f"BoxCounter.add: expected a (rows, {self.width}) bool band, found {b.shape} "
+                f"{b.dtype} at row {self.rows}"
+            )
+        step = max(1, self.BLOCK_CELLS // self.width)
+        for a in range(0, b.shape[0], step):
+            block = b[a : a + step]
+            if self._last is not None:
+                block = np.concatenate([self._last[None], block])
+            if block.shape[0] >= 2:
+                self._feed(0, boundary_cells(block))
+            self._last = block[-1].copy()
+        self.rows += b.shape[0]
+        return self
+
+    def _feed(self, k: int, rows: np.ndarray) -> None:
+        """Rows of level k (cells pooled into boxes of 2**k), in order."""
+        while rows.shape[0]:
+            if k == len(self._count):
+                self._count.append(0)
+                self._pending.append(None)
+            self._count[k] += int(np.count_nonzero(rows))
+            if self._pending[k] is not None:
+                rows = np.concatenate([self._pending[k][None], rows])
+                self._pending[k] = None
+            n = rows.shape[0]
+            if n % 2:
+                self._pending[k] = rows[-1].copy()
+            if n < 2:
+                return
+            rows = _pool_columns(rows[0 : n - 1 : 2] | rows[1 : n - n % 2 : 2])
+            k += 1
+
+    def counts(self, sizes) -> np.ndarray:
+        """For each box side in ``sizes`` (powers of two, pixels), the boxes holding a
+        boundary cell of the grid added so far: int64 (len(sizes),), exactly
+        :func:`box_counts` of that grid."""
+        want = _check_sizes(sizes)
+        top = max(want, default=1).bit_length() - 1
+        found, carry = {}, None  # carry: the row the level below flushes up
+        for k in range(top + 1):
+            count = self._count[k] if k < len(self._count) else 0
+            row = self._pending[k] if k < len(self._pending) else None
+            if carry is not None:
+                count += int(np.count_nonzero(carry))
+                row = carry if row is None else row | carry
+            found[1 << k] = count
+            carry = None if row is None else _pool_columns(row[None])[0]
+        return np.array([found[s] for s in want], dtype=np.int64)
+
+
 def boundary_dimension(grid, min_box: int = 2, max_box: int | None = None):
     """Box-counting dimension of the boundary between the two classes of a 2-D boolean grid.
 
@@ -69,8 +186,8 @@ def boundary_dimension(grid, min_box: int = 2, max_box: int | None = None):
 
     Returns ``(D, table)``: D a float (NaN when some size has no box on the boundary: one
     class only) and a DataFrame with columns ``box_size`` (pixels) and ``count``, smallest box
-    first. Vectorised numpy: a 4096 x 4096 grid in about 0.02 s (measured on 2 shared cores),
-    with at most four boolean arrays of the grid's size alive at once.
+    first. Counted by a :class:`BoxCounter`, :data:`BoxCounter.BLOCK_CELLS` cells at a time:
+    temporaries under 2 MB whatever the grid's size; 4096 x 4096 in 0.02-0.04 s.
     """
     g = np.asarray(grid)
     if g.ndim != 2:
@@ -96,7 +213,7 @@ def boundary_dimension(grid, min_box: int = 2, max_box: int | None = None):
             "gives the default 2 to side / 8)"
         )
     sizes = 2 ** np.arange(int(math.log2(min_box)), int(math.log2(max_box)) + 1)
-    counts = box_counts(g, sizes)
+    counts = BoxCounter(g.shape[1]).add(g).counts(sizes)
     table = pd.DataFrame({"box_size": sizes.astype(np.int64), "count": counts})
     if np.any(counts == 0):
         return math.nan, table
