@@ -497,22 +497,160 @@ def koch_snowflake(depth):
     return points
 
 
+def sierpinski_carpet(level):
+    """The carpet at 3**level pixels a side: True on the carpet, False in its holes (a pixel is
+    in a hole when, at some scale 3**k, its digits in base 3 are both 1)."""
+    digits = np.arange(3**level)
+    hole = np.zeros((3**level, 3**level), dtype=bool)
+    for k in range(level):
+        middle = (digits // 3**k) % 3 == 1
+        hole |= middle[:, None] & middle[None, :]
+    return ~hole
+
+
+def cantor_set(level):
+    """The middle-thirds Cantor set at 3**level pixels: True on the set."""
+    digits = np.arange(3**level)
+    keep = np.ones(3**level, dtype=bool)
+    for k in range(level):
+        keep &= (digits // 3**k) % 3 != 1
+    return keep
+
+
+#: shape -> (true dimension, tolerance on D): measured at 2048 px (the carpet 2187 px, noise
+#: 512 px), box sizes 2 to side / 8; the tolerance is about twice the error measured.
+KNOWN = {
+    "line": (1.0, 0.005),
+    "disk": (1.0, 0.01),
+    "koch": (math.log(4) / math.log(3), 0.03),
+    "carpet": (math.log(8) / math.log(3), 0.03),
+    "noise": (2.0, 0.005),
+}
+
+
 def test_dimension_of_known_shapes():
     n = 2048
     centres = (np.arange(n) + 0.5) / n
     y, x = np.meshgrid(centres, centres, indexing="ij")
-    line = y > 0.37 * x + 0.2  # a straight boundary, tilted
-    disk = (x - 0.5) ** 2 + (y - 0.45) ** 2 < 0.35**2
     koch = fill_polygon(koch_snowflake(7), n)
     assert koch.mean() == pytest.approx(0.75**2 * math.sqrt(3) / 4 * 1.6, rel=0.02)  # area 8/5
-    for grid, want in ((line, 1.0), (disk, 1.0), (koch, math.log(4) / math.log(3))):
-        d, table = B.boundary_dimension(grid)
-        assert abs(d - want) < 0.05, (d, want, table)
-        assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64, 128, 256]
-        assert (table["count"] > 0).all()
-    # a boundary that fills the plane: noise
-    d, _ = B.boundary_dimension(np.random.default_rng(0).random((512, 512)) < 0.5)
-    assert abs(d - 2.0) < 0.05
+    carpet = sierpinski_carpet(7)
+    assert carpet.mean() == pytest.approx((8 / 9) ** 7)
+    grids = {
+        "line": y > 0.37 * x + 0.2,  # a straight boundary, tilted
+        "disk": (x - 0.5) ** 2 + (y - 0.45) ** 2 < 0.35**2,
+        "koch": koch,
+        "carpet": carpet,  # the boundary between the carpet and its holes
+        "noise": np.random.default_rng(0).random((512, 512)) < 0.5,  # fills the plane
+    }
+    for name, grid in grids.items():
+        want, tolerance = KNOWN[name]
+        dim = B.measure_dimension(grid)
+        table = dim.table
+        assert abs(dim.D - want) < tolerance, (name, dim.summary(), table)
+        # D is a weighted mean of the local slopes, and half their range holds the true value
+        local = table["local_slope"].to_numpy()[1:]
+        assert local.min() <= dim.D <= local.max() and np.isnan(table["local_slope"][0])
+        assert dim.uncertainty == pytest.approx((local.max() - local.min()) / 2)
+        assert abs(dim.D - want) <= dim.uncertainty, (name, dim.summary())
+        # the regression's standard error is smaller than the error on the fractals (why the
+        # uncertainty does not use it), and no warning: 6 or 8 box sizes, slopes within 0.3
+        assert 0 < dim.stderr < dim.uncertainty
+        assert dim.ok and dim.warning is None, dim.warning
+        top = 64 if name == "noise" else 256  # side / 8, down to a power of two
+        assert table["box_size"].tolist() == [1 << k for k in range(1, top.bit_length())]
+        d, old = B.boundary_dimension(grid)  # the callers' (D, table): the same D and counts
+        assert d == dim.D and old.columns.tolist() == ["box_size", "count"]
+        assert old.equals(table[["box_size", "count"]])
+
+
+def test_dimension_of_a_line_slice():
+    cantor = cantor_set(10)  # 59049 pixels: box sizes 2 to 4096
+    dim = B.measure_dimension(cantor)
+    want = math.log(2) / math.log(3)
+    assert dim.ndim == 1 and len(dim.table) == 12 and dim.ok
+    assert abs(dim.D - want) < 0.03 and abs(dim.D - want) <= dim.uncertainty, dim.summary()
+    assert dim.summary().startswith("D = 0.6") and "12 box sizes 2 to 4096 pixels" in dim.summary()
+    step = np.arange(1000) < 400  # one boundary point: dimension 0
+    dim = B.measure_dimension(step)
+    assert abs(dim.D) < 1e-12 and dim.uncertainty == 0.0 and dim.summary().startswith("D = 0.000")
+    every = B.measure_dimension(np.arange(1025) % 2 == 0)  # 1024 boundary points: dimension 1
+    assert abs(every.D - 1.0) < 1e-12 and every.uncertainty < 1e-12
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 33, 100, 257):
+        line = rng.random(n) < 0.2
+        points = line[1:] != line[:-1]
+        for size in (1, 2, 4, 8, 16, 512):
+            naive = sum(bool(points[a : a + size].any()) for a in range(0, max(n - 1, 0), size))
+            assert B.line_box_counts(line, [size]).tolist() == [naive]
+    assert B.boundary_points([True, True, False, True]).tolist() == [False, True, True]
+    none = B.measure_dimension(np.zeros(64, dtype=bool))
+    assert (
+        math.isnan(none.D)
+        and "no boundary" in none.warning
+        and none.summary().startswith("D undefined")
+    )
+    for bad, match in (
+        (np.zeros(16, dtype=bool), "a line of at least 32 pixels"),
+        (np.zeros(64), "boolean line"),
+        (np.zeros((2, 2, 2), dtype=bool), "2-D grid or line"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            B.measure_dimension(bad)
+
+
+def test_dimension_warnings_and_uncertainty():
+    rng = np.random.default_rng(1)
+    n = 1024
+    y = (np.arange(n)[:, None] + 0.5) / n
+    # a straight edge blurred by noise of a few pixels: plane-filling below 16 px, smooth
+    # above; the local slopes go from about 1.6 to 1: not one dimension
+    edge = y > 0.5 + 0.004 * rng.standard_normal((n, n))
+    dim = B.measure_dimension(edge)
+    local = dim.table["local_slope"]
+    assert local.max() - local.min() > 2 * B.SPREAD_WARNING and dim.uncertainty > 0.15
+    assert not dim.ok and "local slopes range from 1.000 to" in dim.warning
+    assert "not one dimension over these scales" in dim.summary()
+    # under 5 box sizes: rough; 2 sizes: one local slope, no uncertainty
+    disk = (np.mgrid[0:64, 0:64] - 31.5) ** 2
+    disk = disk.sum(axis=0) < 20**2
+    dim = B.measure_dimension(disk)
+    assert len(dim.table) == 3 and "rough: under 5 box sizes (3: 2 to 8 px a side)" in dim.warning
+    two = B.measure_dimension(disk[::2, ::2])
+    assert len(two.table) == 2 and math.isnan(two.uncertainty) and math.isnan(two.stderr)
+    assert " +- " not in two.summary() and "rough" in two.summary()
+    # JSON-ready: no NaN
+    import json
+
+    record = json.loads(json.dumps(two.to_dict(), allow_nan=False))
+    assert record["uncertainty"] is None and record["table"][0]["local_slope"] is None
+    assert record["table"][1] == {
+        "box_size": 4,
+        "count": int(two.table["count"][1]),
+        "local_slope": two.table["local_slope"][1],
+    }
+    # fit_dimension: counts from anywhere (tiles added up); a straight boundary's counts
+    sizes = np.array([2, 4, 8, 16, 32])
+    fit = B.fit_dimension(sizes, 1000 // sizes)
+    assert abs(fit.D - 1.0) < 0.01 and fit.ok
+    with pytest.raises(UsageError, match="as many counts as box sizes"):
+        B.fit_dimension([2, 4], [3])
+
+
+def test_box_counter_dimension_equals_the_whole_grids():
+    rng = np.random.default_rng(8)
+    n = 300
+    y, x = np.mgrid[0:n, 0:n] / n
+    grid = np.sin(9 * x + 4 * np.sin(7 * y)) > rng.normal(0, 0.3, (n, n))
+    counter = B.BoxCounter(n)
+    for band in _bands(grid, rng, "random"):
+        counter.add(band)
+    streamed, whole = counter.dimension(), B.measure_dimension(grid)
+    assert streamed.table.equals(whole.table) and streamed.D == whole.D
+    assert streamed.uncertainty == whole.uncertainty and streamed.warning == whole.warning
+    assert counter.dimension(4, 16).table["box_size"].tolist() == [4, 8, 16]
+    with pytest.raises(UsageError, match="BoxCounter.dimension: expected min_box < max_box"):
+        B.BoxCounter(64).add(grid[:20, :64]).dimension(2, 64)
 
 
 def test_dimension_edge_cases():
