@@ -635,6 +635,8 @@ def test_dimension_warnings_and_uncertainty():
     assert abs(fit.D - 1.0) < 0.01 and fit.ok
     with pytest.raises(UsageError, match="as many counts as box sizes"):
         B.fit_dimension([2, 4], [3])
+    with pytest.raises(UsageError, match="increasing box sizes >= 1, found \\[4, 2\\]"):
+        B.fit_dimension([4, 2], [3, 5])
 
 
 def test_box_counter_dimension_equals_the_whole_grids():

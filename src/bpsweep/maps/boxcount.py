@@ -329,6 +329,10 @@ def fit_dimension(sizes, counts, ndim: int = 2) -> Dimension:
             f"fit_dimension: expected as many counts as box sizes, at least 2, found "
             f"{sizes.shape} and {counts.shape}"
         )
+    if sizes[0] < 1 or np.any(np.diff(sizes) <= 0):
+        raise UsageError(
+            f"fit_dimension: expected increasing box sizes >= 1, found {sizes.tolist()}"
+        )
     n = sizes.size
     table = pd.DataFrame({"box_size": sizes, "count": counts})
     local = np.full(n, np.nan)
