@@ -348,6 +348,123 @@ def test_box_counts_match_the_naive_twin():
         assert B.box_counts(grid, sizes).tolist() == [naive_box_counts(grid, s) for s in sizes]
 
 
+def _bands(grid, rng, kind):
+    """``grid`` cut into bands of rows, in order: of 1 row, of random heights (empty ones too),
+    or whole."""
+    h = grid.shape[0]
+    if kind == "rows":
+        return [grid[j : j + 1] for j in range(h)]
+    if kind == "whole":
+        return [grid]
+    cuts = np.sort(rng.integers(0, h + 1, size=rng.integers(1, 8)))
+    edges = [0, *cuts.tolist(), h]
+    return [grid[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _counted(grid, bands, sizes):
+    counter = B.BoxCounter(grid.shape[1])
+    for band in bands:
+        assert counter.add(band) is counter
+    assert counter.rows == grid.shape[0]
+    return counter.counts(sizes)
+
+
+def test_box_counter_over_bands_equals_the_whole_grid(monkeypatch):
+    rng = np.random.default_rng(11)
+    n = 96
+    y, x = np.mgrid[0:n, 0:n] / n
+    structured = [
+        (x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.3**2,  # a disk
+        y > 0.37 * x + 0.2,  # a tilted line
+        (np.mgrid[0:n, 0:n].sum(axis=0) % 2).astype(bool),  # a checkerboard: all boundary
+        np.sin(40 * x * y) > 0,  # curved stripes
+        np.zeros((n, n), dtype=bool),  # one class: no boundary
+    ]
+    shapes = [
+        (1, 1),
+        (1, 9),
+        (9, 1),
+        (2, 2),
+        (2, 5),
+        (3, 3),
+        (33, 65),
+        (65, 33),
+        (64, 64),
+        (127, 5),
+    ]
+    grids = structured + [rng.random(shape) < rng.uniform(0.05, 0.95) for shape in shapes]
+    for grid in grids:
+        side = max(grid.shape)
+        sizes = [1 << k for k in range(side.bit_length() + 1)]  # 1 up to beyond the side
+        want = B.box_counts(grid, sizes)
+        for kind in ("rows", "random", "random", "whole"):
+            got = _counted(grid, _bands(grid, rng, kind), sizes)
+            assert got.tolist() == want.tolist(), (grid.shape, kind)
+    # blocks inside a band: a few cells at a time, the seams inside bands too
+    monkeypatch.setattr(B.BoxCounter, "BLOCK_CELLS", 7)
+    for grid in grids[:3] + grids[-3:]:
+        sizes = [1, 2, 4, 8, 16, 32, 64, 128]
+        want = B.box_counts(grid, sizes)
+        assert _counted(grid, _bands(grid, rng, "random"), sizes).tolist() == want.tolist()
+    # the naive twin, on a grid with odd sides, counted a row at a time
+    grid = rng.random((37, 45)) < 0.1
+    grid[:18] = rng.random((18, 45)) < 0.9
+    sizes = [1, 2, 4, 8, 16]
+    got = _counted(grid, _bands(grid, rng, "rows"), sizes)
+    assert got.tolist() == [naive_box_counts(grid, s) for s in sizes]
+
+
+def test_box_counter_counts_midway_and_goes_on():
+    rng = np.random.default_rng(5)
+    grid = rng.random((200, 150)) < 0.5
+    grid[:, 75:] = np.sin(np.arange(200) / 9.0)[:, None] > np.linspace(-1, 1, 75)[None]
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    counter = B.BoxCounter(150)
+    for a, b in ((0, 1), (1, 2), (2, 77), (77, 78), (78, 200)):
+        counter.add(grid[a:b])
+        # counts() adds what waits as if the grid ended here, and changes nothing
+        assert counter.counts(sizes).tolist() == B.box_counts(grid[:b], sizes).tolist()
+        assert counter.counts(sizes[::-1]).tolist() == B.box_counts(grid[:b], sizes)[::-1].tolist()
+    assert counter.counts([]).tolist() == []
+
+
+def test_box_counter_holds_a_row_per_box_size():
+    import tracemalloc
+
+    w, h, rows = 2048, 8192, 64  # the whole grid: 16 MiB; a band: 128 KiB
+    rng = np.random.default_rng(2)
+    counter = B.BoxCounter(w)
+    tracemalloc.start()
+    try:
+        for _ in range(0, h, rows):
+            counter.add(rng.random((rows, w), dtype=np.float32) < 0.5)
+        counts = counter.counts([64, 1024])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # each band's floats (512 KiB) and bools, the block's temporaries, a row per level
+    assert peak < 2 * 2**20, peak / 2**20
+    assert counts.tolist() == [32 * 128, 2 * 8]  # random: every box holds one
+    waiting = [p.nbytes for p in counter._pending if p is not None]
+    assert sum(waiting) + counter._last.nbytes <= 3 * w
+
+
+def test_box_counter_errors():
+    counter = B.BoxCounter(4)
+    for bad, match in (
+        (np.zeros((2, 5), dtype=bool), r"\(rows, 4\) bool band, found \(2, 5\) bool at row 0"),
+        (np.zeros((2, 4)), "found \\(2, 4\\) float64"),
+        (np.zeros(4, dtype=bool), r"found \(4,\)"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            counter.add(bad)
+    with pytest.raises(UsageError, match="powers of two >= 1, found 3"):
+        counter.counts([2, 3])
+    for width in (0, 2.0, True):
+        with pytest.raises(UsageError, match="width"):
+            B.BoxCounter(width)
+
+
 def fill_polygon(vertices, n):
     """Even-odd fill of a polygon (complex vertices in [0, 1]^2) at the n x n pixel centres:
     per row, the x where edges cross the row's centre line, sorted, filled pairwise."""
@@ -380,22 +497,162 @@ def koch_snowflake(depth):
     return points
 
 
+def sierpinski_carpet(level):
+    """The carpet at 3**level pixels a side: True on the carpet, False in its holes (a pixel is
+    in a hole when, at some scale 3**k, its digits in base 3 are both 1)."""
+    digits = np.arange(3**level)
+    hole = np.zeros((3**level, 3**level), dtype=bool)
+    for k in range(level):
+        middle = (digits // 3**k) % 3 == 1
+        hole |= middle[:, None] & middle[None, :]
+    return ~hole
+
+
+def cantor_set(level):
+    """The middle-thirds Cantor set at 3**level pixels: True on the set."""
+    digits = np.arange(3**level)
+    keep = np.ones(3**level, dtype=bool)
+    for k in range(level):
+        keep &= (digits // 3**k) % 3 != 1
+    return keep
+
+
+#: shape -> (true dimension, tolerance on D): measured at 2048 px (the carpet 2187 px, noise
+#: 512 px), box sizes 2 to side / 8; the tolerance is about twice the error measured.
+KNOWN = {
+    "line": (1.0, 0.005),
+    "disk": (1.0, 0.01),
+    "koch": (math.log(4) / math.log(3), 0.03),
+    "carpet": (math.log(8) / math.log(3), 0.03),
+    "noise": (2.0, 0.005),
+}
+
+
 def test_dimension_of_known_shapes():
     n = 2048
     centres = (np.arange(n) + 0.5) / n
     y, x = np.meshgrid(centres, centres, indexing="ij")
-    line = y > 0.37 * x + 0.2  # a straight boundary, tilted
-    disk = (x - 0.5) ** 2 + (y - 0.45) ** 2 < 0.35**2
     koch = fill_polygon(koch_snowflake(7), n)
     assert koch.mean() == pytest.approx(0.75**2 * math.sqrt(3) / 4 * 1.6, rel=0.02)  # area 8/5
-    for grid, want in ((line, 1.0), (disk, 1.0), (koch, math.log(4) / math.log(3))):
-        d, table = B.boundary_dimension(grid)
-        assert abs(d - want) < 0.05, (d, want, table)
-        assert table["box_size"].tolist() == [2, 4, 8, 16, 32, 64, 128, 256]
-        assert (table["count"] > 0).all()
-    # a boundary that fills the plane: noise
-    d, _ = B.boundary_dimension(np.random.default_rng(0).random((512, 512)) < 0.5)
-    assert abs(d - 2.0) < 0.05
+    carpet = sierpinski_carpet(7)
+    assert carpet.mean() == pytest.approx((8 / 9) ** 7)
+    grids = {
+        "line": y > 0.37 * x + 0.2,  # a straight boundary, tilted
+        "disk": (x - 0.5) ** 2 + (y - 0.45) ** 2 < 0.35**2,
+        "koch": koch,
+        "carpet": carpet,  # the boundary between the carpet and its holes
+        "noise": np.random.default_rng(0).random((512, 512)) < 0.5,  # fills the plane
+    }
+    for name, grid in grids.items():
+        want, tolerance = KNOWN[name]
+        dim = B.measure_dimension(grid)
+        table = dim.table
+        assert abs(dim.D - want) < tolerance, (name, dim.summary(), table)
+        # D is a weighted mean of the local slopes, and half their range holds the true value
+        local = table["local_slope"].to_numpy()[1:]
+        assert local.min() <= dim.D <= local.max() and np.isnan(table["local_slope"][0])
+        assert dim.uncertainty == pytest.approx((local.max() - local.min()) / 2)
+        assert abs(dim.D - want) <= dim.uncertainty, (name, dim.summary())
+        # the regression's standard error is smaller than the error on the fractals (why the
+        # uncertainty does not use it), and no warning: 6 or 8 box sizes, slopes within 0.3
+        assert 0 < dim.stderr < dim.uncertainty
+        assert dim.ok and dim.warning is None, dim.warning
+        top = 64 if name == "noise" else 256  # side / 8, down to a power of two
+        assert table["box_size"].tolist() == [1 << k for k in range(1, top.bit_length())]
+        d, old = B.boundary_dimension(grid)  # the callers' (D, table): the same D and counts
+        assert d == dim.D and old.columns.tolist() == ["box_size", "count"]
+        assert old.equals(table[["box_size", "count"]])
+
+
+def test_dimension_of_a_line_slice():
+    cantor = cantor_set(10)  # 59049 pixels: box sizes 2 to 4096
+    dim = B.measure_dimension(cantor)
+    want = math.log(2) / math.log(3)
+    assert dim.ndim == 1 and len(dim.table) == 12 and dim.ok
+    assert abs(dim.D - want) < 0.03 and abs(dim.D - want) <= dim.uncertainty, dim.summary()
+    assert dim.summary().startswith("D = 0.6") and "12 box sizes 2 to 4096 pixels" in dim.summary()
+    step = np.arange(1000) < 400  # one boundary point: dimension 0
+    dim = B.measure_dimension(step)
+    assert abs(dim.D) < 1e-12 and dim.uncertainty == 0.0 and dim.summary().startswith("D = 0.000")
+    every = B.measure_dimension(np.arange(1025) % 2 == 0)  # 1024 boundary points: dimension 1
+    assert abs(every.D - 1.0) < 1e-12 and every.uncertainty < 1e-12
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 33, 100, 257):
+        line = rng.random(n) < 0.2
+        points = line[1:] != line[:-1]
+        for size in (1, 2, 4, 8, 16, 512):
+            naive = sum(bool(points[a : a + size].any()) for a in range(0, max(n - 1, 0), size))
+            assert B.line_box_counts(line, [size]).tolist() == [naive]
+    assert B.boundary_points([True, True, False, True]).tolist() == [False, True, True]
+    none = B.measure_dimension(np.zeros(64, dtype=bool))
+    assert (
+        math.isnan(none.D)
+        and "no boundary" in none.warning
+        and none.summary().startswith("D undefined")
+    )
+    for bad, match in (
+        (np.zeros(16, dtype=bool), "a line of at least 32 pixels"),
+        (np.zeros(64), "boolean line"),
+        (np.zeros((2, 2, 2), dtype=bool), "2-D grid or line"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            B.measure_dimension(bad)
+
+
+def test_dimension_warnings_and_uncertainty():
+    rng = np.random.default_rng(1)
+    n = 1024
+    y = (np.arange(n)[:, None] + 0.5) / n
+    # a straight edge blurred by noise of a few pixels: plane-filling below 16 px, smooth
+    # above; the local slopes go from about 1.6 to 1: not one dimension
+    edge = y > 0.5 + 0.004 * rng.standard_normal((n, n))
+    dim = B.measure_dimension(edge)
+    local = dim.table["local_slope"]
+    assert local.max() - local.min() > 2 * B.SPREAD_WARNING and dim.uncertainty > 0.15
+    assert not dim.ok and "local slopes range from 1.000 to" in dim.warning
+    assert "not one dimension over these scales" in dim.summary()
+    # under 5 box sizes: rough; 2 sizes: one local slope, no uncertainty
+    disk = (np.mgrid[0:64, 0:64] - 31.5) ** 2
+    disk = disk.sum(axis=0) < 20**2
+    dim = B.measure_dimension(disk)
+    assert len(dim.table) == 3 and "rough: under 5 box sizes (3: 2 to 8 px a side)" in dim.warning
+    two = B.measure_dimension(disk[::2, ::2])
+    assert len(two.table) == 2 and math.isnan(two.uncertainty) and math.isnan(two.stderr)
+    assert " +- " not in two.summary() and "rough" in two.summary()
+    # JSON-ready: no NaN
+    import json
+
+    record = json.loads(json.dumps(two.to_dict(), allow_nan=False))
+    assert record["uncertainty"] is None and record["table"][0]["local_slope"] is None
+    assert record["table"][1] == {
+        "box_size": 4,
+        "count": int(two.table["count"][1]),
+        "local_slope": two.table["local_slope"][1],
+    }
+    # fit_dimension: counts from anywhere (tiles added up); a straight boundary's counts
+    sizes = np.array([2, 4, 8, 16, 32])
+    fit = B.fit_dimension(sizes, 1000 // sizes)
+    assert abs(fit.D - 1.0) < 0.01 and fit.ok
+    with pytest.raises(UsageError, match="as many counts as box sizes"):
+        B.fit_dimension([2, 4], [3])
+    with pytest.raises(UsageError, match="increasing box sizes >= 1, found \\[4, 2\\]"):
+        B.fit_dimension([4, 2], [3, 5])
+
+
+def test_box_counter_dimension_equals_the_whole_grids():
+    rng = np.random.default_rng(8)
+    n = 300
+    y, x = np.mgrid[0:n, 0:n] / n
+    grid = np.sin(9 * x + 4 * np.sin(7 * y)) > rng.normal(0, 0.3, (n, n))
+    counter = B.BoxCounter(n)
+    for band in _bands(grid, rng, "random"):
+        counter.add(band)
+    streamed, whole = counter.dimension(), B.measure_dimension(grid)
+    assert streamed.table.equals(whole.table) and streamed.D == whole.D
+    assert streamed.uncertainty == whole.uncertainty and streamed.warning == whole.warning
+    assert counter.dimension(4, 16).table["box_size"].tolist() == [4, 8, 16]
+    with pytest.raises(UsageError, match="BoxCounter.dimension: expected min_box < max_box"):
+        B.BoxCounter(64).add(grid[:20, :64]).dimension(2, 64)
 
 
 def test_dimension_edge_cases():
@@ -606,6 +863,96 @@ def test_write_png_errors(tmp_path):
     assert err.type.__name__ == "OutputError"
     with pytest.raises(UsageError, match=r"\(H, W, 3\) uint8"):
         MI.write_png(np.zeros((2, 2)), tmp_path / "m.png")
+
+
+def _decoded(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.mode == "RGB" and im.format == "PNG"
+        return np.asarray(im)
+
+
+def _splits(height, rng):
+    """Band heights summing to ``height``: all 1s, one band, halves, and random uneven ones."""
+    cuts = np.sort(rng.choice(np.arange(1, height), size=min(height - 1, 5), replace=False))
+    return [
+        [1] * height,
+        [height],
+        [height // 2, 0, height - height // 2],
+        np.diff(np.concatenate([[0], cuts, [height]])).tolist(),
+    ]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (3, 1000), (1000, 3), (64, 48), (1, 17)])
+def test_write_png_bands_decodes_to_the_bands(tmp_path, shape):
+    rng = np.random.default_rng(sum(shape))
+    h, w = shape
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    rgb[: h // 2, : w // 2] = (20, 200, 40)  # flat regions too, as maps have
+    for k, heights in enumerate(_splits(h, rng) if h > 1 else [[1], [0, 1, 0]]):
+        edges = np.cumsum([0, *heights])
+        bands = (rgb[a:b] for a, b in zip(edges[:-1], edges[1:]))
+        level = k % 10
+        path = MI.write_png_bands(tmp_path / f"b{k}.png", w, h, bands, compress_level=level)
+        assert path == tmp_path / f"b{k}.png"
+        assert (_decoded(path) == rgb).all(), heights
+    # the same pixels as pillow writes them; non-contiguous bands (a flipped view) are fine
+    flipped = MI.write_png_bands(tmp_path / "f.png", w, h, [rgb[::-1]])
+    assert (_decoded(flipped) == _decoded(MI.write_png(rgb[::-1], tmp_path / "p.png"))).all()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_write_png_bands_holds_one_band(tmp_path):
+    import tracemalloc
+
+    w, h, rows = 16384, 1024, 64  # the whole image: 48 MiB; a band: 3 MiB
+
+    def band_at(a):
+        band = np.empty((rows, w, 3), dtype=np.uint8)
+        band[:] = (np.arange(a, a + rows) % 256).astype(np.uint8)[:, None, None]
+        band[:, :: 1 + a // rows, 1] = 255
+        return band
+
+    tracemalloc.start()
+    try:
+        MI.write_png_bands(tmp_path / "big.png", w, h, (band_at(a) for a in range(0, h, rows)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * rows * w * 3, peak / 2**20  # the band and its scanlines (6 MiB)
+    rgb = _decoded(tmp_path / "big.png")
+    assert rgb.shape == (h, w, 3)
+    assert all((rgb[a : a + rows] == band_at(a)).all() for a in range(0, h, rows))
+
+
+def test_write_png_bands_errors(tmp_path):
+    path = tmp_path / "m.png"
+    MI.write_png_bands(path, 2, 2, [np.zeros((2, 2, 3), np.uint8)])
+    before = path.read_bytes()
+    good = np.zeros((1, 2, 3), np.uint8)
+    for bands, match in (
+        ([good], r"expected 2 rows, found 1"),
+        ([good, good, good], r"expected 2 rows, found more \(3"),
+        (
+            [good, np.zeros((1, 3, 3), np.uint8)],
+            r"\(rows, 2, 3\) uint8, found \(1, 3, 3\) uint8 at row 1",
+        ),
+        ([good.astype(np.float64)], r"uint8, found \(1, 2, 3\) float64"),
+        ([np.zeros((2, 6), np.uint8)], r"\(rows, 2, 3\) uint8"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            MI.write_png_bands(path, 2, 2, bands)
+        assert path.read_bytes() == before  # the old file stays whole: nothing was renamed
+    assert [p.name for p in tmp_path.iterdir()] == ["m.png"]  # no temporary file left
+    for bad in ({"width": 0}, {"height": 2.0}, {"compress_level": 10}):
+        args = {"width": 2, "height": 2, "compress_level": 1, **bad}
+        with pytest.raises(UsageError, match=next(iter(bad))):
+            MI.write_png_bands(path, bands=[good, good], **args)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Exception, match="cannot write the map image") as err:
+        MI.write_png_bands(tmp_path / "file" / "m.png", 2, 2, [good, good])
+    assert err.type.__name__ == "OutputError"
 
 
 @pytest.mark.parametrize("name", ["map-basins-w1-w2", "map-lr-hidden-output"])

@@ -45,11 +45,11 @@ def output_error(path, exc: OSError, hint: str = "") -> OutputError:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, hint: str = ""):
+def atomic_file(path: Path, hint: str = "", *, what: str = ""):
     """A binary file that appears at ``path`` whole or not at all: written under a temporary
     name beside it, synced, then renamed over ``path``; removed if the writing fails. An
     OSError while writing (full disk, read-only place, ...) becomes an OutputError naming
-    ``path`` and the cause, followed by ``hint``."""
+    ``path`` (after ``what`` the file is, if given) and the cause, followed by ``hint``."""
     path = Path(path)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
@@ -62,7 +62,7 @@ def atomic_file(path: Path, hint: str = ""):
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise output_error(path, exc, hint) from None
+            raise output_error(f"{what} {path}" if what else path, exc, hint) from None
         raise
 
 

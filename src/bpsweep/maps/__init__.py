@@ -23,17 +23,33 @@ from ..sweeps.window import (
     zoom,
     zoom_frames,
 )
-from .boxcount import boundary_cells, boundary_dimension, box_counts
+from .boxcount import (
+    BoxCounter,
+    Dimension,
+    boundary_cells,
+    boundary_dimension,
+    boundary_points,
+    box_counts,
+    fit_dimension,
+    line_box_counts,
+    measure_dimension,
+)
 
 __all__ = [
+    "BoxCounter",
     "COLOR_MODES",
+    "Dimension",
     "MAX_SIDE",
     "SCALES",
     "MapSpec",
     "axis_values",
     "boundary_cells",
     "boundary_dimension",
+    "boundary_points",
     "box_counts",
+    "fit_dimension",
+    "line_box_counts",
+    "measure_dimension",
     "parse_map_section",
     "parse_resolution",
     "parse_zoom",

