@@ -39,7 +39,7 @@ span = [0.9, 4.0]
 resolution = [6, 4]
 """
 
-# slow: every pixel takes its 10000 steps, and 60 tiles of 50 pixels
+# slow: every pixel takes its 1500 steps, in 3 tiles of 256 x 200 pixels or fewer
 SLOW = """
 name = "slow"
 [init]
@@ -47,13 +47,13 @@ preset = "statquest-start"
 [train]
 lr = 0.01
 tol = 1e-12
-max_steps = 10000
+max_steps = 1500
 [map]
 x = "init_w3"
 y = "init_w4"
 center = [0.36, 0.63]
 span = [1.0, 1.0]
-resolution = [60, 50]
+resolution = [700, 200]
 """
 
 
@@ -80,7 +80,7 @@ def test_a_map_is_the_sweep_of_its_pixels(tmp_path, capsys):
     )
     assert (got["status"] == "diverged").any() and (got["status"] != "diverged").any()
     out = capsys.readouterr().out
-    assert "m: 24 pixels (24 computed)" in out and "m.png" in out
+    assert "m: 24 pixels (24 computed: 1 tile trained)" in out and "m.png" in out
 
 
 def test_raw_png_is_one_pixel_per_run_right_way_up(tmp_path):
@@ -103,7 +103,7 @@ def test_raw_png_is_one_pixel_per_run_right_way_up(tmp_path):
     assert meta["map"]["dimension"]["classes"] == "diverged vs not"
     # 32 px a side: boxes of 2 and 4 px only, and the estimate says it is rough
     assert len(meta["map"]["dimension"]["table"]) == 2
-    assert "rough: under 5 box sizes, use 256 x 256 or more" in meta["map"]["dimension"]["note"]
+    assert "under 5 box sizes" in meta["map"]["dimension"]["warning"]
     assert not (tmp_path / ".m.lock").exists()  # the lock held while drawing is gone
     for name in ("m-figure.png", "m-dimension.png"):
         with Image.open(tmp_path / name) as im:
@@ -198,26 +198,30 @@ def _start(args, cwd):
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_gives_the_same_parquet(tmp_path):
+def test_kill_9_then_resume_gives_the_same_parquet(tmp_path, capsys):
+    """Killed once a tile is stored: the next run trains only the others, and the results
+    are byte for byte those of a map trained in one go."""
     cfg = write(tmp_path / "slow.toml", SLOW)
     out = tmp_path / "killed"
-    proc = _start(
-        [str(cfg), "--out", str(out), "--jobs", "1", "--chunk-size", "50", "--quiet"], tmp_path
-    )
+    proc = _start([str(cfg), "--out", str(out), "--jobs", "1", "--quiet"], tmp_path)
     t0 = time.monotonic()
-    parts = out / "slow.parts"
-    while not (parts.is_dir() and any(p.name.startswith("runs-") for p in parts.iterdir())):
+    tiles = out / "tiles"
+    while not (tiles.is_dir() and any(tiles.glob("*/*/t256-*.json"))):
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t0 < 60, "no part appeared"
+        assert time.monotonic() - t0 < 120, "no tile appeared"
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert not (out / "slow.parquet").exists()
-    assert main(["map", str(cfg), "--out", str(out), "--chunk-size", "700", "--quiet"]) == 0
+    stored = len(list(tiles.glob("*/*/t256-*.json")))
+    assert 1 <= stored < 3
+    assert main(["map", str(cfg), "--out", str(out), "--quiet"]) == 0
+    trained = f"{3 - stored} tile{'s' if 3 - stored > 1 else ''} trained"
+    assert f"{trained}, {stored:,} from the tile cache" in capsys.readouterr().out
     assert main(["map", str(cfg), "--out", str(tmp_path / "clean"), "--quiet"]) == 0
     a, b = out / "slow.parquet", tmp_path / "clean" / "slow.parquet"
     pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
-    assert a.read_bytes() == b.read_bytes()  # fixed row groups: the chunking leaves no trace
+    assert a.read_bytes() == b.read_bytes()
     assert (out / "slow.png").read_bytes() == (tmp_path / "clean" / "slow.png").read_bytes()
 
 
@@ -254,18 +258,22 @@ def test_a_parameter_the_network_lacks_names_the_map_axis(tmp_path):
         load_config(cfg)
 
 
-def test_a_map_too_big_to_draw_is_refused_before_training(tmp_path, capsys, monkeypatch):
+def test_a_map_too_big_to_colour_by_basin_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """The basin colours need every good fit's final parameters at once; the other colours
+    are drawn band by band, in any memory."""
     from bpsweep import machine
     from bpsweep.maps import runner as maprun
 
-    monkeypatch.setattr(machine, "available_memory", lambda: 2 * 24 * maprun.DRAW_BYTES["other"])
+    monkeypatch.setattr(machine, "available_memory", lambda: 2 * 24 * maprun.BASIN_BYTES)
     cfg = write(tmp_path / "m.toml", MAP)  # 6 x 4 = 24 pixels: fits exactly half
-    assert main(["map", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    out = tmp_path / "o"
+    assert main(["map", str(cfg), "--out", str(out), "--quiet", "--color", "basin"]) == 0
     cfg = write(tmp_path / "m.toml", MAP.replace("[6, 4]", "[6, 5]"))
-    assert main(["map", str(cfg), "--out", str(tmp_path / "p")]) == 2
+    assert main(["map", str(cfg), "--out", str(tmp_path / "p"), "--color", "basin"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "drawing 6 x 5 pixels coloured by outcome needs" in err
+    assert err.count("\n") == 1 and "colouring 6 x 5 pixels by basin needs about" in err
     assert not (tmp_path / "p").exists()
+    assert main(["map", str(cfg), "--out", str(tmp_path / "q"), "--quiet"]) == 0  # outcome
 
 
 def test_a_map_over_a_hyper_parameter_its_optimizer_does_not_use_is_refused(tmp_path):
