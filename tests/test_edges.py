@@ -196,7 +196,7 @@ def test_map_dry_run_states_frames_work_and_files(capsys, tmp_path):
     lines = out.splitlines()
     assert lines[0].endswith(": 8 zoom frames of 32 x 32 pixels, 8,192 runs in all")
     assert lines[1].startswith("  from lr_hidden 0.01") and lines[2].startswith("  to   lr_hidden")
-    assert lines[-2].startswith("files: 25 (each frame's Parquet, PNG and JSON, and ")
+    assert lines[-2].startswith("files: 41 (each frame's tiles, Parquet, PNG and JSON, and ")
     assert lines[-1] == "dry run: nothing written" and list(tmp_path.iterdir()) == []
 
 
@@ -206,7 +206,7 @@ def test_frames_that_cannot_fit_the_disk_are_refused_before_training(capsys, tmp
     monkeypatch.setattr(runner, "free_disk", lambda path: 10_000_000)
     args = ("map", MAP, "--zoom", "0.3,0.09,1e6", "--frames", "40", "--resolution", "256x256")
     line = one_line_error(*cli(capsys, *args, "--out", tmp_path)[::2])
-    assert "40 maps: 120 files of about" in line and "would not fit the 10.0 MB free" in line
+    assert "40 maps: 200 files of about" in line and "would not fit the 10.0 MB free" in line
     assert list(tmp_path.iterdir()) == []
 
 

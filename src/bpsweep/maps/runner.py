@@ -668,7 +668,7 @@ def _draw(config, outcome, color, fit_ssr, dimension, figure, options) -> MapRes
             info["figure_from"] = list(fig_spec.resolution)
         zoomed = config.description.startswith(ZOOM_NOTE)
         title = f"{color} over {spec.x} x {spec.y}, {spec.width} x {spec.height} runs" + (
-            f"\\n{config.description[len(ZOOM_NOTE) :]}" if zoomed else ""
+            f"\n{config.description[len(ZOOM_NOTE) :]}" if zoomed else ""
         )
         if fig_spec is not spec:
             title += f" (figure: {fig_spec.width} x {fig_spec.height})"
