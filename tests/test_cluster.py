@@ -7,6 +7,7 @@ kernel on the same machine, whichever process trains it), so the CSV must not de
 backend, the chunking or a worker's death.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -223,3 +224,21 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch, tmp_path):
         execute(
             SMALL, RunOptions(out=tmp_path, backend="dask", scheduler=f"tcp://127.0.0.1:{port}")
         )
+
+
+def test_a_dask_map_is_the_local_map(dask_cluster, tmp_path, capsys):
+    """`bpsweep map --backend dask`: the tiles trained on the workers, returned and stored by
+    the client, give the very Parquet and PNG of a map trained here."""
+    cfg = tmp_path / "m.toml"
+    cfg.write_text((ROOT / "experiments" / "map-lr-hidden-output.toml").read_text() + "\n")
+    common = ["--resolution", "300x100", "--set", "max_steps=100", "--quiet"]
+    assert main(["map", str(cfg), "--out", str(tmp_path / "local"), *common]) == 0
+    address = dask_cluster.scheduler_address
+    argv = ["map", str(cfg), "--out", str(tmp_path / "dask"), "--backend", "dask"]
+    assert main([*argv, "--scheduler", address, *common]) == 0
+    name = "map-lr-hidden-output-300x100"
+    for suffix in (".parquet", ".png"):
+        local = (tmp_path / "local" / f"{name}{suffix}").read_bytes()
+        assert (tmp_path / "dask" / f"{name}{suffix}").read_bytes() == local
+    meta = json.loads((tmp_path / "dask" / f"{name}.json").read_text())
+    assert meta["backend"] == "dask" and meta["tiles"]["trained"] == 2
