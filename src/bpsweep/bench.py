@@ -181,9 +181,10 @@ def _toml(config: dict) -> str:
 
 def time_end_to_end(runs: int, repeat: int = 3) -> dict:
     """``bpsweep run`` on the main job's mix (about ``runs`` runs: seeds x its 6 rates) as a
-    fresh process, from process start to the CSV, side by side with the batched kernel alone on
-    the same runs in this process (numba's default threads): best and worst of ``repeat``
-    each, and the ratio of the bests. A first, untimed run fills numba's cache."""
+    fresh process, from process start to the results file, as CSV and as Parquet, side by
+    side with the batched kernel alone on the same runs in this process (numba's default
+    threads): best and worst of ``repeat`` each, and the ratios of the bests. A first,
+    untimed run fills numba's cache."""
     import subprocess
     import sys
 
@@ -209,24 +210,141 @@ def time_end_to_end(runs: int, repeat: int = 3) -> dict:
         train_runs(table.iloc[:100], kernel=kernel_only)  # compile or load from the cache
         argv = [sys.executable, "-m", "bpsweep", "run", str(cfg), "--quiet", "--fresh"]
         subprocess.run([*argv, "--out", str(Path(tmp) / "warm")], check=True, capture_output=True)
-        kernel_s, run_s = [], []
+        kernel_s, times = [], {"csv": [], "parquet": []}
         for _ in range(repeat):
             spent[0] = 0.0
             train_runs(table, kernel=kernel_only)
             kernel_s.append(spent[0])
-            t = time.perf_counter()
-            subprocess.run(
-                [*argv, "--out", str(Path(tmp) / "timed")], check=True, capture_output=True
-            )
-            run_s.append(time.perf_counter() - t)
+            for fmt, seconds in times.items():
+                t = time.perf_counter()
+                out = ["--out", str(Path(tmp) / "timed"), "--format", fmt]
+                subprocess.run([*argv, *out], check=True, capture_output=True)
+                seconds.append(time.perf_counter() - t)
     return {
         "runs": len(table),
         "kernel_seconds": min(kernel_s),
         "kernel_seconds_worst": max(kernel_s),
-        "run_seconds": min(run_s),
-        "run_seconds_worst": max(run_s),
-        "ratio": min(run_s) / min(kernel_s),
+        "run_seconds": min(times["csv"]),
+        "run_seconds_worst": max(times["csv"]),
+        "ratio": min(times["csv"]) / min(kernel_s),
+        "parquet_seconds": min(times["parquet"]),
+        "parquet_seconds_worst": max(times["parquet"]),
+        "parquet_ratio": min(times["parquet"]) / min(kernel_s),
     }
+
+
+#: A child's peak resident memory, printed on stderr when it ends (for the map's figures).
+_PEAK = (
+    "import resource, sys\n"
+    "from bpsweep.commands import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.stderr.write('peak_kb=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "sys.exit(code)\n"
+)
+
+
+def time_map(side: int, repeat: int = 1, config_path=None) -> dict:
+    """``bpsweep map`` of the lr_hidden x lr_output map (or ``config_path``) at side x side
+    pixels as a fresh process, side by side with the kernel alone on the same tiles in this
+    process: the wall times (best and worst of ``repeat``), the time to the first tile
+    stored, a second run of the same map (complete: nothing trained), the results' bytes a
+    pixel, full and lean, and the peak memory of each."""
+    import re
+    import subprocess
+    import sys
+
+    from .maps.tiles import Grid, train_tile
+    from .sweeps.config import load_config
+
+    path = config_path or _shipped_map()
+    config = load_config(path, overrides=[f"map.resolution=[{side}, {side}]"])
+    grid = Grid(config.map)
+    spent = [0.0]
+
+    def kernel_only(*args, **kwargs):
+        t = time.perf_counter()
+        out = kernels.train_batch(*args, **kwargs)
+        spent[0] += time.perf_counter() - t
+        return out
+
+    def trainer(columns, n, data_dir, cache):
+        from .engine.batch import train_columns
+
+        return train_columns(columns, n, data_dir, cache, kernel=kernel_only)
+
+    kernel_s = []
+    for _ in range(repeat):
+        spent[0] = 0.0
+        for tx, ty in grid.tiles():
+            train_tile(config, grid, tx, ty, "full", trainer)
+        kernel_s.append(spent[0])
+    result = {"side": side, "pixels": side * side, "tiles": len(grid.tiles())}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = [sys.executable, "-c", _PEAK, "map", str(path), "--resolution", f"{side}x{side}"]
+        runs = {"full": [], "lean": []}
+        for columns, seconds in runs.items():
+            for k in range(repeat):
+                out = Path(tmp) / f"{columns}{k}"
+                argv = [*base, "--out", str(out), "--quiet", "--yes"]
+                if columns == "lean":
+                    argv += ["--set", 'map.columns="lean"']
+                t = time.perf_counter()
+                proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+                first = None
+                while proc.poll() is None:
+                    if first is None and any(out.glob("tiles/*/*/t*.json")):
+                        first = time.perf_counter() - t
+                    time.sleep(0.005)
+                err = proc.stderr.read()
+                proc.stderr.close()
+                if proc.returncode != 0:
+                    raise RuntimeError(f"bpsweep map failed: {err[-2000:]}")
+                seconds.append(time.perf_counter() - t)
+                peak = int(re.search(r"peak_kb=(\d+)", err).group(1)) * 1024
+                name = f"{config.name}-{side}x{side}"
+                size = (out / f"{name}.parquet").stat().st_size
+                result.setdefault(f"{columns}_first_tile_seconds", first)
+                result[f"{columns}_bytes_per_pixel"] = size / (side * side)
+                result[f"{columns}_peak_bytes"] = max(peak, result.get(f"{columns}_peak_bytes", 0))
+                if columns == "full" and k == 0:
+                    t = time.perf_counter()
+                    subprocess.run([*argv], check=True, capture_output=True)
+                    result["again_seconds"] = time.perf_counter() - t
+    result.update(
+        {
+            "kernel_seconds": min(kernel_s),
+            "kernel_seconds_worst": max(kernel_s),
+            "map_seconds": min(runs["full"]),
+            "map_seconds_worst": max(runs["full"]),
+            "ratio": min(runs["full"]) / min(kernel_s),
+            "lean_seconds": min(runs["lean"]),
+            "again_ratio": result["again_seconds"] / min(runs["full"]),
+        }
+    )
+    return result
+
+
+def _shipped_map() -> Path:
+    """experiments/map-lr-hidden-output.toml's config, written out (an installed package has
+    no experiments/ folder): the map of the README's performance figures."""
+    text = """name = "map-lr-hidden-output"
+[init]
+preset = "statquest-start"
+[train]
+optimizer = "gd"
+tol = 0.001
+max_steps = 1000
+[map]
+x = "lr_hidden"
+y = "lr_output"
+center = [-0.5, -0.5]
+span = [3.0, 3.0]
+resolution = [1024, 1024]
+scale = ["log", "log"]
+"""
+    path = Path(tempfile.mkdtemp()) / "map-lr-hidden-output.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _cases(steps: int, all_cases: bool):
@@ -260,6 +378,7 @@ def bench(
     lanes: int | None = None,
     math: bool = False,
     end_to_end: int | None = None,
+    map_side: int | None = None,
 ) -> dict:
     """Run the benchmark; returns one JSON-ready dict: machine, settings, ``cases`` (one
     entry per case and thread count), ``sweep`` and, with ``math``, ``math`` (ns per call and
@@ -312,6 +431,8 @@ def bench(
         result["sweep"] = {"name": what, "seconds": seconds}
     if end_to_end:
         result["end_to_end"] = time_end_to_end(end_to_end, repeat)
+    if map_side:
+        result["map"] = time_map(map_side, repeat)
     if math:
         from .engine import _mathcheck
 
@@ -350,6 +471,25 @@ def format_table(result: dict) -> str:
             f"start, kernel alone {e2e['kernel_seconds']:.2f} s "
             f"[{e2e['kernel_seconds_worst']:.2f}]: {e2e['ratio']:.2f}x"
         )
+        if "parquet_seconds" in e2e:
+            lines.append(
+                f"  --format parquet: {e2e['parquet_seconds']:.2f} s "
+                f"[{e2e['parquet_seconds_worst']:.2f}]: {e2e['parquet_ratio']:.2f}x the kernel"
+            )
+    mp = result.get("map")
+    if mp is not None:
+        side = mp["side"]
+        lines += [
+            f"bpsweep map of the lr map at {side} x {side} ({mp['tiles']} tiles): "
+            f"{mp['map_seconds']:.2f} s [worst {mp['map_seconds_worst']:.2f}] from process "
+            f"start, kernel alone {mp['kernel_seconds']:.2f} s "
+            f"[{mp['kernel_seconds_worst']:.2f}]: {mp['ratio']:.2f}x; first tile stored after "
+            f"{mp['full_first_tile_seconds']:.2f} s",
+            f"  results {mp['full_bytes_per_pixel']:.1f} bytes a pixel, lean "
+            f"{mp['lean_bytes_per_pixel']:.1f}; peak memory {mp['full_peak_bytes'] / 1e9:.2f} GB, "
+            f"lean {mp['lean_peak_bytes'] / 1e9:.2f} GB; the same map again "
+            f"{mp['again_seconds']:.2f} s ({100 * mp['again_ratio']:.1f}% of the first)",
+        ]
     for name, m in (result.get("math") or {}).items():
         lines.append(
             f"math {name:<9} {m['ns_per_call']:6.2f} ns/call (libm {m['libm_ns_per_call']:.2f})"

@@ -61,6 +61,15 @@ def register(sub) -> None:
         "against the kernel alone on the same runs (e.g. 120000)",
     )
     p.add_argument(
+        "--map",
+        type=int,
+        metavar="SIDE",
+        dest="map_side",
+        help="also time bpsweep map of the lr_hidden x lr_output map at SIDE x SIDE pixels as "
+        "a fresh process against the kernel alone on its tiles, with its first tile, its bytes "
+        "a pixel (full and lean), its peak memory and a second run (e.g. 4096)",
+    )
+    p.add_argument(
         "--from-json",
         metavar="FILE",
         help="print the table of a saved --json result (e.g. the README's) instead of measuring",
@@ -85,7 +94,7 @@ def register(sub) -> None:
 def _cmd_bench(args) -> int:
     if args.from_json is not None:
         return _print_saved(args.from_json)
-    for name in ("runs", "steps", "repeat", "lanes", "end_to_end"):
+    for name in ("runs", "steps", "repeat", "lanes", "end_to_end", "map_side"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -105,6 +114,7 @@ def _cmd_bench(args) -> int:
         lanes=args.lanes,
         math=args.json,
         end_to_end=args.end_to_end,
+        map_side=args.map_side,
     )
     print(json.dumps(result) if args.json else format_table(result), flush=True)
     return 0

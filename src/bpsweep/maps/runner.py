@@ -499,7 +499,7 @@ def _check_long_work(config: SweepConfig, options: RunOptions, pixels: int) -> N
     """Refuse training estimated over an hour unless ``yes``; announce it over a minute."""
     if pixels == 0:
         return
-    found = estimate.long_work(config)
+    found = estimate.long_work(config, estimate.LONG_WORK_SECONDS)
     if found is None:
         return
     seconds = found.seconds * pixels / config.map.n_pixels

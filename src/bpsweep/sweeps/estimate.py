@@ -139,10 +139,12 @@ def _rate(runs: pd.DataFrame, config: SweepConfig, cache: dict) -> float:
     return max(int(done["steps"].sum()), 1) / max(time.perf_counter() - t0, 1e-9)
 
 
-def long_work(config: SweepConfig) -> Estimate | None:
-    """The estimate of a sweep that may take long (its worst case is over NOTICE_SECONDS),
-    else None (not sampled: it is short whatever happens)."""
-    if worst_case_seconds(config) <= NOTICE_SECONDS:
+def long_work(config: SweepConfig, above: float = NOTICE_SECONDS) -> Estimate | None:
+    """The estimate of a sweep that may take long (its worst case is over ``above``
+    seconds), else None (not sampled: it is short whatever happens). A real run asks with
+    ``above=LONG_WORK_SECONDS`` (the sample costs about half a second, which only work that
+    may take an hour is worth); --dry-run with the default."""
+    if worst_case_seconds(config) <= above:
         return None
     return estimate(config)
 

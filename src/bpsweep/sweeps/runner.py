@@ -217,7 +217,7 @@ def _check_long_work(plan: Plan, missing: int) -> None:
     (unless quiet). Sweeps that are short whatever happens are not estimated."""
     if missing == 0:
         return
-    found = estimate.long_work(plan.config)
+    found = estimate.long_work(plan.config, estimate.LONG_WORK_SECONDS)
     if found is None:
         return
     share = missing / plan.n  # a resumed sweep: only its missing runs are still to train
