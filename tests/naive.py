@@ -103,12 +103,18 @@ def train(
     activation=textbook_activation,
     lr_hidden=None,
     lr_output=None,
+    schedule=None,
 ):
     """The stopping rule of statquest.md, step by step. Returns a dict with status, steps,
     initial_ssr, ssr, params and the list of per-step (params, slopes, step sizes, ssr).
 
     Per-layer rates: ``lr_hidden`` moves w1, b1, ..., wH, bH (the first 2H parameters),
-    ``lr_output`` the output weights and bias; each defaults to ``lr``."""
+    ``lr_output`` the output weights and bias; each defaults to ``lr``.
+
+    ``schedule(rate, k)``: the rate a step uses for a layer's ``rate``, k = the updates made
+    before it (a float; 0.0 at the first step); None: the rate itself (constant). Tests pass
+    :func:`textbook_schedule` (the documented formulas) or a function around the kernels'
+    own ``schedule_factor`` (the very same float operations)."""
     p = list(p)
     rates = [lr if lr_hidden is None else lr_hidden] * (2 * hidden)
     rates += [lr if lr_output is None else lr_output] * (hidden + 1)
@@ -126,7 +132,7 @@ def train(
             if not trainable[j]:
                 sizes.append(0.0)
                 continue
-            rate = rates[j]
+            rate = rates[j] if schedule is None else schedule(rates[j], float(steps - 1))
             if opt == 0:
                 step = rate * g[j]
             elif opt == 1:
@@ -158,6 +164,28 @@ def train(
             "params": p,
             "history": history,
         }
+
+
+def textbook_schedule(name, schedule_steps=1000, min_lr_ratio=0.0, step_every=100,
+                      step_factor=0.5, decay=0.005):  # fmt: skip
+    """``schedule(rate, k)`` for :func:`train`: a learning-rate schedule as docs/sweeps.md
+    writes it, with libm's cos and exp (k = t - 1, the updates before step t)."""
+
+    def cosine(lr, k):
+        lr_min = lr * min_lr_ratio
+        u = min(k, schedule_steps) / schedule_steps
+        return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * u)) / 2
+
+    def step(lr, k):
+        return lr * step_factor ** math.floor(k / step_every)
+
+    def exponential(lr, k):
+        return lr * math.exp(-decay * k)
+
+    def constant(lr, k):
+        return lr
+
+    return {"constant": constant, "cosine": cosine, "step": step, "exponential": exponential}[name]
 
 
 # ------------------------------------------------------------------ seeded draws

@@ -184,6 +184,46 @@ def test_per_layer_rates_match_cpu(opt):
     assert not np.array_equal(same[0], cpu[0])
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "step", "exponential"])
+def test_schedules_match_cpu(schedule):
+    """Each learning-rate schedule, with every optimizer and both per-layer rates in one
+    batch (the host groups runs by schedule too): the CPU's bits under the simulator; and the
+    schedule matters (the same runs constant differ)."""
+    from bpsweep.model import SCHEDULES
+
+    rng = np.random.default_rng(60 + SCHEDULES[schedule])
+    n_runs = 18
+    b = make_batch(rng, n_runs, 2, 0, acts=(0, 2), lrs=(0.05, 0.01, 0.03), max_steps=120)
+    b["opt"] = np.resize(np.array([0, 1, 2]), n_runs)
+    b["hyper"][b["opt"] == 1] = [0.9, 0.0, 0.0]
+    b["lr_output"] = np.resize(np.array([0.04, 0.003]), n_runs)
+    b["tol"] = np.full(n_runs, 1e-4)
+    b["schedule"] = np.full(n_runs, SCHEDULES[schedule])
+    b["sched_params"] = {
+        "cosine": np.resize(np.array([[60.0, 0.0], [200.0, 0.2], [1.0, 0.5]]), (n_runs, 2)),
+        "step": np.resize(np.array([[10.0, 0.5], [3.0, 0.9], [1.0, 1.2]]), (n_runs, 2)),
+        "exponential": np.resize(np.array([[0.02, 1.0], [0.3, 1.0], [0.0, 1.0]]), (n_runs, 2)),
+    }[schedule]
+    cpu = run(kernels.train_batch, 2, b)
+    assert set(cpu[1]) & {0, 1}, "every run diverged: the case would test little"
+    assert_agree(cpu, run(bc.train_batch_cuda, 2, b))
+    assert_agree(cpu, run(bc.train_batch_cuda, 2, b, chunk_runs=5, sort_runs=False))
+    constant = run(kernels.train_batch, 2, {**b, "schedule": np.zeros(n_runs, np.int64)})
+    assert not np.array_equal(constant[0], cpu[0])
+
+
+def test_mixed_schedules_in_one_batch_match_cpu():
+    """Runs of all four schedules mixed in one batch, launched in small chunks."""
+    rng = np.random.default_rng(70)
+    n_runs = 16
+    b = make_batch(rng, n_runs, 1, 2, acts=(3,), lrs=(0.02, 0.05), max_steps=80)
+    b["schedule"] = np.resize(np.array([0, 1, 2, 3]), n_runs)
+    b["sched_params"] = np.resize(np.array([[1.0, 1.0], [50.0, 0.1], [20.0, 0.5], [0.01, 1.0]]),
+                                  (n_runs, 2))  # fmt: skip
+    cpu = run(kernels.train_batch, 1, b)
+    assert_agree(cpu, run(bc.train_batch_cuda, 1, b, chunk_runs=6))
+
+
 def test_order_chunks_and_mixed_groups_do_not_change_outcomes():
     """Mixed activations, optimizers, lrs and max_steps in one batch, launched in small
     chunks, sorted or not: every run's outcome lands in its own row."""

@@ -4,8 +4,9 @@ train_batch trains runs in lanes (many runs in lockstep, structure-of-arrays sta
 math); every run must end with the same status, steps, final parameters (NaN positions
 included) and SSRs as train_one run alone. Both sides do the same float operations in the
 same order, so the comparison is bit-exact even for chaotic runs (lr up to 3, diverging ones
-included), with mixed activations, optimizers, trainable subsets and per-layer rates in one
-batch. train_one itself is checked against its plain-Python form (train_one.py_func).
+included), with mixed activations, optimizers, learning-rate schedules, trainable subsets and
+per-layer rates in one batch. train_one itself is checked against its plain-Python form
+(train_one.py_func).
 """
 
 import numba
@@ -23,7 +24,8 @@ Y = np.array([0.0, 1.0, 0.0])
 
 def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     """make_runs's fields (plain arrays) for n_runs runs with mixed activations, optimizers,
-    lr, tol, max_steps, trainable subsets."""
+    lr, tol, max_steps, trainable subsets, schedules (half the runs constant) and their
+    parameters."""
     rng = np.random.default_rng(seed)
     n_p = n_params(hidden)
     init = np.empty((n_runs, n_p))
@@ -45,7 +47,7 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
     lr_output = lr.copy()
     other = rng.random(n_runs) < 0.5  # half the runs: a different rate for the output layer
     lr_output[other] = rng.choice([0.003, 0.05, 0.5, 2.0], other.sum())
-    return dict(
+    fields = dict(
         act=rng.integers(0, 4, n_runs),
         opt=opt,
         hyper=hyper,
@@ -56,6 +58,16 @@ def varied_runs(hidden, n_runs, seed, max_steps=(1, 5, 300, 2000)):
         trainable=trainable,
         init=init,
     )
+    # drawn last, so that the draws above are the same as before schedules existed
+    schedule = np.where(rng.random(n_runs) < 0.5, 0, rng.integers(1, 4, n_runs))
+    sched = np.ones((n_runs, 2))
+    cos, step, exp = schedule == 1, schedule == 2, schedule == 3
+    sched[cos, 0] = rng.choice([1.0, 3.0, 50.0, 400.0], cos.sum())  # T
+    sched[cos, 1] = rng.choice([0.0, 0.1, 2.0], cos.sum())  # lr_min / lr (2: rising)
+    sched[step, 0] = rng.choice([1.0, 2.0, 7.0, 100.0], step.sum())  # every
+    sched[step, 1] = rng.choice([0.5, 0.9, 1.5], step.sum())  # factor
+    sched[exp, 0] = rng.choice([0.0, 0.001, 0.05, 1.0], exp.sum())  # decay
+    return fields | dict(schedule=schedule, sched_params=sched)
 
 
 def batch(x, y, hidden, fields, **kwargs):
@@ -99,6 +111,11 @@ def test_batch_matches_train_one(hidden):
     assert (got["status"] == DIVERGED).sum() > 5
     assert set(runs["act"]) == {0, 1, 2, 3} and set(runs["opt"]) == {0, 1, 2}
     assert 0 < (runs["lr_hidden"] == runs["lr_output"]).sum() < 300
+    assert set(runs["schedule"]) == {0, 1, 2, 3}
+    for code in (1, 2, 3):  # every schedule has runs of every optimizer that take many steps
+        for opt in (0, 1, 2):
+            these = (runs["schedule"] == code) & (runs["opt"] == opt)
+            assert (got["steps"][these] > 50).any(), (code, opt)
     # a few lanes: every lane is refilled many times, and idles at the end
     assert_same_bits(batch(X, Y, hidden, runs, lanes=3), want)
 

@@ -23,6 +23,9 @@ from .errors import UsageError
 # interface; add new entries at the end.
 ACTIVATIONS = {"softplus": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 OPTIMIZERS = {"gd": 0, "momentum": 1, "adam": 2}
+#: Learning-rate schedules (the factor each applies to the rates at each step: see the
+#: ``schedule`` settings of :mod:`bpsweep.settings` and :mod:`bpsweep.engine.kernels`).
+SCHEDULES = {"constant": 0, "cosine": 1, "step": 2, "exponential": 3}
 # The codes by name, for the kernels' branches (numba freezes module globals when it compiles,
 # so a named code costs what a literal does).
 SOFTPLUS = ACTIVATIONS["softplus"]
@@ -32,6 +35,10 @@ TANH = ACTIVATIONS["tanh"]
 GD = OPTIMIZERS["gd"]
 MOMENTUM = OPTIMIZERS["momentum"]
 ADAM = OPTIMIZERS["adam"]
+CONSTANT = SCHEDULES["constant"]
+COSINE = SCHEDULES["cosine"]
+STEP = SCHEDULES["step"]
+EXPONENTIAL = SCHEDULES["exponential"]
 #: The lessons' starts (see :mod:`bpsweep.engine.starts`), usable wherever an init scheme is.
 PRESETS = {
     # Lesson 000: the fitted network, with the output bias b3 still to be found.

@@ -8,7 +8,8 @@ and help text -- and the rest of bpsweep reads it from :data:`SETTINGS`:
 - ``bpsweep train`` builds its options (flag, type, choices, help with the default) from it;
 - the results table's setting columns are :data:`SETTINGS` in order (:func:`columns`);
 - :mod:`bpsweep.engine.batch` fills missing settings of a table of runs with :func:`defaults` and
-  builds the kernels' per-run arrays (codes, ``hyper``) with :func:`hyper_array`;
+  builds the kernels' per-run arrays (codes, ``hyper``, ``sched_params``) with
+  :func:`hyper_array` and :func:`schedule_array`;
 - :func:`check` is the one type and range check, for configs, the CLI and the Python API.
 
 A new setting is added here (and, if the kernels use it, to the arrays :mod:`bpsweep.engine.batch`
@@ -37,6 +38,7 @@ from .model import (
     MAX_SEED,
     OPTIMIZERS,
     PRESETS,
+    SCHEDULES,
     SCHEMES,
 )
 
@@ -59,7 +61,8 @@ class Setting:
     kind: "int", "float" or "str". expected: what a valid value is, in words (for messages).
     low/high: bounds (low excluded when low_open, high always excluded). flag: the
     ``bpsweep train`` option (None: no such option). optimizer: the optimizer whose
-    hyper-parameter this is. optional: see below.
+    hyper-parameter this is. schedule: the learning-rate schedule whose parameter this is.
+    optional: see below.
     """
 
     name: str
@@ -74,8 +77,10 @@ class Setting:
     high: float | None = None
     flag: str | None = ""
     optimizer: str | None = None
-    #: optional: default None ("as ``lr``"), and a results column only where it is set, so
-    #: that results of sweeps that never set it keep their columns
+    schedule: str | None = None
+    #: optional: a results column only where a sweep sets it, so that results of sweeps that
+    #: never set it keep their columns; a default of None means "as ``lr``" (the per-layer
+    #: rates), another default is the value where it is not set (the schedule's settings)
     optional: bool = False
 
     @property
@@ -262,6 +267,76 @@ SETTINGS: dict[str, Setting] = {
             optional=True,
         ),
         _s(
+            "schedule",
+            "train",
+            "constant",
+            "str",
+            "one of " + ", ".join(SCHEDULES),
+            "learning-rate schedule: a factor on lr, lr_hidden and lr_output at each step "
+            "(constant, cosine, step, exponential)",
+            choices=tuple(SCHEDULES),
+            optional=True,
+        ),
+        _s(
+            "schedule_steps",
+            "train",
+            0,
+            "int",
+            "a whole number from 0 to 2**62 (0: max_steps)",
+            "cosine: the steps T over which the rates fall to min_lr_ratio times them "
+            "(0: max_steps)",
+            low=0,
+            high=2**62 + 1,
+            schedule="cosine",
+            optional=True,
+        ),
+        _s(
+            "min_lr_ratio",
+            "train",
+            0.0,
+            "float",
+            "a finite number >= 0",
+            "cosine: the rates' floor as a share of them (lr_min = lr * min_lr_ratio)",
+            low=0.0,
+            schedule="cosine",
+            optional=True,
+        ),
+        _s(
+            "step_every",
+            "train",
+            100,
+            "int",
+            "a whole number from 1 to 2**62",
+            "step: the steps between two drops of the rates",
+            low=1,
+            high=2**62 + 1,
+            schedule="step",
+            optional=True,
+        ),
+        _s(
+            "step_factor",
+            "train",
+            0.5,
+            "float",
+            _POSITIVE,
+            "step: each drop multiplies the rates by it",
+            low=0.0,
+            low_open=True,
+            schedule="step",
+            optional=True,
+        ),
+        _s(
+            "decay",
+            "train",
+            0.005,
+            "float",
+            "a finite number >= 0",
+            "exponential: the rates' decay per step (a factor exp(-decay * (t - 1)) at step t)",
+            low=0.0,
+            schedule="exponential",
+            optional=True,
+        ),
+        _s(
             "tol",
             "train",
             DEFAULT_TOL,
@@ -339,6 +414,9 @@ SECTION_KEYS["init"] = [*SECTION_KEYS["init"], "preset"]
 #: The optimizers' hyper-parameters (the settings with an ``optimizer``), in schema order; each
 #: is a keyword argument of :func:`hyper_array`.
 HYPER_SETTINGS = tuple(n for n, s in SETTINGS.items() if s.optimizer)
+#: The learning-rate schedules' parameters (the settings with a ``schedule``), in schema order;
+#: each is a keyword argument of :func:`schedule_array`.
+SCHEDULE_SETTINGS = tuple(n for n, s in SETTINGS.items() if s.schedule)
 
 
 def setting_for(name: str) -> Setting | None:
@@ -357,7 +435,7 @@ def columns(present=()) -> tuple[str, ...]:
 
 
 def defaults() -> dict:
-    """Every setting's default value (None for the optional ones: "as ``lr``")."""
+    """Every setting's default value (None for the per-layer rates: "as ``lr``")."""
     return {name: s.default for name, s in SETTINGS.items()}
 
 
@@ -416,3 +494,31 @@ def hyper_array(optimizer, momentum, beta1, beta2, eps) -> np.ndarray:
     hyper[~is_mom, 1] = np.asarray(beta2, dtype=np.float64)[~is_mom]
     hyper[~is_mom, 2] = np.asarray(eps, dtype=np.float64)[~is_mom]
     return hyper
+
+
+def schedule_array(
+    schedule, max_steps, schedule_steps, min_lr_ratio, step_every, step_factor, decay
+) -> np.ndarray:
+    """The kernels' ``sched_params`` (R, 2) float64 array from per-run columns (R,), the (a, b)
+    of :func:`bpsweep.engine.kernels.schedule_factor`: cosine runs take (T, min_lr_ratio) with
+    T = schedule_steps, or max_steps where schedule_steps is 0; step runs (step_every,
+    step_factor); exponential runs (decay, 1); constant runs (1, 1) (unused)."""
+    schedule = np.asarray(schedule)
+    out = np.ones((schedule.shape[0], 2))
+
+    def column(values):
+        return np.asarray(values, dtype=np.float64)
+
+    cos = schedule == "cosine"
+    if cos.any():
+        steps = column(schedule_steps)
+        out[cos, 0] = np.where(steps == 0, column(max_steps), steps)[cos]
+        out[cos, 1] = column(min_lr_ratio)[cos]
+    step = schedule == "step"
+    if step.any():
+        out[step, 0] = column(step_every)[step]
+        out[step, 1] = column(step_factor)[step]
+    exp = schedule == "exponential"
+    if exp.any():
+        out[exp, 0] = column(decay)[exp]
+    return out

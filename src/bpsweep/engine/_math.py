@@ -387,6 +387,65 @@ def tanh(z):
     return y, 1.0 - y * y
 
 
+# ---------------------------------------------------------------- cos(pi u / 2)
+
+# Taylor coefficients of cos(pi v / 2) (COS0 = 1) and sin(pi v / 2), (pi/2)^n / n! with their
+# signs, rounded to float64 (from mpmath at 50 digits); for v <= 1/2 the first terms left out
+# are below 2e-18 (cos) and 1e-19 (sin) of the result.
+COS1 = -1.2337005501361697  # -0x1.3bd3cc9be45dep+0
+COS2 = 0.25366950790104803  # 0x1.03c1f081b5ac4p-2
+COS3 = -0.02086348076335296  # -0x1.55d3c7e3cbffap-6
+COS4 = 0.0009192602748394266  # 0x1.e1f506891babbp-11
+COS5 = -2.5202042373060607e-05  # -0x1.a6d1f2a204a8cp-16
+COS6 = 4.710874778818172e-07  # 0x1.f9d38a3763cc3p-22
+COS7 = -6.386603083791852e-09  # -0x1.b6e24f44b128fp-28
+COS8 = 6.565963114979473e-11  # 0x1.20c62c2f2d7f5p-34
+SIN0 = 1.5707963267948966  # 0x1.921fb54442d18p+0
+SIN1 = -0.6459640975062463  # -0x1.4abbce625be53p-1
+SIN2 = 0.07969262624616705  # 0x1.466bc6775aae2p-4
+SIN3 = -0.004681754135318688  # -0x1.32d2cce62bd86p-8
+SIN4 = 0.00016044118478735983  # 0x1.50783487ee782p-13
+SIN5 = -3.598843235212085e-06  # -0x1.e3074fde8871fp-19
+SIN6 = 5.692172921967927e-08  # 0x1.e8f434d018d63p-25
+SIN7 = -6.688035109811468e-10  # -0x1.6fadb9f155744p-31
+SIN8 = 6.0669357311061955e-12  # 0x1.aaec32af93359p-38
+
+
+@njit(forceinline=True)
+def cos_half_pi(u):
+    """cos(pi u / 2) for u in [0, 1] (the cosine learning-rate schedule's; outside [0, 1]
+    the result is meaningless). cos_half_pi(0) = 1 and cos_half_pi(1) = 0 exactly; measured
+    max error 1.57 ulp over 1.3 * 10^6 points (tests/test_math.py), in ulps of the result
+    also near u = 1, where it goes to 0.
+
+    Both halves are polynomials in the exact v, so no argument is rounded: cos(pi v / 2)
+    with v = u for u <= 1/2, and sin(pi v / 2) with v = 1 - u (exact: Sterbenz) above, each
+    evaluated by Horner in v^2, and one of the two selected (no branch on the data)."""
+    low = u <= 0.5
+    v = u if low else 1.0 - u
+    z = v * v
+    c = COS8
+    c = c * z + COS7
+    c = c * z + COS6
+    c = c * z + COS5
+    c = c * z + COS4
+    c = c * z + COS3
+    c = c * z + COS2
+    c = c * z + COS1
+    c = c * z + 1.0
+    s = SIN8
+    s = s * z + SIN7
+    s = s * z + SIN6
+    s = s * z + SIN5
+    s = s * z + SIN4
+    s = s * z + SIN3
+    s = s * z + SIN2
+    s = s * z + SIN1
+    s = s * z + SIN0
+    s = s * v
+    return c if low else s
+
+
 # ---------------------------------------------------------------- plain-Python twins
 
 #: The public functions, in the order measure() reports them.

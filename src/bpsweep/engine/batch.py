@@ -13,6 +13,8 @@ Columns read (one value per run):
   ``optimizer`` (default gd), ``momentum``, ``beta1``, ``beta2``, ``eps`` (optimizer defaults),
   ``lr``, ``tol``, ``max_steps`` (lesson defaults), ``trainable`` ("all" or names joined by ",");
 - optional ``lr_hidden``, ``lr_output``: per-layer learning rates (missing or NaN: ``lr``);
+- optional ``schedule`` and its parameters (``schedule_steps``, ``min_lr_ratio``,
+  ``step_every``, ``step_factor``, ``decay``; missing or NaN: their defaults);
 - ``init_<p>`` for every parameter p of the run's network (w1, b1, ..., b(H+1)).
 
 Outcomes, in the input's order: ``final_<p>`` (the union over hidden sizes; NaN where a run
@@ -28,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from ..model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from ..settings import HYPER_SETTINGS, SETTINGS, hyper_array
+from ..model import ACTIVATIONS, OPTIMIZERS, SCHEDULES, STATUSES, param_names
+from ..settings import HYPER_SETTINGS, SCHEDULE_SETTINGS, SETTINGS, hyper_array, schedule_array
 from . import kernels
 from .data import load_data
 from .trainer import trainable_mask
@@ -174,6 +176,10 @@ def _runs(group: dict, inits: dict, hidden: int, n: int) -> kernels.Runs:
         hyper=hyper,
         lr_hidden=_layer_rate(group.get("lr_hidden"), lr),
         lr_output=_layer_rate(group.get("lr_output"), lr),
+        schedule=_codes(group["schedule"], SCHEDULES, "schedule"),
+        sched_params=schedule_array(
+            group["schedule"], group["max_steps"], **{n: group[n] for n in SCHEDULE_SETTINGS}
+        ),
         tol=np.asarray(group["tol"], dtype=np.float64),
         max_steps=np.asarray(group["max_steps"], dtype=np.int64),
         trainable=_trainable(group["trainable"], hidden),

@@ -4,10 +4,12 @@ The device functions here mirror the CPU kernels operation for operation (float6
 same formulas, same order, same stopping and divergence rules, the same per-layer rates);
 ``activate`` *is* the CPU kernel's Python source compiled for the GPU, and it calls the same
 math functions (:mod:`bpsweep.engine._math`: our own exp, log1p, expm1 as branch-free polynomials,
-not libm's or libdevice's). Under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the
-kernel runs as Python calling those very functions, so it agrees with the CPU kernels bit for
-bit. On a real GPU, NVVM fuses a*b + c into FMAs (and adam's pow is libdevice's), so exact
-agreement is owed only on well-conditioned runs (see docs/gpu.md).
+not libm's or libdevice's); so does the learning-rate schedule's factor
+(``kernels.schedule_factor``, its cosine our own polynomial too). Under numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1``) the kernel runs as Python calling those very
+functions, so it agrees with the CPU kernels bit for bit. On a real GPU, NVVM fuses a*b + c
+into FMAs (and adam's and the step schedule's pow is libdevice's), so exact agreement is owed
+only on well-conditioned runs (see docs/gpu.md).
 
 numba.cuda is imported lazily: ``import bpsweep`` works without numba-cuda installed.
 
@@ -22,11 +24,13 @@ Public API:
 
 Speed design (one thread per run):
 
-- the kernel is specialised per (hidden size H, activation, optimizer): H and P = 3H + 1 are
+- the kernel is specialised per (hidden size H, activation, optimizer, learning-rate schedule):
+  H and P = 3H + 1 are
   compile-time constants, so every loop over nodes/parameters unrolls and the per-run state
   (parameters, slopes, optimizer state, activations of one data point) lives in registers,
-  not in local memory, and the activation/optimizer switches fold away. The host launches
-  one kernel per (activation, optimizer) group of runs, so no warp mixes branches. Checked
+  not in local memory, and the activation/optimizer/schedule switches fold away (a constant
+  schedule costs nothing). The host launches one kernel per (activation, optimizer,
+  schedule) group of runs, so no warp mixes branches. Checked
   offline with ptxas for sm_90: H=2 softplus gd uses 85 registers, adam 126, no spills;
   H <= 8 needs no local memory for gd; H=16 uses a local-memory stack (slower, but correct);
 - per-run inputs are laid out for coalesced loads: parameters transposed to (P, R), the
@@ -51,6 +55,7 @@ from ..errors import DeviceError, UsageError
 from ..model import (
     ACTIVATIONS,
     ADAM,
+    CONSTANT,
     CONVERGED,
     DIVERGED,
     DIVERGENCE_FACTOR,
@@ -166,14 +171,24 @@ def _activate():
 
 
 @functools.cache
-def _kernel(hidden: int, act: int, opt: int):
-    """The training kernel specialised for ``hidden`` nodes, activation code ``act`` and
-    optimizer code ``opt`` (compiled on first launch; the switches fold away)."""
+def _schedule_factor():
+    """The CPU kernels' own ``schedule_factor`` source, compiled as a device function."""
+    _import_cuda()
+    return cuda.jit(device=True)(kernels.schedule_factor.py_func)
+
+
+@functools.cache
+def _kernel(hidden: int, act: int, opt: int, schedule: int = CONSTANT):
+    """The training kernel specialised for ``hidden`` nodes, activation code ``act``,
+    optimizer code ``opt`` and schedule code ``schedule`` (compiled on first launch; the
+    switches fold away)."""
     activate = _activate()
+    schedule_factor = _schedule_factor()
     H = hidden
     P = n_params(hidden)
     ACT = act
     OPT = opt
+    SCHED = schedule
 
     @cuda.jit(device=True)
     def ssr_and_slopes(x, y, p, act, act_out, act_slope, slopes):
@@ -243,6 +258,7 @@ def _kernel(hidden: int, act: int, opt: int):
         hyper,
         lr,
         lr_out,
+        sched,
         tol,
         max_steps,
         mask,
@@ -256,7 +272,7 @@ def _kernel(hidden: int, act: int, opt: int):
         """One thread trains run r = grid index, as kernels.train_one does.
 
         x, y (n,); max_steps, mask (R,) int64; hyper (3, R); lr (hidden layer), lr_out
-        (output layer), tol (R,);
+        (output layer), tol (R,); sched (2, R) the schedule's parameters;
         init and final (P, R) (transposed, for coalesced loads); outputs status, steps (R,)
         int64, initial_ssr, final_ssr (R,).
         """
@@ -280,6 +296,8 @@ def _kernel(hidden: int, act: int, opt: int):
         h2 = hyper[2, r]
         rate = lr[r]
         rate_out = lr_out[r]
+        s0 = sched[0, r]
+        s1 = sched[1, r]
         tolerance = tol[r]
         limit_steps = max_steps[r]
         bits = mask[r]
@@ -291,8 +309,14 @@ def _kernel(hidden: int, act: int, opt: int):
         code = MAX_STEPS
         while True:
             k += 1
+            rate_k = rate
+            rate_out_k = rate_out
+            if SCHED != CONSTANT:  # as kernels.train_one: the rates times the factor at k - 1
+                f = schedule_factor(SCHED, float(k - 1), s0, s1)
+                rate_k = rate * f
+                rate_out_k = rate_out * f
             small, finite_p = update(
-                p, slopes, bits, o, h0, h1, h2, rate, rate_out, k, m, v, tolerance
+                p, slopes, bits, o, h0, h1, h2, rate_k, rate_out_k, k, m, v, tolerance
             )
             ssr = ssr_and_slopes(x, y, p, a, act_out, act_slope, slopes)
             if not (finite_p and math.isfinite(ssr) and ssr <= limit):
@@ -323,19 +347,24 @@ def _trainable_bits(trainable: np.ndarray) -> np.ndarray:
     return (trainable.astype(np.int64) << shifts).sum(axis=1, dtype=np.int64)
 
 
-def _launch_groups(act, opt, lr, max_steps, sort_runs: bool):
-    """Launch order and its groups: a list of (act code, opt code, run indices).
+def _launch_groups(act, opt, lr, max_steps, sort_runs: bool, schedule=None):
+    """Launch order and its groups: a list of (act code, opt code, schedule code, run
+    indices).
 
-    Each group shares one activation and optimizer (one specialised kernel). With
-    ``sort_runs``, runs inside a group are ordered by max_steps then lr, so that the runs of
-    one warp tend to stop after similar step counts; otherwise they keep the caller's order.
+    Each group shares one activation, optimizer and schedule (one specialised kernel;
+    ``schedule`` None: every run's is constant). With ``sort_runs``, runs inside a group are
+    ordered by max_steps then lr, so that the runs of one warp tend to stop after similar step
+    counts; otherwise they keep the caller's order.
     """
-    keys = (lr, max_steps, act, opt) if sort_runs else (act, opt)
+    if schedule is None:
+        schedule = np.full(act.shape[0], CONSTANT, dtype=np.int64)
+    keys = (lr, max_steps, act, opt, schedule) if sort_runs else (act, opt, schedule)
     order = np.lexsort(keys)  # stable: ties keep the caller's order
-    a, o = act[order], opt[order]
-    cuts = np.flatnonzero((a[1:] != a[:-1]) | (o[1:] != o[:-1])) + 1
+    a, o, s = act[order], opt[order], schedule[order]
+    cuts = np.flatnonzero((a[1:] != a[:-1]) | (o[1:] != o[:-1]) | (s[1:] != s[:-1])) + 1
     return [
-        (int(a[g[0]]), int(o[g[0]]), order[g]) for g in np.split(np.arange(order.shape[0]), cuts)
+        (int(a[g[0]]), int(o[g[0]]), int(s[g[0]]), order[g])
+        for g in np.split(np.arange(order.shape[0]), cuts)
     ]
 
 
@@ -344,7 +373,7 @@ def _chunk_runs(cuda, n_p: int, n_runs: int) -> int:
     if simulator_enabled():
         return SIMULATOR_CHUNK
     free, _total = cuda.current_context().get_memory_info()
-    bytes_per_run = 8 * (2 * n_p + 3 + 8)  # init, final, hyper, 8 per-run scalars
+    bytes_per_run = 8 * (2 * n_p + 3 + 2 + 8)  # init, final, hyper, sched, 8 per-run scalars
     return max(1, min(n_runs, int(free * MEMORY_FRACTION) // bytes_per_run))
 
 
@@ -361,7 +390,8 @@ def train_batch_cuda(
 
     ``chunk_runs``: runs per launch (default: as many as fit in half the free GPU memory; a
     fixed SIMULATOR_CHUNK under the simulator). ``sort_runs``: launch runs grouped by
-    optimizer, activation, max_steps and lr (see the module doc; outputs are unaffected).
+    schedule, optimizer, activation, max_steps and lr (see the module doc; outputs are
+    unaffected).
     ``timings``: a dict to which the seconds spent in kernels are added (key "kernel_s").
     ``lanes``: accepted for the CPU kernel's signature and ignored (one run per GPU thread).
     """
@@ -375,9 +405,11 @@ def train_batch_cuda(
     chunk = int(chunk_runs) if chunk_runs else _chunk_runs(cuda, n_p, n_runs)
     d_x = cuda.to_device(np.ascontiguousarray(x, dtype=np.float64))
     d_y = cuda.to_device(np.ascontiguousarray(y, dtype=np.float64))
-    groups = _launch_groups(runs.act, runs.opt, runs.lr_hidden, runs.max_steps, sort_runs)
-    for act_code, opt_code, group in groups:
-        kernel = _kernel(hidden, act_code, opt_code)
+    groups = _launch_groups(
+        runs.act, runs.opt, runs.lr_hidden, runs.max_steps, sort_runs, runs.schedule
+    )
+    for act_code, opt_code, schedule_code, group in groups:
+        kernel = _kernel(hidden, act_code, opt_code, schedule_code)
         for start in range(0, group.shape[0], chunk):
             idx = group[start : start + chunk]
             n = idx.shape[0]
@@ -387,6 +419,7 @@ def train_batch_cuda(
                     runs.hyper[idx].T,
                     runs.lr_hidden[idx],
                     runs.lr_output[idx],
+                    runs.sched_params[idx].T,
                     runs.tol[idx],
                     runs.max_steps[idx],
                     bits[idx],

@@ -20,6 +20,12 @@ Per-layer learning rates: the hidden layer's rate (``lr_hidden``) moves every w_
 feeds a hidden node (p[0 .. 2H-1]), the output layer's rate (``lr_output``) the output weights
 and bias (p[2H .. 3H]); momentum and adam use the group's rate where they use lr.
 
+Learning-rate schedules: at step t (1-based, as the kernels count steps) both layers' rates
+are multiplied by the run's schedule factor f(k), k = t - 1 the updates made before (so the
+first step takes the rates as given); see :func:`schedule_factor` for the formulas. The
+schedule's parameters travel per run in ``sched_params`` (``constant``: f = 1, and the lanes
+kernel then does no schedule work at all).
+
 Lanes (:func:`train_batch`)
 ---------------------------
 
@@ -45,9 +51,12 @@ are our own branch-free polynomials from :mod:`bpsweep.engine._math`, inlined an
 any
 other arithmetic; libm's scalar calls would serialise the lanes again.
 
-The runs of one work item share the activation and the optimizer (the host sorts runs by
-them and cuts them into work items of up to GROUP runs); everything else (start, per-layer
-rates, tol, max_steps, trainable mask, hyper-parameters) is per-lane data. When a run stops,
+The runs of one work item share the activation, the optimizer and the learning-rate schedule
+(the host sorts runs by them and cuts them into work items of up to GROUP runs); everything
+else (start, per-layer rates, the schedule's parameters, tol, max_steps, trainable mask,
+hyper-parameters) is per-lane data. Under a schedule other than constant, each step first
+computes every lane's factor and scheduled rates (:func:`_lanes_schedule`); a constant
+schedule skips that (one branch per step). When a run stops,
 its outcome is written and its lane takes the next run of the item at once (its initial SSR
 and slopes from :func:`ssr_and_slopes`); a lane with no run left idles (learning rate 0,
 never stops) until the item's last run stops.
@@ -66,16 +75,21 @@ from ..errors import UsageError
 from ..model import (
     ACTIVATIONS,
     ADAM,
+    CONSTANT,
     CONVERGED,
+    COSINE,
     DIVERGED,
     DIVERGENCE_FACTOR,
+    EXPONENTIAL,
     GD,
     MAX_STEPS,
     MOMENTUM,
     OPTIMIZERS,
     RELU,
+    SCHEDULES,
     SIGMOID,
     SOFTPLUS,
+    STEP,
 )
 from . import _math
 
@@ -244,6 +258,73 @@ def update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, t, m, v, step
         p[j] = p[j] - step
 
 
+# ---------------------------------------------------------------- learning-rate schedules
+#
+# Each factor is a function of k = t - 1 (a float: the updates before this step) and the
+# run's two schedule parameters (sched_params, from settings.schedule_array), written once
+# here and called by train_one, the lanes kernel (one loop per schedule) and the CUDA kernel
+# (their py_func as device code), so every trainer multiplies the rates by the same bits.
+
+
+@njit(forceinline=True)
+def factor_cosine(k, steps, ratio):
+    """Cosine annealing over ``steps`` (T >= 1) steps down to ``ratio`` (lr_min / lr):
+    f = ratio + (1 - ratio) * cos(pi/2 * u)^2, u = min(k, T) / T. cos^2(pi u / 2) is the
+    (1 + cos(pi u)) / 2 of the usual formula, without its cancellation near u = 1; the cosine
+    is our own polynomial (:func:`bpsweep.engine._math.cos_half_pi`, within 1.6 ulp, branch-free
+    so the lane loop vectorizes). f = 1 exactly at k = 0 and ``ratio`` exactly from k = T on."""
+    u = (k if k < steps else steps) / steps
+    c = _math.cos_half_pi(u)
+    return ratio + (1.0 - ratio) * (c * c)
+
+
+@njit(forceinline=True)
+def factor_step(k, every, factor):
+    """Step decay: f = factor ** n, n = floor(k / every) (every >= 1; n computed in float64,
+    exact while k < 2^52). libm's pow with a float exponent, as Python's ``float ** float``
+    (an integer exponent would make numba multiply repeatedly, another rounding): not
+    vectorized, one call per lane and step."""
+    return factor ** float(math.floor(k / every))
+
+
+@njit(forceinline=True)
+def factor_exponential(k, decay):
+    """Exponential decay: f = exp(-(decay * k)), our own exp (vectorized in the lane loop)."""
+    return _math.exp(-(decay * k))
+
+
+@njit(forceinline=True)
+def steps_as_float(k):
+    """float(k) for an int64 k in [0, 2^63), the very value (exact below 2^53, correctly
+    rounded above, as numba's float() rounds), from integer bits and exact float operations
+    only: AVX2 has no vector int64 -> float64 conversion, and one in a lane loop kept it
+    scalar. k = hi 2^32 + lo: each half becomes its float exactly through the bits of
+    1.5 * 2^52 + half (as log1p does), and hi 2^32 + lo is rounded once."""
+    hi = _math.i64_as_f64((k >> 32) + _math.SHIFT_BITS) - _math.SHIFT
+    lo = _math.i64_as_f64((k & 0xFFFFFFFF) + _math.SHIFT_BITS) - _math.SHIFT
+    return hi * 4294967296.0 + lo
+
+
+@njit
+def schedule_factor(schedule, k, a, b):
+    """The factor of the learning rates at k = t - 1 (float) for a SCHEDULES code and its
+    parameters (a, b) = ``sched_params``:
+
+    constant     f = 1
+    cosine       f = r + (1 - r) cos^2(pi/2 min(k, T) / T)     (a = T, b = r = min_lr_ratio)
+    step         f = step_factor ** floor(k / step_every)     (a = step_every, b = step_factor)
+    exponential  f = exp(-(decay * k))                        (a = decay)
+
+    A step then uses lr_hidden * f and lr_output * f where it used the rates."""
+    if schedule == COSINE:
+        return factor_cosine(k, a, b)
+    if schedule == STEP:
+        return factor_step(k, a, b)
+    if schedule == EXPONENTIAL:
+        return factor_exponential(k, a)
+    return 1.0  # CONSTANT
+
+
 # ---------------------------------------------------------------- per-run inputs and outcomes
 #
 # The kernels take the runs of a batch as one Runs and fill one Outcomes: named tuples of
@@ -272,6 +353,8 @@ RUN_FIELDS = (
     Field("hyper", np.float64, (3,), "momentum, or adam's beta1, beta2, eps (hyper_array)"),
     Field("lr_hidden", np.float64, (), "the hidden layer's learning rate (p[0 .. 2H-1])"),
     Field("lr_output", np.float64, (), "the output layer's learning rate (p[2H .. 3H])"),
+    Field("schedule", np.int64, (), "learning-rate schedule code (SCHEDULES)", 0, SCHEDULES),
+    Field("sched_params", np.float64, (2,), "its (a, b) (schedule_factor)", default=1.0),
     Field("tol", np.float64, (), "converged once every trainable |step size| < tol"),
     Field("max_steps", np.int64, (), "the most updates a run takes"),
     Field("trainable", np.bool_, ("P",), "which parameters the optimizer moves", default=True),
@@ -457,6 +540,8 @@ def train_one(x, y, hidden, runs, r, out, trace, stop):
     applies them; the run has converged when every trainable step size is below ``tol`` in
     absolute value (``steps`` counts that last update), and has diverged as soon as, after an
     update, the SSR or a parameter is not finite or the SSR exceeds 1e8 times the initial SSR.
+    Step t uses the rates times the schedule's factor at k = t - 1 (:func:`schedule_factor`;
+    times 1.0 for a constant schedule, which changes no bit).
 
     ``trace`` (a :class:`Trace`) records every step when it has max_steps + 1 rows, nothing
     when it has 0 (``Trace.empty(0, P)``).
@@ -467,6 +552,9 @@ def train_one(x, y, hidden, runs, r, out, trace, stop):
     hyper = runs.hyper[r]
     lr_hidden = runs.lr_hidden[r]
     lr_output = runs.lr_output[r]
+    schedule = runs.schedule[r]
+    sched_a = runs.sched_params[r, 0]
+    sched_b = runs.sched_params[r, 1]
     tol = runs.tol[r]
     max_steps = runs.max_steps[r]
     trainable = runs.trainable[r]
@@ -496,7 +584,10 @@ def train_one(x, y, hidden, runs, r, out, trace, stop):
         if steps % STOP_CHECK == 0 and stop[0] != 0:
             return
         steps += 1
-        update(p, slopes, trainable, opt, hyper, lr_hidden, lr_output, steps, m, v, step_sizes)
+        f = schedule_factor(schedule, float(steps - 1), sched_a, sched_b)  # constant: 1.0
+        rate_h = lr_hidden * f
+        rate_o = lr_output * f
+        update(p, slopes, trainable, opt, hyper, rate_h, rate_o, steps, m, v, step_sizes)
         if record:
             for j in range(n_p):
                 trace.params[steps, j] = p[j]
@@ -679,6 +770,31 @@ def _lanes_update(hidden, opt, lanes, p, g, s, m, v, trainable, rate, hyper, tol
 
 
 @njit
+def _lanes_schedule(schedule, n_p, lanes, t, sch, rate, rate_t, factor):
+    """The rates of every lane's step t (already counted) under a schedule other than
+    constant: ``factor`` (lanes,) = schedule_factor at k = t - 1, ``rate_t`` = ``rate`` *
+    factor (P * lanes), as train_one multiplies them. One loop per schedule: cosine's and
+    exponential's vectorize (our polynomials, and k converted by steps_as_float), step's calls
+    libm pow lane by lane."""
+    if schedule == COSINE:
+        for lane in range(lanes):
+            k = steps_as_float(t[lane] - 1)
+            factor[lane] = factor_cosine(k, sch[lane], sch[lanes + lane])
+    elif schedule == STEP:
+        for lane in range(lanes):
+            k = steps_as_float(t[lane] - 1)
+            factor[lane] = factor_step(k, sch[lane], sch[lanes + lane])
+    else:  # EXPONENTIAL
+        for lane in range(lanes):
+            k = steps_as_float(t[lane] - 1)
+            factor[lane] = factor_exponential(k, sch[lane])
+    for j in range(n_p):
+        k = j * lanes
+        for lane in range(lanes):
+            rate_t[k + lane] = rate[k + lane] * factor[lane]
+
+
+@njit
 def _lanes_status(lanes, ssr, limit, t, max_steps, flags, status):
     """train_one's stopping checks in every lane, from ``flags`` (see _lanes_update) and the
     SSR after the step: ``status`` (lanes,) gets the status or _RUNNING. Returns how many
@@ -712,6 +828,7 @@ class _Lanes(NamedTuple):
     rate: np.ndarray  #: (P * L) each parameter's learning rate (its layer's)
     tr: np.ndarray  #: (P * L) trainable
     hyp: np.ndarray  #: (3 * L) the hyper-parameters, row by row
+    sch: np.ndarray  #: (2 * L) the schedule's parameters (sched_params), row by row
     tol: np.ndarray  #: (L,)
     limit: np.ndarray  #: (L,) the SSR beyond which the run has diverged
     max_steps: np.ndarray  #: (L,)
@@ -734,6 +851,7 @@ def _new_lanes(n_p, lanes):
         np.zeros(size),
         np.ones(size, np.bool_),
         np.ones(3 * lanes),
+        np.ones(2 * lanes),
         np.zeros(lanes),
         np.full(lanes, np.inf),
         np.full(lanes, np.iinfo(np.int64).max),
@@ -771,6 +889,8 @@ def _start_run(st, n_p, lanes, lane, runs, r, ssr0, g0):
         st.rate[k] = runs.lr_hidden[r] if j < n_hidden_params else runs.lr_output[r]
     for q in range(3):
         st.hyp[q * lanes + lane] = runs.hyper[r, q]
+    for q in range(2):
+        st.sch[q * lanes + lane] = runs.sched_params[r, q]
     st.tol[lane] = runs.tol[r]
     st.limit[lane] = DIVERGENCE_FACTOR * ssr0
     st.max_steps[lane] = runs.max_steps[r]
@@ -782,7 +902,7 @@ def _start_run(st, n_p, lanes, lane, runs, r, ssr0, g0):
 @njit
 def _idle_lane(st, n_p, lanes, lane):
     """Idle ``lane`` (no run left to start): learning rate 0, every parameter trainable, so
-    its step sizes stay 0 and it never stops."""
+    its step sizes stay 0 and it never stops (its schedule factor stays finite)."""
     for j in range(n_p):
         k = j * lanes + lane
         st.p[k] = 0.0
@@ -794,6 +914,8 @@ def _idle_lane(st, n_p, lanes, lane):
     st.hyp[lane] = 0.0
     st.hyp[lanes + lane] = 0.0
     st.hyp[2 * lanes + lane] = 1.0
+    st.sch[lane] = 1.0  # a factor of 1 (0 for exponential), finite whatever the schedule
+    st.sch[lanes + lane] = 1.0
     st.tol[lane] = 0.0
     st.limit[lane] = np.inf
     st.max_steps[lane] = np.iinfo(np.int64).max
@@ -825,6 +947,9 @@ def _drain(st, n_p, lanes, active):
     for row in range(3):  # row by row, as the parameters above
         for q in range(active):
             st.hyp[row * active + q] = st.hyp[row * lanes + st.keep[q]]
+    for row in range(2):
+        for q in range(active):
+            st.sch[row * active + q] = st.sch[row * lanes + st.keep[q]]
     for q in range(active):
         src = st.keep[q]
         st.tol[q] = st.tol[src]
@@ -837,17 +962,18 @@ def _drain(st, n_p, lanes, active):
 
 @njit
 def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out, stop):
-    """train_batch's work for runs order[first:last], which share the activation and the
-    optimizer: ``lanes`` runs in lockstep, a stopped run's lane refilled at once with the next
-    run, the lanes drained once half of them idle with no run left to start. Returns early,
-    within STOP_CHECK steps, once ``stop[0]`` is set."""
+    """train_batch's work for runs order[first:last], which share the activation, the
+    optimizer and the schedule: ``lanes`` runs in lockstep, a stopped run's lane refilled at
+    once with the next run, the lanes drained once half of them idle with no run left to
+    start. Returns early, within STOP_CHECK steps, once ``stop[0]`` is set."""
     act = runs.act[order[first]]
     opt = runs.opt[order[first]]
+    schedule = runs.schedule[order[first]]
     n = x.shape[0]
     n_p = 3 * hidden + 1
     st = _new_lanes(n_p, lanes)
     # the arrays of the loops below, taken out of st once (see _Lanes)
-    p, g, m, v, tr, rate, hyp = st.p, st.g, st.m, st.v, st.tr, st.rate, st.hyp
+    p, g, m, v, tr, rate, hyp, sch = st.p, st.g, st.m, st.v, st.tr, st.rate, st.hyp, st.sch
     tol, limit, max_steps, t = st.tol, st.limit, st.max_steps, st.t
     run, code, ssr = st.run, st.code, st.ssr
     # a step's scratch: step sizes, activations, adam's corrections, predictions, checks
@@ -858,6 +984,9 @@ def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out, stop):
     pred = np.empty(lanes)
     d_pred = np.empty(lanes)
     flags = np.empty(2 * lanes, np.int64)
+    # the rates a step uses: a schedule's, recomputed every step; constant: the rates
+    rate_t = rate if schedule == CONSTANT else np.empty(n_p * lanes)
+    factor = np.empty(lanes)
     # a starting run's start, slopes and activations
     p0 = np.empty(n_p)
     g0 = np.empty(n_p)
@@ -901,21 +1030,25 @@ def _lanes_range(x, y, hidden, runs, order, first, last, lanes, out, stop):
             stepped += 1
             for lane in range(lanes):
                 t[lane] += 1
-            _lanes_update(hidden, opt, lanes, p, g, s, m, v, tr, rate, hyp, tol, t, c, flags)
+            if schedule != CONSTANT:
+                _lanes_schedule(schedule, n_p, lanes, t, sch, rate, rate_t, factor)
+            _lanes_update(hidden, opt, lanes, p, g, s, m, v, tr, rate_t, hyp, tol, t, c, flags)
             _lanes_ssr_and_slopes(x, y, hidden, act, lanes, p, g, ssr, act_y, act_dy, pred, d_pred)
             if _lanes_status(lanes, ssr, limit, t, max_steps, flags, code) > 0:
                 break
 
 
-def _work_items(act, opt, lanes):
-    """Run order and work items for train_batch: runs sorted (stably) by activation and
-    optimizer, cut into items of at most GROUP runs that share both (and at least ``lanes``,
-    at most an eighth of the runs per thread). Returns (order (R,), items (k, 2) of [first,
-    last) into order)."""
+def _work_items(act, opt, lanes, schedule=None):
+    """Run order and work items for train_batch: runs sorted (stably) by schedule, activation
+    and optimizer, cut into items of at most GROUP runs that share all three (and at least
+    ``lanes``, at most an eighth of the runs per thread). Returns (order (R,), items (k, 2) of
+    [first, last) into order). ``schedule`` None: every run's is constant."""
     n_runs = act.shape[0]
     per_item = -(-n_runs // (8 * numba.get_num_threads()))
     group = max(lanes, min(GROUP, per_item))
     kind = act * 8 + opt
+    if schedule is not None:
+        kind = kind + 64 * schedule  # act < 8, opt < 8: constant runs keep their kind
     if n_runs == 0 or (kind == kind[0]).all():
         order = np.arange(n_runs, dtype=np.int64)
         bounds = [0, n_runs]
@@ -948,8 +1081,8 @@ def train_batch(x, y, hidden, runs, out, *, lanes=LANES):
     P)``); x, y (n,): the data, converted (copied only where needed) to C-contiguous writable
     float64 so the kernel compiles once. Each run gives the bits :func:`train_one` gives.
 
-    Work items of up to GROUP runs of one activation and optimizer are dealt out to numba's
-    threads like cards (item i to thread i mod T), so that each thread gets a share of every
+    Work items of up to GROUP runs of one activation, optimizer and schedule are dealt out to
+    numba's threads like cards (item i to thread i mod T), so that each thread gets a share of every
     part of the batch, long runs and short; each item trains ``lanes`` runs at a time.
     """
     hidden = int(hidden)
@@ -957,7 +1090,7 @@ def train_batch(x, y, hidden, runs, out, *, lanes=LANES):
     lanes = int(lanes)
     if lanes < 1:
         raise ValueError(f"lanes must be >= 1, got {lanes}")
-    order, items = _work_items(runs.act, runs.opt, lanes)
+    order, items = _work_items(runs.act, runs.opt, lanes, runs.schedule)
     f8 = np.float64
     x, y = _kernel_array(x, f8), _kernel_array(y, f8)
     run_interruptibly(_train_batch, x, y, hidden, runs, order, items, lanes, out)

@@ -9,8 +9,16 @@ import numpy as np
 
 from ..errors import UsageError
 from ..machine import memory_short
-from ..model import ACTIVATIONS, OPTIMIZERS, STATUSES, param_names
-from ..settings import HYPER_SETTINGS, SETTINGS, check, did_you_mean, hyper_array
+from ..model import ACTIVATIONS, OPTIMIZERS, SCHEDULES, STATUSES, param_names
+from ..settings import (
+    HYPER_SETTINGS,
+    SCHEDULE_SETTINGS,
+    SETTINGS,
+    check,
+    did_you_mean,
+    hyper_array,
+    schedule_array,
+)
 from ..wording import size_text
 from . import kernels
 from .data import load_data
@@ -96,6 +104,8 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
     hyper = optimizer_hyper(s["optimizer"], **{n: s[n] for n in HYPER_SETTINGS})
     act, opt = ACTIVATIONS[s["activation"]], OPTIMIZERS[s["optimizer"]]
     tol, max_steps = s["tol"], s["max_steps"]
+    schedule = [s["schedule"]]
+    sched = schedule_array(schedule, [max_steps], **{n: [s[n]] for n in SCHEDULE_SETTINGS})
     names = param_names(hidden)
 
     rows = int(max_steps) + 1 if trace else 0
@@ -106,6 +116,8 @@ def train(data="dosage", *, init="normal", trace: bool = False, **settings) -> T
         hyper=hyper,
         lr_hidden=lr_hidden,
         lr_output=lr_output,
+        schedule=SCHEDULES[s["schedule"]],
+        sched_params=sched,
         tol=tol,
         max_steps=max_steps,
         trainable=mask,
