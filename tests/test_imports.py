@@ -91,6 +91,7 @@ LAYERS = (
     ("sweeps", ("sweeps",)),
     ("analysis", ("analysis",)),
     ("maps", ("maps",)),
+    ("explore", ("explore",)),
     ("bench", ("bench",)),
     ("commands", ("commands",)),
     ("front doors", ("", "__main__")),

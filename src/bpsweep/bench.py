@@ -24,7 +24,6 @@ Trains the lessons' network (dosage data) from random normal starts (counter-bas
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
@@ -41,6 +40,7 @@ from .engine.starts import normal_starts
 from .engine.trainer import optimizer_hyper
 from .machine import cpu_model
 from .model import ACTIVATIONS, DEFAULT_TOL, MAX_STEPS, OPTIMIZERS, n_params
+from .sweeps.config import to_toml
 
 HIDDEN = 2
 #: The main job's learning rates (experiments/seed-lr-grid.toml), cycled over the runs.
@@ -161,24 +161,6 @@ def time_sweep(config=None) -> tuple[float | None, str]:
             return None, f"sweep failed: {type(exc).__name__}: {exc}"
 
 
-def _toml(config: dict) -> str:
-    """A config dict of plain values (strings, numbers, lists, one level of tables, inline
-    tables within them) as TOML text, for a ``bpsweep run`` subprocess."""
-
-    def value(v):
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        return json.dumps(v)  # strings, numbers and lists of them are the same in TOML
-
-    top = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
-    tables = [
-        f"[{k}]\n" + "".join(f"{n} = {value(x)}\n" for n, x in v.items())
-        for k, v in config.items()
-        if isinstance(v, dict)
-    ]
-    return "\n".join(top) + "\n" + "".join(tables)
-
-
 def time_end_to_end(runs: int, repeat: int = 3) -> dict:
     """``bpsweep run`` on the main job's mix (about ``runs`` runs: seeds x its 6 rates) as a
     fresh process, from process start to the results file, as CSV and as Parquet, side by
@@ -205,7 +187,7 @@ def time_end_to_end(runs: int, repeat: int = 3) -> dict:
         cfg = Path(tmp) / "bench-end-to-end.toml"
         sweep = {**SWEEP_CONFIG["sweep"], "seed": {"start": 0, "count": seeds}}
         main_job = {**SWEEP_CONFIG, "name": "bench-end-to-end", "sweep": sweep}
-        cfg.write_text(_toml(main_job), encoding="utf-8")
+        cfg.write_text(to_toml(main_job), encoding="utf-8")
         table = expand(load_config(cfg))
         train_runs(table.iloc[:100], kernel=kernel_only)  # compile or load from the cache
         argv = [sys.executable, "-m", "bpsweep", "run", str(cfg), "--quiet", "--fresh"]

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import BpsweepError
-from . import analyse, bench, map, run, trace, train
+from . import analyse, bench, explore, map, run, trace, train
 
 #: The subcommands' modules, in the order ``--help`` lists them.
-COMMANDS = (train, run, map, analyse, trace, bench)
+COMMANDS = (train, run, map, explore, analyse, trace, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,7 +42,6 @@ from ..atomic import file_digest, read_json, write_text_atomic, writing
 from ..errors import SweepError, UsageError
 from ..machine import cpu_model, free_disk, memory_short, versions
 from ..model import DEFAULT_FIT_SSR, PRESETS, STATUSES
-from ..settings import SETTINGS
 from ..sweeps import estimate, window
 from ..sweeps.config import SweepConfig, config_from_dict
 from ..sweeps.options import RunOptions
@@ -321,7 +320,7 @@ def start_point(config: SweepConfig):
         if name.startswith("init_"):
             preset = PRESETS.get(config.fixed.get("scheme"))
             value = None if preset is None else preset.get(name[5:])
-        elif SETTINGS[name].optional:
+        elif name in ("lr_hidden", "lr_output"):  # "as lr" when not set
             value = config.fixed.get("lr")
         else:
             value = config.fixed.get(name)

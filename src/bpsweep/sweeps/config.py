@@ -268,6 +268,25 @@ def _section_of(name: str) -> str:
 # ---------------------------------------------------------------- loading
 
 
+def to_toml(config: dict) -> str:
+    """A config dict of plain values (strings, numbers, lists, one level of tables, inline
+    tables within them), e.g. :meth:`SweepConfig.resolved`, as TOML text that
+    :func:`load_config` reads back to the same config."""
+
+    def value(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)  # strings, numbers and lists of them are the same in TOML
+
+    top = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    tables = [
+        f"[{k}]\n" + "".join(f"{n} = {value(x)}\n" for n, x in v.items() if x is not None)
+        for k, v in config.items()
+        if isinstance(v, dict)
+    ]
+    return "\n".join(top) + "\n" + "".join(tables)
+
+
 def load_config(path, overrides=None) -> SweepConfig:
     """Read, complete and validate the TOML sweep config at ``path``.
 

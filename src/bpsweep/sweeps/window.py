@@ -346,16 +346,18 @@ def _check_window(spec: MapSpec, fail) -> None:
 # ---------------------------------------------------------------- pixel coordinates
 
 
-def _exact_offsets(c: float, s: float, n: int, with_centre: bool) -> np.ndarray:
-    """(c if with_centre else 0) + (2i + 1 - n) * s / (2n) for i = 0..n-1, each the exact
-    rational value correctly rounded to float64 (Python's int / int is correctly rounded)."""
+def _exact_offsets(c: float, s: float, n: int, with_centre: bool, idx=None) -> np.ndarray:
+    """(c if with_centre else 0) + (2i + 1 - n) * s / (2n) for i = 0..n-1 (or for the i in
+    ``idx``), each the exact rational value correctly rounded to float64 (Python's int / int
+    is correctly rounded)."""
     cn, cd = float(c).as_integer_ratio() if with_centre else (0, 1)
     sn, sd = float(s).as_integer_ratio()
     den = sd * 2 * n
     d = math.lcm(cd, den)
     a, b = cn * (d // cd), sn * (d // den)
-    out = np.empty(n, dtype=np.float64)
-    for i, k in enumerate(range(1 - n, n, 2)):
+    ks = range(1 - n, n, 2) if idx is None else [2 * int(i) + 1 - n for i in idx]
+    out = np.empty(len(ks), dtype=np.float64)
+    for i, k in enumerate(ks):
         try:
             out[i] = (a + k * b) / d
         except OverflowError:
@@ -363,7 +365,7 @@ def _exact_offsets(c: float, s: float, n: int, with_centre: bool) -> np.ndarray:
     return out
 
 
-def axis_values(center: float, span: float, n: int, scale: str = "linear") -> np.ndarray:
+def axis_values(center: float, span: float, n: int, scale: str = "linear", idx=None) -> np.ndarray:
     """The setting's value at each of ``n`` pixel centres across a window: float64 (n,).
 
     Linear: ``center + (i + 0.5 - n/2) * span / n``, correctly rounded from the exact value.
@@ -374,10 +376,10 @@ def axis_values(center: float, span: float, n: int, scale: str = "linear") -> np
     Values are within about 1.5 ulp of the exact ones (non-finite when out of range).
     """
     if scale == "linear":
-        return _exact_offsets(center, span, n, True)
+        return _exact_offsets(center, span, n, True, idx)
     if scale != "log":
         raise UsageError(f"scale: expected one of {', '.join(SCALES)}, found {scale!r}")
-    offsets = _exact_offsets(center, span, n, False)
+    offsets = _exact_offsets(center, span, n, False, idx)
     try:
         p = 10.0**center
     except OverflowError:
@@ -385,7 +387,7 @@ def axis_values(center: float, span: float, n: int, scale: str = "linear") -> np
     with np.errstate(over="ignore", invalid="ignore"):
         z = offsets * LN10
         near = np.abs(z) < 0.5
-        out = np.empty(n, dtype=np.float64)
+        out = np.empty(len(offsets), dtype=np.float64)
         out[near] = p + p * np.expm1(z[near])
         out[~near] = p * np.power(10.0, offsets[~near])
     return out
@@ -409,6 +411,32 @@ def run_of(i, j, width: int):
     return j * width + i
 
 
+#: Widest axis computed whole (and cached) for a window's pixels.
+WHOLE_AXIS = 1 << 16
+
+
+def _values_at(spec: MapSpec, axis: int, idx: np.ndarray) -> np.ndarray:
+    """The axis' values at pixel indices ``idx`` (each distinct index computed once)."""
+    unique, inverse = np.unique(idx, return_inverse=True)
+    n = spec.resolution[axis]
+    values = axis_values(spec.center[axis], spec.span[axis], n, spec.scale[axis], unique)
+    return values[inverse]
+
+
+def max_level(spec: MapSpec, tile: int = 256, most: int = 60) -> int:
+    """The deepest level z (grids of tile * 2^z pixels a side over this window) at which
+    float64 still gives every pixel of each axis its own value, checked at the window's edges
+    and centre (where neighbours collide first: the largest values)."""
+    for z in range(most + 1):
+        n = tile << z
+        probe = np.array([0, 1, n // 2 - 1, n // 2, n // 2 + 1, n - 2, n - 1])
+        for axis in (0, 1):
+            v = axis_values(spec.center[axis], spec.span[axis], n, spec.scale[axis], probe)
+            if not (np.all(np.isfinite(v)) and np.all(np.diff(v) > 0)):
+                return max(z - 1, 0)
+    return most
+
+
 def pixel_values(spec: MapSpec, start: int = 0, stop: int | None = None):
     """The runs k = start..stop-1 of a map (a tile; default: all): a dict of int64 arrays
     ``map_i``, ``map_j`` and float64 arrays named ``spec.x`` and ``spec.y`` with each run's
@@ -421,8 +449,17 @@ def pixel_values(spec: MapSpec, start: int = 0, stop: int | None = None):
 
 
 def pixels_at(spec: MapSpec, runs: np.ndarray) -> dict:
-    """:func:`pixel_values` of any run indices (an int64 array, each in [0, W*H))."""
+    """:func:`pixel_values` of any run indices (an int64 array, each in [0, W*H)). A window
+    wider or taller than :data:`WHOLE_AXIS` (an explorer's deep level: 256 * 2^z pixels a
+    side) computes only the columns and rows the runs are in."""
     i, j = pixel_of(np.asarray(runs, dtype=np.int64), spec.width)
+    if max(spec.width, spec.height) > WHOLE_AXIS:
+        return {
+            "map_i": i,
+            "map_j": j,
+            spec.x: _values_at(spec, 0, i),
+            spec.y: _values_at(spec, 1, j),
+        }
     return {
         "map_i": i,
         "map_j": j,
