@@ -124,6 +124,36 @@ def test_zoom_frames_and_gif(tmp_path, capsys):
     assert last["lr"].min() > 0.5 - 0.9 / 8 and last["lr"].max() < 0.5 + 0.9 / 8
 
 
+def test_zoom_frames_measure_the_dimension_of_every_frame(tmp_path, capsys):
+    """--frames K --dimension: D of each frame against the zoom's depth, their median (as the
+    fractal-trainability paper reports a zoom), a plot and a JSON beside the GIF."""
+    cfg = write(tmp_path / "m.toml", MAP.replace("[6, 4]", "[64, 64]"))
+    args = ["map", str(cfg), "--out", str(tmp_path), "--quiet", "--zoom", "0.5,0.63,4"]
+    assert main([*args, "--frames", "3", "--dimension"]) == 0
+    out = capsys.readouterr().out
+    (gif,) = tmp_path.glob("m-zoom-*.gif")
+    summary = gif.with_suffix(".json")
+    found = json.loads(summary.read_text())
+    assert [f["frame"] for f in found["frames"]] == [0, 1, 2]
+    depths = [f["depth"] for f in found["frames"]]
+    assert depths[0] == 0 and depths[-1] == pytest.approx(np.log10(4))
+    per_frame = []
+    for k in range(3):
+        (meta,) = tmp_path.glob(f"m-zoom-*-frame-{k:03d}.json")
+        per_frame.append(json.loads(meta.read_text())["map"]["dimension"]["D"])
+    assert [f.get("D (diverged vs not)") for f in found["frames"]] == per_frame
+    assert per_frame[-1] is None  # 4x in, every pixel diverges: no boundary, no D
+    median = np.nanmedian(np.array(per_frame, dtype=float))
+    assert found["median"]["diverged vs not"] == pytest.approx(median)
+    assert summary.with_name(summary.stem + "-dimension.png").exists()
+    assert "median boundary dimension over the frames: diverged vs not" in out
+    # each frame's own D also at half its resolution, the same window
+    (meta,) = tmp_path.glob("m-zoom-*-frame-000.json")
+    meta = json.loads(meta.read_text())["map"]["dimension"]
+    moved = abs(meta["D"] - meta["D_half_resolution"])
+    assert meta["resolution_difference"] == pytest.approx(moved)
+
+
 def test_zoom_takes_negative_coordinates_as_typed(tmp_path, capsys):
     """--zoom -1,-1,2 (not only --zoom=-1,-1,2): the value reaches the zoom, which re-centres
     the w1 x w2 map on (-1, -1), and the check that refuses it on a log axis."""

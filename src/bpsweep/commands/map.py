@@ -165,6 +165,18 @@ def cmd_map(args) -> int:
 
         path = zoom_gif([r.png for r in drawn], Path(args.out) / f"{gif}.gif")
         print(f"zoom: {len(drawn)} frames -> {path}")
+        if args.dimension:
+            found = runner.zoom_dimensions(drawn, gif, Path(args.out))
+            for row in found["frames"]:
+                shown = "  ".join(
+                    f"{k[3:-1]} {v:.3f}" for k, v in row.items() if k.startswith("D (") and v
+                )
+                shown = shown or "none (one outcome only: no boundary)"
+                print(f"  frame {row['frame']:3d}  depth {row['depth']:6.2f}  D: {shown}")
+            medians = ", ".join(f"{k} {v:.3f}" for k, v in found["median"].items())
+            print(f"zoom: median boundary dimension over the frames: {medians}")
+            print(f"  wrote {Path(args.out) / (gif + '-dimension.png')}")
+            print(f"        {Path(args.out) / (gif + '.json')}")
     return 0
 
 

@@ -679,20 +679,118 @@ def _draw(config, outcome, color, fit_ssr, dimension, figure, options) -> MapRes
     if dimension:
         info["dimension"] = drawing.dimension_entries(stats, spec)
         if info["dimension"]["classes"] is not None:
+            _half_resolution(config, info["dimension"], fit_ssr, options)
             dimension_png = out / f"{config.name}-dimension.png"
-            ax = None
-            for entry in (info["dimension"], *info["dimension"]["also"]):
-                table = pd.DataFrame(entry["table"])
-                d = math.nan if entry["D"] is None else entry["D"]
-                ax = image.dimension_plot(table, d, ax=ax, label=f"{entry['classes']}: D = {d:.3f}")
-            ax.set_title(f"{config.name}: box counts of the outcome boundaries")
-            _save_figure(ax, dimension_png)
+            _save_figure(dimension_figure(config.name, info["dimension"]), dimension_png)
     info["image_seconds"] = time.perf_counter() - t0
     json_path = out / f"{config.name}.json"
     meta = read_json(json_path, _RECOVER)
     meta["map"] = info
     write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
     return MapResult(config, results, png, fig_path, json_path, info, dimension_png)
+
+
+def _half_resolution(config, entry: dict, fit_ssr, options) -> None:
+    """Add to each boundary's entry its dimension at half the resolution of the same window
+    (the grid trained as tiles of the plane, a quarter of the map's work): how much D moves
+    with the resolution, a second measure of its uncertainty."""
+    spec = config.map
+    if min(spec.width, spec.height) < 64:
+        return
+    half = dataclasses.replace(spec, resolution=(spec.width // 2, spec.height // 2))
+    small = with_window(config, half, f"{config.name}-half")
+    grid = Grid(half)
+    store = TileStore(options.out / "tiles", small)
+    train_tiles(small, grid, store, dataclasses.replace(options, quiet=True), "lean")
+    tmp = options.out / f".tmp-{os.getpid()}-{config.name}-half.parquet"
+    try:
+        assemble_map(dataclasses.replace(small, map=dataclasses.replace(half, columns="lean")),
+                     grid, store, tmp)  # fmt: skip
+        stats = drawing.first_pass(tmp, half.width, fit_ssr, True)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    found = drawing.dimension_entries(stats, half)
+    halves = {e["classes"]: e for e in (found, *found.get("also", [])) if e.get("classes")}
+    for e in (entry, *entry.get("also", [])):
+        other = halves.get(e["classes"])
+        if other is not None and other["D"] is not None and e["D"] is not None:
+            e["D_half_resolution"] = other["D"]
+            e["resolution_difference"] = abs(e["D"] - other["D"])
+            e["summary"] += (
+                f"; at {half.width} x {half.height}: D = {other['D']:.3f} (moves "
+                f"{abs(e['D'] - other['D']):.3f} with the resolution)"
+            )
+
+
+def zoom_dimensions(drawn: list[MapResult], tag: str, out: Path) -> dict:
+    """The boundary dimension of every zoom frame against the zoom's depth (log10 of how many
+    times narrower than the first frame), their median (as Sohl-Dickstein reports a zoom),
+    a plot (``<tag>-dimension.png``) and a JSON (``<tag>.json``); returns the JSON's content."""
+    from .image import _no_matplotlib, figure
+
+    first = drawn[0].config.map.span[0]
+    rows = []
+    for k, result in enumerate(drawn):
+        entry = result.info.get("dimension") or {}
+        found = {e["classes"]: e for e in (entry, *entry.get("also", [])) if e.get("classes")}
+        depth = math.log10(first / result.config.map.span[0])
+        rows.append(
+            {
+                "frame": k,
+                "depth": depth,
+                **{f"D ({c})": e["D"] for c, e in found.items()},
+                **{f"uncertainty ({c})": e.get("uncertainty") for c, e in found.items()},
+            }
+        )
+    table = pd.DataFrame(rows, dtype=float)  # None (no boundary in a frame) -> NaN
+    medians = {
+        c[3:-1]: float(np.nanmedian(table[c]))
+        for c in table.columns
+        if c.startswith("D (") and table[c].notna().any()
+    }
+    fig = figure(6.5, 4.2, missing=_no_matplotlib())
+    ax = fig.subplots()
+    for label, median in medians.items():
+        ax.plot(table["depth"], table[f"D ({label})"], "o-", label=f"{label}: median {median:.3f}")
+    ax.set_xlabel("zoom depth (log10 of the first frame's span over the frame's)")
+    ax.set_ylabel("box-counting dimension D")
+    ax.set_title(f"{tag}: the boundary's dimension as the zoom deepens", fontsize=9)
+    ax.legend(fontsize=8)
+    _save_figure(ax, out / f"{tag}-dimension.png")
+    result = {"frames": rows, "median": medians}  # rows keep None where a frame has no D
+    write_text_atomic(out / f"{tag}.json", json.dumps(result, indent=2, default=str) + "\n")
+    return result
+
+
+def dimension_figure(name: str, entry: dict):
+    """Box counts with their fits (left) and the local slope at each box size, the
+    dimension at that scale (right), for each boundary of a --dimension entry; the Axes."""
+    from .image import _no_matplotlib, dimension_plot, figure
+
+    fig = figure(10.5, 4.3, missing=_no_matplotlib())
+    left, right = fig.subplots(1, 2)
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+    for k, e in enumerate((entry, *entry.get("also", []))):
+        table = pd.DataFrame(e["table"])
+        d = math.nan if e["D"] is None else e["D"]
+        dimension_plot(table, d, ax=left, label=f"{e['classes']}: D = {d:.3f}")
+        slopes = table.dropna(subset=["local_slope"]) if "local_slope" in table else table[:0]
+        if len(slopes):
+            colour = colours[k % len(colours)]
+            right.plot(slopes["box_size"], slopes["local_slope"], "o-", color=colour,
+                       label=f"{e['classes']}")  # fmt: skip
+            u = e.get("uncertainty")
+            if u is not None and math.isfinite(d):
+                right.axhspan(d - u, d + u, color=colour, alpha=0.12)
+                right.axhline(d, color=colour, linewidth=0.8)
+    right.set_xscale("log", base=2)
+    right.set_xlabel("box size (pixels)")
+    right.set_ylabel("local slope: the dimension at that scale")
+    right.set_title("D and its spread over box sizes")
+    right.legend(fontsize=8)
+    left.set_title(f"{name}: box counts of the outcome boundaries", fontsize=9)
+    return left
 
 
 def _legended(image, color, rgb, stats, fit_ssr, steps_range):
