@@ -810,6 +810,7 @@ def test_colouring_in_blocks_equals_one_block(monkeypatch):
         "steps": rng.integers(1, 1000, h * w),
         "final_ssr": 10.0 ** rng.uniform(-5, 1, h * w),
         "basin": rng.integers(-1, 14, h * w),
+        "chaos": rng.integers(0, 3, h * w).astype(np.uint8),
     }
     whole = {m: MI.map_image(m, (h, w), **arrays) for m in M.COLOR_MODES}
     monkeypatch.setattr(MI, "BLOCK_PIXELS", 50)  # 2 rows a block, the last one short

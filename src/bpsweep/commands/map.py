@@ -7,11 +7,13 @@ import re
 from pathlib import Path
 
 from ..errors import UsageError
+from ..maps.chaos import DEFAULT_MOVES, MOVE
 from ..model import DEFAULT_FIT_SSR
 from ..sweeps.config import load_config
 from ..sweeps.dispatch import check_local_jobs
 from ..sweeps.options import BACKENDS, DEVICES
 from ..sweeps.window import COLOR_MODES, parse_zoom
+from ..wording import plural
 from .run import run_options
 
 #: Arguments starting with '-' that argparse is to read as values, not options: negative
@@ -58,8 +60,8 @@ def register(sub) -> None:
         "--color",
         choices=COLOR_MODES,
         help="colour by outcome (converged by speed, "
-        "diverged by speed, max_steps, false convergence), steps, final_ssr or "
-        "basin (default: the config's, else outcome)",
+        "diverged by speed, max_steps, false convergence), steps, final_ssr, "
+        "basin or chaos (with --chaos) (default: the config's, else outcome)",
     )
     p.add_argument(
         "--fit-ssr",
@@ -73,6 +75,17 @@ def register(sub) -> None:
         help="measure the box-counting dimension of the outcome boundaries (diverged vs "
         "not, converged vs not), print it, store it in the JSON and plot the box counts in "
         "NAME-dimension.png",
+    )
+    p.add_argument(
+        "--chaos",
+        type=int,
+        nargs="?",
+        const=DEFAULT_MOVES,
+        default=0,
+        metavar="K",
+        help=f"also train every pixel from K starts moved by {MOVE:g} (relative; default "
+        f"K = {DEFAULT_MOVES}) and mark the pixels whose status or steps change: the share "
+        "per outcome in the summary and JSON, a chaos column, --color chaos",
     )
     p.add_argument("--jobs", type=int, help="worker processes (default: as bpsweep run)")
     p.add_argument(
@@ -144,8 +157,9 @@ def cmd_map(args) -> int:
     configs, gif = runner.plan_maps(
         config, resolution=args.resolution, zoom=zoom, frames=args.frames
     )
+    chaos = runner.check_chaos(args.chaos, args.color or config.map.color)
     if args.dry_run:
-        print(runner.describe_maps(configs, options, gif))
+        print(runner.describe_maps(configs, options, gif, chaos))
         return 0
     runner.check_maps_fit(configs, args.out)
     drawn = []
@@ -157,6 +171,7 @@ def cmd_map(args) -> int:
             fit_ssr=args.fit_ssr,
             dimension=args.dimension,
             figure=gif is None or cfg is configs[-1],
+            chaos=chaos,
         )
         drawn.append(result)
         print(_summary(outcome, result))
@@ -192,6 +207,9 @@ def _summary(outcome, result) -> str:
     elif dim is not None:
         for entry in (dim, *dim.get("also", [])):
             lines.append(f"  boundary dimension ({entry['classes']}): {entry['summary']}")
+    chaos = result.info.get("chaos")
+    if chaos is not None:
+        lines.append(_chaos_line(chaos))
     if outcome.already_complete:  # trained before: only the images are drawn again
         lines.append(f"  results in {result.results}")
         verb, paths = "drew", result.images()
@@ -200,3 +218,14 @@ def _summary(outcome, result) -> str:
     lines.append(f"  {verb} {paths[0]}")
     lines += [" " * (len(verb) + 3) + str(p) for p in paths[1:]]
     return "\n".join(lines)
+
+
+def _chaos_line(chaos: dict) -> str:
+    """The chaotic share of the map and of each outcome that has pixels."""
+    shares = "  ".join(
+        f"{name} {100 * e['share']:.1f}%" for name, e in chaos["by_outcome"].items() if e["pixels"]
+    )
+    return (
+        f"  chaotic {100 * chaos['share']:.1f}% (status or steps change from "
+        f"{plural(chaos['moves'], 'start')} moved by {chaos['move']:g}); of each outcome: {shares}"
+    )

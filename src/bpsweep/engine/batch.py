@@ -51,6 +51,17 @@ class Trained:
     steps: np.ndarray  #: (R,) int64
     status: np.ndarray  #: (R,) int8 codes into STATUSES
 
+    def take(self, rows) -> Trained:
+        """The outcomes of some runs (a slice or indices), in that order."""
+        return Trained(
+            self.names,
+            self.final[rows],
+            self.initial_ssr[rows],
+            self.final_ssr[rows],
+            self.steps[rows],
+            self.status[rows],
+        )
+
     def frame(self, index=None) -> pd.DataFrame:
         """The outcome columns as a DataFrame (built in one piece: thousands of final_<p>
         columns added one by one made pandas warn of a fragmented frame)."""

@@ -21,6 +21,7 @@ from ..sweeps.assemble import ROW_GROUP, parquet_encodings
 from ..sweeps.chunks import result_table
 from ..sweeps.config import SweepConfig
 from ..sweeps.expand import MAP_COLUMNS, column_kind, expand_columns, result_columns
+from .chaos import chaos_kind
 from .tiles import LEAN_OUTCOMES, Grid, TileStore, tile_columns, trained_of
 
 
@@ -31,10 +32,12 @@ def map_columns(config: SweepConfig) -> list[str]:
     return result_columns(config)
 
 
-def assemble_map(config: SweepConfig, grid: Grid, store: TileStore, path: Path):
+def assemble_map(config: SweepConfig, grid: Grid, store: TileStore, path: Path, chaos: int = 0):
     """Write the map's results file from its stored tiles (every one must be there); returns
-    its size and SHA-256 (hex). A tile that vanished or changed since it was trained is a
-    SweepError naming it (run the map again: it is trained again)."""
+    its size and SHA-256 (hex). With ``chaos`` = K > 0 a last column ``chaos`` (uint8): how
+    many of the pixel's K moved starts ended differently (:mod:`bpsweep.maps.chaos`). A tile
+    that vanished or changed since it was trained is a SweepError naming it (run the map
+    again: it is trained again)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -51,6 +54,10 @@ def assemble_map(config: SweepConfig, grid: Grid, store: TileStore, path: Path):
         ]
     )
     encodings = parquet_encodings(names, kinds, repeating_columns(config))
+    base_schema = schema
+    if chaos:
+        schema = schema.append(pa.field("chaos", pa.uint8()))
+        encodings["use_dictionary"].append("chaos")  # a few small counts, mostly 0
     width = grid.spec.width
     rows_per_group = max(1, ROW_GROUP // width)  # rows of pixels written at a time
     hint = f"the tiles are kept in {store.folder}; {{action}} and run the same command again"
@@ -61,6 +68,13 @@ def assemble_map(config: SweepConfig, grid: Grid, store: TileStore, path: Path):
                 tables = []
                 for tx in range(grid.tiles_x):
                     table = store.load(grid, tx, ty, kind, tile_columns(config, kind))
+                    if table is not None and chaos:
+                        counts = store.load(grid, tx, ty, chaos_kind(chaos))
+                        table = (
+                            None
+                            if counts is None
+                            else table.append_column("chaos", counts["chaos"])
+                        )
                     if table is None:
                         raise SweepError(
                             f"tile ({tx}, {ty}) of {store.folder} vanished or changed while "
@@ -73,7 +87,10 @@ def assemble_map(config: SweepConfig, grid: Grid, store: TileStore, path: Path):
                     r1 = min(j1 - j0, r0 + rows_per_group)
                     ids = np.arange((j0 + r0) * width, (j0 + r1) * width, dtype=np.int64)
                     part = band.slice(r0 * width, (r1 - r0) * width)
-                    writer.write_table(_rows(config, ids, part, names, schema))
+                    rows = _rows(config, ids, part, names, base_schema)
+                    if chaos:
+                        rows = rows.append_column("chaos", part["chaos"])
+                    writer.write_table(rows)
         finally:
             writer.close()
     return file_digest(path)

@@ -46,6 +46,9 @@ class Stats:
     ssr_range: tuple[float, float]  #: smallest and largest finite positive final SSR
     not_finite: int  #: pixels whose final SSR is not finite
     counters: dict = field(default_factory=dict)  #: boundary label -> BoxCounter
+    #: with a chaos column: chaotic pixels per status and per outcome family; else None
+    chaotic: np.ndarray | None = None
+    chaotic_families: np.ndarray | None = None
 
 
 def row_groups(path: Path, columns):
@@ -70,8 +73,18 @@ def row_groups(path: Path, columns):
 
 def first_pass(path: Path, width: int, fit_ssr: float, dimension: bool) -> Stats:
     """Counts, shares, median steps, the SSR scale and (``dimension``) the box counts of
-    the boundaries, from the status, steps and final_ssr columns."""
+    the boundaries, from the status, steps and final_ssr columns; and the chaotic pixels of
+    each status and family when the file has a ``chaos`` column."""
+    import pyarrow.parquet as pq
+
     from .image import outcome_families
+
+    columns = ["status", "steps", "final_ssr"]
+    chaotic = chaotic_families = None
+    if "chaos" in pq.ParquetFile(path).schema_arrow.names:
+        columns.append("chaos")
+        chaotic = np.zeros(len(STATUSES), dtype=np.int64)
+        chaotic_families = np.zeros(4, dtype=np.int64)
 
     counts = np.zeros(len(STATUSES), dtype=np.int64)
     families = np.zeros(4, dtype=np.int64)
@@ -79,10 +92,15 @@ def first_pass(path: Path, width: int, fit_ssr: float, dimension: bool) -> Stats
     lo, hi = math.inf, -math.inf
     steps_seen: dict[int, int] = {}
     counters = {label: boxcount.BoxCounter(width) for label, _ in BOUNDARIES} if dimension else {}
-    for _, a in row_groups(path, ("status", "steps", "final_ssr")):
+    for _, a in row_groups(path, columns):
         st, steps, ssr = a["status"], a["steps"], a["final_ssr"]
         counts += np.bincount(st, minlength=len(STATUSES))
-        families += np.bincount(outcome_families(st, ssr, fit_ssr), minlength=4)
+        family = outcome_families(st, ssr, fit_ssr)
+        families += np.bincount(family, minlength=4)
+        if chaotic is not None:
+            moved = a["chaos"] > 0
+            chaotic += np.bincount(st[moved], minlength=len(STATUSES))
+            chaotic_families += np.bincount(family[moved], minlength=4)
         good += int(np.count_nonzero(ssr < fit_ssr))
         finite = np.isfinite(ssr)
         not_finite += int(np.count_nonzero(~finite))
@@ -104,6 +122,8 @@ def first_pass(path: Path, width: int, fit_ssr: float, dimension: bool) -> Stats
         ssr_range=(lo, hi) if lo <= hi else (1.0, 10.0),
         not_finite=not_finite,
         counters=counters,
+        chaotic=chaotic,
+        chaotic_families=chaotic_families,
     )
 
 
@@ -126,7 +146,7 @@ def image_bands(path: Path, spec, color: str, fit_ssr: float, steps_range, ssr_r
     from .image import map_image
 
     pf = pq.ParquetFile(path)
-    columns = ("status", "steps", "final_ssr")
+    columns = ("status", "steps", "final_ssr", *(("chaos",) if color == "chaos" else ()))
     for k in reversed(range(pf.num_row_groups)):
         table = pf.read_row_group(k, columns=list(columns))
         status = pd.Categorical(table["status"].to_pandas(), categories=STATUSES).codes
@@ -137,11 +157,38 @@ def image_bands(path: Path, spec, color: str, fit_ssr: float, steps_range, ssr_r
             status=status.astype(np.int8),
             steps=table["steps"].to_numpy(),
             final_ssr=table["final_ssr"].to_numpy(),
+            chaos=table["chaos"].to_numpy() if color == "chaos" else None,
             fit_ssr=fit_ssr,
             steps_range=steps_range,
             ssr_range=ssr_range,
         )
         yield picture.rgb
+
+
+def chaos_entry(stats: Stats, moves: int) -> dict | None:
+    """The JSON entry of ``--chaos``: the chaotic pixels (another status, or steps differing
+    by more than one, from a start moved by 1e-12) overall, per status and per outcome
+    family, with shares of the pixels of each."""
+    if stats.chaotic is None:
+        return None
+    from .chaos import MOVE
+    from .image import FAMILY_NAMES
+
+    def share(part, whole):
+        whole, part = int(whole), int(part)
+        return {"pixels": whole, "chaotic": part, "share": part / whole if whole else None}
+
+    total = int(stats.counts.sum())
+    return {
+        "moves": moves,
+        "move": MOVE,
+        **share(int(stats.chaotic.sum()), total),
+        "by_status": {s: share(stats.chaotic[k], stats.counts[k]) for k, s in enumerate(STATUSES)},
+        "by_outcome": {
+            f: share(stats.chaotic_families[k], stats.families[k])
+            for k, f in enumerate(FAMILY_NAMES)
+        },
+    }
 
 
 def dimension_entries(stats: Stats, spec) -> dict:

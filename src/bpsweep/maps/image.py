@@ -17,6 +17,9 @@ arrays of one to four bytes per pixel):
 - ``steps``: steps on a log scale, viridis.
 - ``final_ssr``: final SSR on a log scale, viridis; non-finite (diverged) in red.
 - ``basin``: each basin id its own colour (the 10 of tab10, then golden-ratio hues), -1 grey.
+- ``chaos`` (a map trained with ``--chaos``): chaotic pixels black (a start moved by 1e-12
+  ends with another status or steps, :mod:`bpsweep.maps.chaos`), the others in pale outcome
+  colours: the speckles that are real stand apart from those that are chaos.
 
 Writing PNG and GIF files uses pillow (installed with matplotlib, the ``bpsweep[plots]``
 extra); the figure uses matplotlib's object API (no pyplot) and draws on an Axes it is given.
@@ -46,6 +49,11 @@ GOOD_FIT = ("#00441b", "#a1d99b")
 FALSE_CONV = ("#7f2704", "#fdd0a2")
 DIVERGED_RAMP = ("#67000d", "#fcae91")
 STUCK_COLOUR = "#9467bd"
+#: The chaos mode: stable pixels in pale outcome colours, chaotic ones black.
+PALE = ("#c7e9c0", "#fdd0a2", "#dadaeb", "#fcbba1")
+CHAOTIC_COLOUR = "#000000"
+#: The outcome families of :func:`outcome_families`, in order.
+FAMILY_NAMES = ("good fit", "false convergence", "stuck", "diverged")
 NO_VALUE_COLOUR = "#d62728"
 NO_BASIN_COLOUR = "#d9d9d9"
 VIRIDIS = (
@@ -196,6 +204,7 @@ def map_image(
     steps=None,
     final_ssr=None,
     basin=None,
+    chaos=None,
     fit_ssr: float = DEFAULT_FIT_SSR,
     steps_range=None,
     ssr_range=None,
@@ -215,7 +224,13 @@ def map_image(
         if isinstance(spec_or_shape, MapSpec)
         else tuple(spec_or_shape)
     )
-    arrays = {"status": status, "steps": steps, "final_ssr": final_ssr, "basin": basin}
+    arrays = {
+        "status": status,
+        "steps": steps,
+        "final_ssr": final_ssr,
+        "basin": basin,
+        "chaos": chaos,
+    }
     ranges = {"fit_ssr": fit_ssr, "steps_range": steps_range, "ssr_range": ssr_range}
     return PAINTERS[mode](shape, arrays, **ranges)
 
@@ -360,12 +375,44 @@ def _basin_image(shape, arrays, **_) -> MapImage:
     return MapImage(rgb, "basin", legend, None)
 
 
+def _chaos_image(shape, arrays, *, fit_ssr, **_) -> MapImage:
+    """``chaos``: chaotic pixels (chaos count > 0) black, the others in pale outcome colours."""
+    st = _need("status", arrays["status"], shape)
+    ssr = _need("final_ssr", arrays["final_ssr"], shape)
+    moved = _need("chaos", arrays["chaos"], shape)
+    lut = np.array([_rgb(c) for c in (*PALE, CHAOTIC_COLOUR)], dtype=np.uint8)
+    counts = np.zeros(len(lut), dtype=np.int64)
+
+    def chaos_index(a, b):
+        index = outcome_families(st[a:b], ssr[a:b], fit_ssr)
+        index[moved[a:b] > 0] = len(PALE)
+        counts[:] += np.bincount(index.ravel(), minlength=len(lut))
+        return index
+
+    rgb = _paint(lut, shape, chaos_index)
+    return MapImage(rgb, "chaos", chaos_legend(counts, fit_ssr), None)
+
+
+def chaos_legend(counts, fit_ssr: float) -> list:
+    """The chaos mode's legend from the pixels of each stable family and the chaotic ones
+    (the whole map's, when a map is drawn band by band)."""
+    total = max(1, int(np.sum(counts)))
+    labels = [
+        f"good fit (SSR < {fit_ssr:g})",
+        *FAMILY_NAMES[1:],
+    ]
+    legend = [(f"{lab}, stable: {counts[f] / total:.1%}", PALE[f]) for f, lab in enumerate(labels)]
+    chaotic = f"chaotic (a start moved by 1e-12 ends otherwise): {counts[-1] / total:.1%}"
+    return [*legend, (chaotic, CHAOTIC_COLOUR)]
+
+
 #: colour mode -> the function that paints it (COLOR_MODES, in order).
 PAINTERS = {
     "outcome": _outcome_image,
     "steps": _steps_image,
     "final_ssr": _ssr_image,
     "basin": _basin_image,
+    "chaos": _chaos_image,
 }
 
 

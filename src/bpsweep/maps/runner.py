@@ -229,9 +229,17 @@ def check_maps_fit(configs: list[SweepConfig], out) -> None:
         )
 
 
-def describe_maps(configs: list[SweepConfig], options: RunOptions, gif: str | None) -> str:
+def describe_maps(
+    configs: list[SweepConfig], options: RunOptions, gif: str | None, chaos: int = 0
+) -> str:
     """--dry-run's text for the maps a command would make: one map (its window, tiles
-    stored and to train, the work on this machine, the files), or zoom frames in all."""
+    stored and to train, the work on this machine, the files), or zoom frames in all;
+    with ``chaos`` moved starts a pixel, (chaos + 1) times the training."""
+    if chaos:
+        lines = describe_maps(configs, options, gif).splitlines()
+        lines.insert(-1, f"chaos: every pixel also from {plural(chaos, 'moved start')}: "
+                         f"{chaos + 1} times the training above")  # fmt: skip
+        return "\n".join(lines)
     if gif is None:
         return "\n".join(_describe_map(c, options) for c in configs)
     first, last = configs[0].map, configs[-1].map
@@ -417,13 +425,17 @@ def run_map(
     fit_ssr: float = DEFAULT_FIT_SSR,
     dimension: bool = False,
     figure: bool = True,
+    chaos: int = 0,
 ) -> tuple[MapOutcome, MapResult]:
     """Train one map (or resume it: its tiles are reused) and draw it; returns (what was done,
     what was drawn). ``options``: how to train (jobs, backend, scheduler, device, out, fresh,
-    quiet, yes); ``color``, ``fit_ssr``, ``dimension``, ``figure``: what to draw."""
+    quiet, yes); ``color``, ``fit_ssr``, ``dimension``, ``figure``: what to draw; ``chaos``:
+    train every pixel from that many moved starts too (:mod:`bpsweep.maps.chaos`; the chaos
+    colour mode takes its default number when none is given)."""
     options = RunOptions() if options is None else options
     spec, name, out = config.map, config.name, options.out
     color = color or spec.color
+    chaos = check_chaos(chaos, color)
     check_draw_fits(config, color)
     check_name_fits(out, name)
     started = _dt.datetime.now(_dt.UTC)
@@ -431,17 +443,28 @@ def run_map(
     created = make_out_dir(out)
     try:
         with SweepLock(out, name):
-            outcome = _train_and_assemble(config, options, started, t0)
+            outcome = _train_and_assemble(config, options, started, t0, chaos)
             # the images and the sidecar under the same lock: a second bpsweep map of this
             # config into this folder is refused rather than interleaving its files
-            drawn = _draw(config, outcome, color, fit_ssr, dimension, figure, options)
+            drawn = _draw(config, outcome, color, fit_ssr, dimension, figure, options, chaos)
     except BaseException:
         remove_if_empty(created)
         raise
     return outcome, drawn
 
 
-def _train_and_assemble(config, options, started, t0) -> MapOutcome:
+def check_chaos(chaos, color: str) -> int:
+    """The number of moved starts a map is trained from: ``chaos``, checked, or the default
+    when the chaos colour mode needs some and none was given."""
+    from .chaos import DEFAULT_MOVES, MAX_MOVES
+
+    if isinstance(chaos, bool) or not isinstance(chaos, int) or not 0 <= chaos <= MAX_MOVES:
+        raise UsageError(f"--chaos: expected a whole number of moved starts 1 to {MAX_MOVES}, "
+                         f"found {chaos!r}")  # fmt: skip
+    return DEFAULT_MOVES if color == "chaos" and chaos == 0 else chaos
+
+
+def _train_and_assemble(config, options, started, t0, chaos: int = 0) -> MapOutcome:
     spec, name, out = config.map, config.name, options.out
     results, json_path = out / f"{name}.parquet", out / f"{name}.json"
     grid = Grid(spec)
@@ -449,16 +472,16 @@ def _train_and_assemble(config, options, started, t0) -> MapOutcome:
     fingerprint = config.fingerprint()
     if not options.fresh:
         previous = _complete(results, json_path, fingerprint)
-        if previous is not None:
+        if previous is not None and previous.get("chaos_moves", 0) == chaos:
             return _complete_outcome(config, results, json_path, previous, len(grid.tiles()))
     if options.fresh:  # this window's tiles trained again; other windows' tiles stay
         with contextlib.suppress(OSError):
             shutil.rmtree(store.folder / grid.key)
-    missing = missing_tiles(store, grid, spec.columns)
+    missing = missing_tiles(store, grid, spec.columns, chaos)
     pixels = sum((b[1] - b[0]) * (b[3] - b[2]) for b in (grid.bounds(*t) for t in missing))
-    _check_long_work(config, options, pixels)
-    training = train_tiles(config, grid, store, options, spec.columns, missing)
-    size, sha256 = assemble_map(config, grid, store, results)
+    _check_long_work(config, options, pixels * (chaos + 1))
+    training = train_tiles(config, grid, store, options, spec.columns, missing, chaos)
+    size, sha256 = assemble_map(config, grid, store, results, chaos)
     stats = drawing.first_pass(results, spec.width, DEFAULT_FIT_SSR, False)
     wall = time.perf_counter() - t0
     counts = {s: int(c) for s, c in zip(STATUSES, stats.counts)}
@@ -477,6 +500,7 @@ def _train_and_assemble(config, options, started, t0) -> MapOutcome:
         size,
         sha256,
     )
+    metadata["chaos_moves"] = chaos
     write_text_atomic(json_path, json.dumps(metadata, indent=2, default=str) + "\n")
     return MapOutcome(
         config,
@@ -614,7 +638,7 @@ def _sidecar(
     }
 
 
-def _draw(config, outcome, color, fit_ssr, dimension, figure, options) -> MapResult:
+def _draw(config, outcome, color, fit_ssr, dimension, figure, options, chaos=0) -> MapResult:
     """The images and the ``map`` entry of the sidecar (see :mod:`bpsweep.maps.draw`)."""
     from . import image
 
@@ -658,12 +682,16 @@ def _draw(config, outcome, color, fit_ssr, dimension, figure, options) -> MapRes
         "good_fit": stats.good_fit,
         "start": start_point(config),
     }
+    if chaos:
+        info["chaos"] = drawing.chaos_entry(stats, chaos)
     fig_path = None
     if figure:
         fig_path = out / f"{config.name}-figure.png"
         fig_spec, fig_image = spec, small
         if fig_image is None:  # a large map: drawn from a coarser grid of its window
-            fig_spec, fig_image = _coarse_image(config, color, fit_ssr, steps_range, stats, options)
+            fig_spec, fig_image = _coarse_image(
+                config, color, fit_ssr, steps_range, stats, options, chaos
+            )
             info["figure_from"] = list(fig_spec.resolution)
         zoomed = config.description.startswith(ZOOM_NOTE)
         title = f"{color} over {spec.x} x {spec.y}, {spec.width} x {spec.height} runs" + (
@@ -819,10 +847,15 @@ def _legended(image, color, rgb, stats, fit_ssr, steps_range):
             "label": "final SSR (log scale)",
         }
         legend = ssr_legend(stats.not_finite)
+    elif color == "chaos" and stats.chaotic is not None:
+        from .image import chaos_legend
+
+        stable = stats.families - stats.chaotic_families
+        legend = chaos_legend([*stable, int(stats.chaotic.sum())], fit_ssr)
     return MapImage(rgb, color, legend, bar)
 
 
-def _coarse_image(config, color, fit_ssr, steps_range, stats, options):
+def _coarse_image(config, color, fit_ssr, steps_range, stats, options, chaos=0):
     """The figure's image of a map larger than FIGURE_SIDE: the same window at a resolution
     2^k times coarser, its own pixels trained as tiles of the plane (cached)."""
     from .assemble import assemble_map
@@ -836,10 +869,11 @@ def _coarse_image(config, color, fit_ssr, steps_range, stats, options):
     grid = Grid(coarse)
     store = TileStore(options.out / "tiles", small_config)
     quiet = dataclasses.replace(options, quiet=True, fresh=False)
-    train_tiles(small_config, grid, store, quiet, coarse.columns)
+    chaos = chaos if color == "chaos" else 0
+    train_tiles(small_config, grid, store, quiet, coarse.columns, chaos=chaos)
     tmp = options.out / f".tmp-{os.getpid()}-{config.name}-figure.parquet"
     try:
-        assemble_map(small_config, grid, store, tmp)
+        assemble_map(small_config, grid, store, tmp, chaos)
         bands = list(drawing.image_bands(tmp, coarse, color, fit_ssr, steps_range, stats.ssr_range))
     finally:
         with contextlib.suppress(OSError):

@@ -125,13 +125,32 @@ def train_tile(config: SweepConfig, grid: Grid, tx: int, ty: int, kind: str, tra
     """Train the tile's runs; returns its Arrow table (:func:`tile_columns`). ``config``: the
     map config of the grid's window and resolution. ``trainer``: the chunk trainer of a device
     (:data:`bpsweep.sweeps.chunks.CHUNK_TRAINERS`), default the CPU's."""
+    return train_tile_and_chaos(config, grid, tx, ty, kind, trainer)[0]
+
+
+def train_tile_and_chaos(
+    config: SweepConfig, grid: Grid, tx: int, ty: int, kind: str, trainer=None, chaos: int = 0
+):
+    """The tile's table (as :func:`train_tile`), and with ``chaos`` = K > 0 its chaos counts
+    (:mod:`bpsweep.maps.chaos`: a table of one uint8 column ``chaos``; else None), trained
+    in one kernel call, and the run-steps of every run trained."""
+    import pyarrow as pa
+
+    from .chaos import chaos_counts, moved_columns
+
     ids = grid.run_ids(tx, ty)
+    n = len(ids)
     columns = expand_columns(config, ids)
-    if trainer is None:
-        trained = train_columns(columns, len(ids), config.base_dir, _DATA_CACHE)
-    else:
-        trained = trainer(columns, len(ids), config.base_dir, _DATA_CACHE)
-    return tile_table(trained, config, kind)
+    if chaos:
+        columns = moved_columns(columns, chaos, config.param_union())
+    train = train_columns if trainer is None else trainer
+    trained = train(columns, n * (chaos + 1), config.base_dir, _DATA_CACHE)
+    run_steps = int(trained.steps.sum())
+    if not chaos:
+        return tile_table(trained, config, kind), None, run_steps
+    counts = chaos_counts(trained.status, trained.steps, n, chaos)
+    table = tile_table(trained.take(slice(0, n)), config, kind)
+    return table, pa.table({"chaos": pa.array(counts)}), run_steps
 
 
 _DATA_CACHE: dict = {}
@@ -196,8 +215,10 @@ class TileStore:
         self.reused = 0  #: tiles read back since this store was opened
         self.trained = 0  #: tiles saved since this store was opened
 
-    def _paths(self, grid: Grid, tx: int, ty: int) -> tuple[Path, Path]:
-        base = self.folder / grid.key / f"t{grid.size}-{tx}-{ty}"
+    def _paths(self, grid: Grid, tx: int, ty: int, kind: str) -> tuple[Path, Path]:
+        # a tile's chaos counts (kind chaos<K>) beside it; full and lean tiles share a name
+        extra = f"-{kind}" if kind not in KINDS else ""
+        base = self.folder / grid.key / f"t{grid.size}-{tx}-{ty}{extra}"
         return base.with_suffix(".arrow"), base.with_suffix(".json")
 
     def prepare(self, grid: Grid) -> None:
@@ -219,7 +240,7 @@ class TileStore:
         return self._check(grid, tx, ty, kind) is not None
 
     def _check(self, grid: Grid, tx: int, ty: int, kind: str):
-        tile, record = self._paths(grid, tx, ty)
+        tile, record = self._paths(grid, tx, ty, kind)
         if not record.exists():
             return None
         try:
@@ -257,7 +278,7 @@ class TileStore:
 
     def save(self, grid: Grid, tx: int, ty: int, data: bytes, kind: str) -> None:
         """Store a tile's bytes (an Arrow IPC file), then its record."""
-        tile, record = self._paths(grid, tx, ty)
+        tile, record = self._paths(grid, tx, ty, kind)
         hint = "the tiles stored so far are kept; {action} and run the same command again"
         with atomic_file(tile, hint) as fh:
             fh.write(data)
@@ -275,24 +296,30 @@ def note(text: str) -> None:
     print(f"bpsweep: {text}", file=sys.stderr, flush=True)
 
 
-def tile_task(config, grid, kind, store_root, device, item, threads):
+def tile_task(config, grid, kind, store_root, device, item, threads, chaos: int = 0):
     """Train tile ``item`` = (tx, ty) of ``grid`` (a dispatch task: bind the rest with
-    functools.partial). With ``store_root`` the worker stores the tile and returns (tx, ty,
-    None, its run-steps); without (dask workers, maybe elsewhere) it returns (tx, ty, the
-    tile's bytes, its run-steps)."""
+    functools.partial), with its chaos counts when ``chaos`` = K > 0. With ``store_root`` the
+    worker stores the tile (and its chaos tile) and returns (tx, ty, None, its run-steps);
+    without (dask workers, maybe elsewhere) it returns (tx, ty, {kind: the tile's bytes},
+    its run-steps)."""
     from ..sweeps.chunks import CHUNK_TRAINERS
+    from .chaos import chaos_kind
 
     if threads is not None:
         import numba
 
         numba.set_num_threads(threads)
     tx, ty = item
-    table = train_tile(config, grid, tx, ty, kind, CHUNK_TRAINERS[device])
-    data = tile_bytes(table)
-    steps = int(table["steps"].to_numpy().sum())
+    trainer = CHUNK_TRAINERS[device]
+    table, counts, steps = train_tile_and_chaos(config, grid, tx, ty, kind, trainer, chaos)
+    blobs = {kind: tile_bytes(table)}
+    if counts is not None:
+        blobs[chaos_kind(chaos)] = tile_bytes(counts)
     if store_root is None:
-        return tx, ty, data, steps
-    TileStore(store_root, config).save(grid, tx, ty, data, kind)
+        return tx, ty, blobs, steps
+    store = TileStore(store_root, config)
+    for name, data in blobs.items():
+        store.save(grid, tx, ty, data, name)
     return tx, ty, None, steps
 
 

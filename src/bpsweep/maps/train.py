@@ -15,6 +15,7 @@ from ..sweeps.config import SweepConfig
 from ..sweeps.dispatch import check_cuda, check_local_jobs, dispatch
 from ..sweeps.options import RunOptions
 from ..sweeps.progress import Progress
+from .chaos import chaos_kind
 from .tiles import Grid, TileStore, tile_task
 
 
@@ -33,9 +34,13 @@ class Training:
     address: str | None = None
 
 
-def missing_tiles(store: TileStore, grid: Grid, kind: str) -> list[tuple[int, int]]:
-    """The grid's tiles with no good stored tile of this kind (damaged ones named, removed)."""
-    return [(tx, ty) for tx, ty in grid.tiles() if not store.has(grid, tx, ty, kind)]
+def missing_tiles(store: TileStore, grid: Grid, kind: str, chaos: int = 0) -> list[tuple[int, int]]:
+    """The grid's tiles with no good stored tile of this kind, or (``chaos`` = K > 0) no good
+    chaos counts of K moves (damaged ones named, removed)."""
+    kinds = (kind, chaos_kind(chaos)) if chaos else (kind,)
+    return [
+        (tx, ty) for tx, ty in grid.tiles() if not all(store.has(grid, tx, ty, k) for k in kinds)
+    ]
 
 
 def train_tiles(
@@ -45,12 +50,14 @@ def train_tiles(
     options: RunOptions,
     kind: str,
     missing: list[tuple[int, int]] | None = None,
+    chaos: int = 0,
 ) -> Training:
     """Train the tiles of ``grid`` the store lacks (``missing``, default: looked up), where
-    ``options`` say (jobs, backend, scheduler, device); each is stored as it finishes."""
+    ``options`` say (jobs, backend, scheduler, device); each is stored as it finishes. With
+    ``chaos`` = K > 0, each from K moved starts too (:mod:`bpsweep.maps.chaos`)."""
     t0 = time.perf_counter()
     store.prepare(grid)
-    missing = missing_tiles(store, grid, kind) if missing is None else missing
+    missing = missing_tiles(store, grid, kind, chaos) if missing is None else missing
     reused = len(grid.tiles()) - len(missing)
     pixels = sum((b[1] - b[0]) * (b[3] - b[2]) for b in (grid.bounds(*t) for t in missing))
     session, workers, where = None, 1, "in-process"
@@ -73,16 +80,16 @@ def train_tiles(
     try:
         if session is not None and missing:
             workers = session.start()
-            task = partial(tile_task, config, grid, kind, None, device)
+            task = partial(tile_task, config, grid, kind, None, device, chaos=chaos)
             results = session.dispatch(task, missing, kept)
         else:
             root = str(store.folder.parent)
-            task = partial(tile_task, config, grid, kind, root, device)
+            task = partial(tile_task, config, grid, kind, root, device, chaos=chaos)
             results = dispatch(task, missing, workers, options.backend, kept)
         run_steps = 0
-        for tx, ty, data, steps in results:
-            if data is not None:  # a dask worker's tile: stored here, by the client
-                store.save(grid, tx, ty, data, kind)
+        for tx, ty, blobs, steps in results:
+            for name, data in (blobs or {}).items():  # a dask worker's: stored by the client
+                store.save(grid, tx, ty, data, name)
             run_steps += steps
             i0, i1, j0, j1 = grid.bounds(tx, ty)
             progress.advance((i1 - i0) * (j1 - j0))

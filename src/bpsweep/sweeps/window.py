@@ -45,7 +45,7 @@ MAP_KEYS = ("x", "y", "center", "span", "resolution", "scale", "color", "columns
 COLUMN_SETS = ("full", "lean")
 SCALES = ("linear", "log")
 #: Colour modes of the image (see :mod:`bpsweep.maps.image`).
-COLOR_MODES = ("outcome", "steps", "final_ssr", "basin")
+COLOR_MODES = ("outcome", "steps", "final_ssr", "basin", "chaos")
 #: Largest width or height: the image and the per-pixel grids are held in memory while the
 #: map is drawn (:data:`bpsweep.maps.runner.DRAW_BYTES`: 16384 x 16384 needs about 51 GB to draw;
 #: the memory check refuses what this machine cannot hold).
