@@ -197,16 +197,23 @@ def cmd_map(args) -> int:
 
 def _summary(outcome, result) -> str:
     spec = result.config.map
-    lines = outcome.summary("pixel").splitlines()[:2]
-    lines.append(
-        f"  map {spec.x} x {spec.y}, {spec.width} x {spec.height}, colour {result.info['color']}"
-    )
+    lines = outcome.summary("point" if spec.is_line else "pixel").splitlines()[:2]
     dim = result.info.get("dimension")
-    if dim is not None and dim["classes"] is None:
-        lines.append(f"  boundary dimension: none ({dim.get('note', 'no boundary')})")
-    elif dim is not None:
-        for entry in (dim, *dim.get("also", [])):
-            lines.append(f"  boundary dimension ({entry['classes']}): {entry['summary']}")
+    if spec.is_line:
+        from ..maps.line import describe_dimension
+
+        lines.append(f"  line along {spec.x}, {spec.width:,} points")
+        lines += describe_dimension(dim) if dim is not None else []
+    else:
+        lines.append(
+            f"  map {spec.x} x {spec.y}, {spec.width} x {spec.height}, "
+            f"colour {result.info['color']}"
+        )
+        if dim is not None and dim["classes"] is None:
+            lines.append(f"  boundary dimension: none ({dim.get('note', 'no boundary')})")
+        elif dim is not None:
+            for entry in (dim, *dim.get("also", [])):
+                lines.append(f"  boundary dimension ({entry['classes']}): {entry['summary']}")
     chaos = result.info.get("chaos")
     if chaos is not None:
         lines.append(_chaos_line(chaos))

@@ -171,6 +171,11 @@ class Explorer:
     ):
         if config.mode != "map":
             raise UsageError(f"{config.source}: expected a map config (a [map] section)")
+        if config.map.is_line:
+            raise UsageError(
+                f"{config.source}: expected a plane (a [map] with x and y) to explore, found a "
+                f"line (only x); draw it with bpsweep map"
+            )
         self.config = config
         self.spec: MapSpec = dataclasses.replace(config.map, columns="full")
         self.store = TileStore(Path(out) / "tiles", config)

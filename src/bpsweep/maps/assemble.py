@@ -63,34 +63,41 @@ def assemble_map(config: SweepConfig, grid: Grid, store: TileStore, path: Path, 
     hint = f"the tiles are kept in {store.folder}; {{action}} and run the same command again"
     with atomic_file(path, hint) as out:
         writer = pq.ParquetWriter(out, schema, compression="zstd", **encodings)
+
+        def load(tx, ty):
+            table = store.load(grid, tx, ty, kind, tile_columns(config, kind))
+            if table is not None and chaos:
+                counts = store.load(grid, tx, ty, chaos_kind(chaos))
+                table = None if counts is None else table.append_column("chaos", counts["chaos"])
+            if table is None:
+                raise SweepError(
+                    f"tile ({tx}, {ty}) of {store.folder} vanished or changed while "
+                    f"the map was assembled; run the same command again to train it"
+                )
+            return table
+
+        def write(ids, part):
+            rows = _rows(config, ids, part, names, base_schema)
+            if chaos:
+                rows = rows.append_column("chaos", part["chaos"])
+            writer.write_table(rows)
+
         try:
-            for ty in range(grid.tiles_y):
-                tables = []
-                for tx in range(grid.tiles_x):
-                    table = store.load(grid, tx, ty, kind, tile_columns(config, kind))
-                    if table is not None and chaos:
-                        counts = store.load(grid, tx, ty, chaos_kind(chaos))
-                        table = (
-                            None
-                            if counts is None
-                            else table.append_column("chaos", counts["chaos"])
-                        )
-                    if table is None:
-                        raise SweepError(
-                            f"tile ({tx}, {ty}) of {store.folder} vanished or changed while "
-                            f"the map was assembled; run the same command again to train it"
-                        )
-                    tables.append(table)
+            if grid.spec.is_line:  # tiles of T^2 points, a row group of several at a time
+                step = max(1, ROW_GROUP // grid.shape[0])
+                for t0 in range(0, grid.tiles_x, step):
+                    tiles = range(t0, min(grid.tiles_x, t0 + step))
+                    part = pa.concat_tables([load(tx, 0) for tx in tiles])
+                    i0, i1 = grid.bounds(tiles[0], 0)[0], grid.bounds(tiles[-1], 0)[1]
+                    write(np.arange(i0, i1, dtype=np.int64), part)
+            for ty in range(0 if grid.spec.is_line else grid.tiles_y):
+                tables = [load(tx, ty) for tx in range(grid.tiles_x)]
                 _, _, j0, j1 = grid.bounds(0, ty)
                 band = _band(tables, grid, config, j1 - j0)
                 for r0 in range(0, j1 - j0, rows_per_group):
                     r1 = min(j1 - j0, r0 + rows_per_group)
                     ids = np.arange((j0 + r0) * width, (j0 + r1) * width, dtype=np.int64)
-                    part = band.slice(r0 * width, (r1 - r0) * width)
-                    rows = _rows(config, ids, part, names, base_schema)
-                    if chaos:
-                        rows = rows.append_column("chaos", part["chaos"])
-                    writer.write_table(rows)
+                    write(ids, band.slice(r0 * width, (r1 - r0) * width))
         finally:
             writer.close()
     return file_digest(path)

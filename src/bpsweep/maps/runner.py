@@ -163,9 +163,14 @@ def plan_maps(
             f"use bpsweep run"
         )
     spec, name = config.map, config.name
+    if spec.is_line and zoom is not None:
+        raise UsageError(
+            f"--zoom: {config.name} is a line (a [map] with only x); narrow it with --set "
+            f"map.center=[C] and --set map.span=[S] instead"
+        )
     if resolution is not None:
         spec = spec.with_resolution(resolution)
-        name = f"{name}-{spec.width}x{spec.height}"
+        name = f"{name}-{spec.width}" if spec.is_line else f"{name}-{spec.width}x{spec.height}"
     if frames is not None:
         if isinstance(frames, bool) or not isinstance(frames, int) or not 2 <= frames <= MAX_FRAMES:
             raise UsageError(
@@ -643,6 +648,8 @@ def _draw(config, outcome, color, fit_ssr, dimension, figure, options, chaos=0) 
     from . import image
 
     spec = config.map
+    if spec.is_line:
+        return _draw_line(config, outcome, fit_ssr, dimension, options, chaos)
     out = options.out
     results = outcome.csv_path
     t0 = time.perf_counter()
@@ -716,6 +723,44 @@ def _draw(config, outcome, color, fit_ssr, dimension, figure, options, chaos=0) 
     meta["map"] = info
     write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
     return MapResult(config, results, png, fig_path, json_path, info, dimension_png)
+
+
+def _draw_line(config, outcome, fit_ssr, dimension, options, chaos) -> MapResult:
+    """A line's figure (``<name>.png``: outcome and steps against the setting), its boundary
+    points' dimension and the ``map`` entry of the sidecar (see :mod:`bpsweep.maps.line`)."""
+    from . import line
+
+    spec, out, results = config.map, options.out, outcome.csv_path
+    t0 = time.perf_counter()
+    stats = drawing.first_pass(results, spec.width, fit_ssr, False)
+    values = line.read_line(results, ["status", "steps", "final_ssr", spec.x])
+    start = start_point(config)
+    info = {
+        "window": spec.to_dict(),
+        "color": "outcome",
+        "fit_ssr": fit_ssr,
+        "counts": {s: int(c) for s, c in zip(STATUSES, stats.counts)},
+        "good_fit": stats.good_fit,
+        "start": start,
+    }
+    if chaos:
+        info["chaos"] = drawing.chaos_entry(stats, chaos)
+    png = out / f"{config.name}.png"
+    title = f"outcome and steps along {spec.x}\nfixed: {_fixed_text(config)}"
+    fig = line.line_figure(config, values, fit_ssr, title, None if start is None else start[0])
+    _save_figure(fig.axes[0], png)
+    dimension_png = None
+    if dimension:
+        info["dimension"] = line.line_dimensions(values["status"])
+        if info["dimension"]["classes"] is not None:
+            dimension_png = out / f"{config.name}-dimension.png"
+            _save_figure(dimension_figure(config.name, info["dimension"]), dimension_png)
+    info["image_seconds"] = time.perf_counter() - t0
+    json_path = out / f"{config.name}.json"
+    meta = read_json(json_path, _RECOVER)
+    meta["map"] = info
+    write_text_atomic(json_path, json.dumps(meta, indent=2, default=str) + "\n")
+    return MapResult(config, results, png, None, json_path, info, dimension_png)
 
 
 def _half_resolution(config, entry: dict, fit_ssr, options) -> None:

@@ -11,7 +11,8 @@ in. Level z of a config's window is the grid of T * 2^z pixels a side, so ``bpsw
 --resolution 4096x4096`` trains exactly the level-4 tiles the explorer shows.
 
 **A tile** (tx, ty) of a grid holds pixels i in [tx T, (tx + 1) T) and j in [ty T, (ty + 1) T)
-(fewer at the grid's far edges), as an Arrow IPC file of its runs' outcomes, rows in the
+(fewer at the grid's far edges; on a line, a [map] with only x, T^2 points along it), as an
+Arrow IPC file of its runs' outcomes, rows in the
 grid's run order restricted to the tile (row j = j0 first, i increasing within a row):
 ``status`` (int8 codes), ``steps``, ``final_ssr``, and for full tiles ``initial_ssr`` and
 ``final_<p>``. Beside it a record (JSON) of its size and SHA-256 is written after the tile
@@ -55,7 +56,8 @@ def plane_key(config: SweepConfig) -> str:
     resolved = config.resolved(expand_values=True)
     del resolved["name"], resolved["description"]
     table = resolved.pop("map")
-    resolved["plane"] = {"x": table["x"], "y": table["y"], "scale": table["scale"]}
+    # a line's plane ("y": None, one scale) is not a 2-D plane's: their pixels differ
+    resolved["plane"] = {"x": table["x"], "y": table.get("y"), "scale": table["scale"]}
     data = []
     for d in config.values_of("dataset"):
         path = Path(d) if Path(d).is_absolute() else config.base_dir / d
@@ -84,12 +86,18 @@ class Grid:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """(width, height) of a tile in pixels: size x size, or size^2 x 1 on a line (as many
+        runs a tile, not 256 of them)."""
+        return (self.size * self.size, 1) if self.spec.is_line else (self.size, self.size)
+
+    @property
     def tiles_x(self) -> int:
-        return -(-self.spec.width // self.size)
+        return -(-self.spec.width // self.shape[0])
 
     @property
     def tiles_y(self) -> int:
-        return -(-self.spec.height // self.size)
+        return -(-self.spec.height // self.shape[1])
 
     def tiles(self) -> list[tuple[int, int]]:
         """Every tile (tx, ty), rows of tiles from the bottom."""
@@ -97,8 +105,9 @@ class Grid:
 
     def bounds(self, tx: int, ty: int) -> tuple[int, int, int, int]:
         """(i0, i1, j0, j1): the tile's pixel columns [i0, i1) and rows [j0, j1)."""
-        w, h, t = self.spec.width, self.spec.height, self.size
-        return tx * t, min(w, (tx + 1) * t), ty * t, min(h, (ty + 1) * t)
+        w, h = self.spec.width, self.spec.height
+        tw, th = self.shape
+        return tx * tw, min(w, (tx + 1) * tw), ty * th, min(h, (ty + 1) * th)
 
     def run_ids(self, tx: int, ty: int) -> np.ndarray:
         """The tile's run ids k = j * W + i, in the tile's row order."""

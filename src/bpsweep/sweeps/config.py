@@ -186,10 +186,8 @@ class SweepConfig:
         """Every value a setting can take in this sweep (the bounds for a continuous range)."""
         for a in self.axes:
             if a.name == name:
-                if a.kind == "map":
-                    return list(
-                        self.map.x_values() if a.name == self.map.x else self.map.y_values()
-                    )
+                if a.kind == "map":  # its first and last pixel's (a line has 10^7 values)
+                    return [a.low, a.high]
                 return list(a.values) if a.kind == "values" else [a.low, a.high]
         return [self.fixed.get(name, SETTINGS[name].default if name in SETTINGS else None)]
 
@@ -558,10 +556,8 @@ def _map_config(raw, source, base_dir, name, description, fixed, placed) -> Swee
                 f"{placed.get(key, '[init]')}; "
                 f"expected it in one place, found both"
             )
-        values = spec.x_values() if axis == 0 else spec.y_values()
-        axes.append(
-            Axis(key, "map", low=float(values[0]), high=float(values[-1]), spec=len(values))
-        )
+        low, high = spec.axis_range(axis)
+        axes.append(Axis(key, "map", low=low, high=high, spec=spec.resolution[axis]))
         fixed.pop(key, None)
     config = SweepConfig(
         name=name,

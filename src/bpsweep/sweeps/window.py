@@ -50,6 +50,8 @@ COLOR_MODES = ("outcome", "steps", "final_ssr", "basin", "chaos")
 #: map is drawn (:data:`bpsweep.maps.runner.DRAW_BYTES`: 16384 x 16384 needs about 51 GB to draw;
 #: the memory check refuses what this machine cannot hold).
 MAX_SIDE = 16384
+#: Most points of a line (a ``[map]`` with only ``x``: a 1-D slice of a plane).
+MAX_LINE = 10_000_000
 LN10 = math.log(10.0)
 
 
@@ -87,7 +89,7 @@ class MapSpec:
     """
 
     x: str
-    y: str
+    y: str | None  #: None: a line (a 1-D slice along x; height 1, the y entries unused)
     center: tuple[float, float]
     span: tuple[float, float]
     resolution: tuple[int, int]
@@ -111,8 +113,24 @@ class MapSpec:
         return self.resolution[0] * self.resolution[1]
 
     @property
-    def names(self) -> tuple[str, str]:
-        return (self.x, self.y)
+    def is_line(self) -> bool:
+        """A 1-D slice: a ``[map]`` with only ``x``, W points along it (H = 1)."""
+        return self.y is None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The settings on the axes: (x, y), or (x,) for a line."""
+        return (self.x,) if self.y is None else (self.x, self.y)
+
+    def axis_range(self, axis: int) -> tuple[float, float]:
+        """The setting's values at the first and the last pixel along axis 0 (x) or 1 (y)."""
+        n = self.resolution[axis]
+        c, s, scale = self.center[axis], self.span[axis], self.scale[axis]
+        if n <= WHOLE_AXIS:
+            values = _cached_axis(c, s, n, scale)
+        else:
+            values = axis_values(c, s, n, scale, [0, n - 1])
+        return float(values[0]), float(values[-1])
 
     def x_values(self) -> np.ndarray:
         """The x setting's value of each column i = 0..W-1: float64 (W,), increasing
@@ -134,6 +152,8 @@ class MapSpec:
         """The same window at another resolution: (W, H) or the text ``"WxH"`` (``--resolution``).
         Raises UsageError when the text is malformed or the window cannot hold that many
         distinct pixels."""
+        if self.is_line:
+            return self._line_resolution(resolution)
         if isinstance(resolution, str):
             resolution = parse_resolution(resolution)
         w, h = _check_resolution(resolution, lambda m: UsageError(f"--resolution: {m}"))
@@ -141,9 +161,34 @@ class MapSpec:
         _check_window(new, lambda key, m: UsageError(f"--resolution {w}x{h}: {m}"))
         return new
 
+    def _line_resolution(self, resolution) -> MapSpec:
+        """A line at N points: ``"N"`` (``--resolution N``), N or (N, 1)."""
+        text = str(resolution).strip()
+        if isinstance(resolution, (tuple, list)) and len(resolution) == 2 and resolution[1] == 1:
+            text = str(resolution[0])
+        if not re.fullmatch(r"[0-9]+(x1)?", text) or not 1 <= int(text.split("x")[0]) <= MAX_LINE:
+            raise UsageError(
+                f"--resolution: expected N, a whole number of points from 1 to {MAX_LINE:,} "
+                f"({self.source} is a line: a [map] with only x), found {resolution!r}"
+            )
+        n = int(text.split("x")[0])
+        new = dataclasses.replace(self, resolution=(n, 1))
+        _check_window(new, lambda key, m: UsageError(f"--resolution {n}: {m}"))
+        return new
+
     def to_table(self) -> dict:
         """The ``[map]`` table of this window (plain data; :func:`parse_map_section` of it gives
         the same spec back): for the resolved config and fingerprints."""
+        if self.is_line:
+            return {
+                "x": self.x,
+                "center": [self.center[0]],
+                "span": [self.span[0]],
+                "resolution": [self.width],
+                "scale": [self.scale[0]],
+                "color": self.color,
+                **({"columns": self.columns} if self.columns != "full" else {}),
+            }
         return {
             "x": self.x,
             "y": self.y,
@@ -159,12 +204,10 @@ class MapSpec:
     def to_dict(self) -> dict:
         """The window as plain JSON data (for the results' sidecar): :meth:`to_table` and the
         first and last pixel's values of each setting (``x_range``, ``y_range``)."""
-        xs, ys = self.x_values(), self.y_values()
-        return {
-            **self.to_table(),
-            "x_range": [float(xs[0]), float(xs[-1])],
-            "y_range": [float(ys[0]), float(ys[-1])],
-        }
+        ranges = {"x_range": list(self.axis_range(0))}
+        if not self.is_line:
+            ranges["y_range"] = list(self.axis_range(1))
+        return {**self.to_table(), **ranges}
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -225,6 +268,8 @@ def parse_map_section(
     for key in table:
         if key not in MAP_KEYS:
             raise _unknown(source, "[map]", key, MAP_KEYS)
+    if "y" not in table and "x" in table:
+        return _parse_line(table, source, axes)
     for key in ("x", "y", "center", "span", "resolution"):
         if key not in table:
             raise ConfigError(
@@ -233,28 +278,8 @@ def parse_map_section(
             )
     names, settings = [], []
     for key in ("x", "y"):
-        name = table[key]
-        known = [n for n in axes if n != "init_<p>"] + (["init_<p>"] if "init_<p>" in axes else [])
-        setting = _axis_setting(name, axes) if isinstance(name, str) else None
-        if setting is None and name in SETTINGS:  # a whole-number or text setting
-            raise ConfigError(
-                f"{source}: [map] {key}: expected a setting with continuous values (a map axis "
-                f"takes a value at every pixel: {', '.join(known)}), found {name!r}, which "
-                f"takes {SETTINGS[name].expected}; sweep it with bpsweep run instead"
-            )
-        if setting is None:
-            hint = did_you_mean(name, known) if isinstance(name, str) else ""
-            raise ConfigError(
-                f"{source}: [map] {key}: expected the name of a numeric setting "
-                f"({', '.join(known)}), found {_found(name)}{hint}"
-            )
-        if setting.kind != "float":
-            raise ConfigError(
-                f"{source}: [map] {key}: expected a setting with continuous values (a map "
-                f"axis takes fractional values), found {name!r} ({setting.expected})"
-            )
-        names.append(name)
-        settings.append(setting)
+        names.append(table[key])
+        settings.append(_axis_of(source, key, table[key], axes))
     if names[0] == names[1]:
         raise ConfigError(
             f"{source}: [map] y: expected a setting other than x, found {names[1]!r} on both axes"
@@ -278,18 +303,7 @@ def parse_map_section(
         lambda v: v in SCALES,
         "two of 'linear', 'log' (x, y)",
     )
-    color = table.get("color", "outcome")
-    if color not in COLOR_MODES:
-        raise ConfigError(
-            f"{source}: [map] color: expected one of {', '.join(COLOR_MODES)}, found "
-            f"{_found(color)}"
-        )
-    columns = table.get("columns", "full")
-    if columns not in COLUMN_SETS:
-        raise ConfigError(
-            f"{source}: [map] columns: expected one of {', '.join(COLUMN_SETS)}, found "
-            f"{_found(columns)}"
-        )
+    color, columns = _color_and_columns(table, source)
     spec = MapSpec(
         x=names[0],
         y=names[1],
@@ -306,12 +320,110 @@ def parse_map_section(
     return spec
 
 
+def _parse_line(table: dict, source: str, axes) -> MapSpec:
+    """A ``[map]`` with only ``x``: a line of N points along one setting (``center``, ``span``,
+    ``resolution`` and ``scale`` each one value, or a list of one)."""
+    if any(isinstance(table.get(k), list) and len(table[k]) == 2 for k in MAP_KEYS):
+        raise ConfigError(
+            f"{source}: [map] y: expected a value (a map needs x, y, center, span and "
+            f"resolution; a line, a [map] with only x, takes one center, span and "
+            f"resolution = [N]), found none"
+        )
+    for key in ("center", "span", "resolution"):
+        if key not in table:
+            raise ConfigError(
+                f"{source}: [map] {key}: expected a value (a line, a [map] with only x, needs "
+                f"x, center, span and resolution = [N]), found none"
+            )
+
+    def one(key, check, expected):
+        value = table[key]
+        value = value[0] if isinstance(value, list) and len(value) == 1 else value
+        if not check(value):
+            raise ConfigError(
+                f"{source}: [map] {key}: expected {expected} (a line: a [map] with only x), "
+                f"found {_found(table[key])}"
+            )
+        return value
+
+    setting = _axis_of(source, "x", table["x"], axes)
+    center = one("center", _finite, "one finite number")
+    span = one("span", lambda v: _finite(v) and v > 0, "one finite number > 0")
+    n = one(
+        "resolution",
+        lambda v: (
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 1 <= v <= MAX_LINE
+        ),
+        f"[N], a whole number of points from 1 to {MAX_LINE:,}",
+    )
+    scale = (
+        one("scale", lambda v: v in SCALES, "one of 'linear', 'log'")
+        if "scale" in table
+        else "linear"
+    )
+    color, columns = _color_and_columns(table, source)
+    spec = MapSpec(
+        x=table["x"],
+        y=None,
+        center=(float(center), 0.0),
+        span=(float(span), 1.0),
+        resolution=(int(n), 1),
+        scale=(scale, "linear"),
+        color=color,
+        columns=columns,
+        source=source,
+        settings=(setting, None),
+    )
+    _check_window(spec, lambda key, m: ConfigError(f"{source}: [map] {key}: {m}"))
+    return spec
+
+
+def _color_and_columns(table: dict, source: str) -> tuple[str, str]:
+    color = table.get("color", "outcome")
+    if color not in COLOR_MODES:
+        raise ConfigError(
+            f"{source}: [map] color: expected one of {', '.join(COLOR_MODES)}, found "
+            f"{_found(color)}"
+        )
+    columns = table.get("columns", "full")
+    if columns not in COLUMN_SETS:
+        raise ConfigError(
+            f"{source}: [map] columns: expected one of {', '.join(COLUMN_SETS)}, found "
+            f"{_found(columns)}"
+        )
+    return color, columns
+
+
+def _axis_of(source: str, key: str, name, axes) -> Setting:
+    """The :class:`Setting` of the map axis ``key`` (x or y) named ``name``, or a ConfigError."""
+    known = [n for n in axes if n != "init_<p>"] + (["init_<p>"] if "init_<p>" in axes else [])
+    setting = _axis_setting(name, axes) if isinstance(name, str) else None
+    if setting is None and name in SETTINGS:  # a whole-number or text setting
+        raise ConfigError(
+            f"{source}: [map] {key}: expected a setting with continuous values (a map axis "
+            f"takes a value at every pixel: {', '.join(known)}), found {name!r}, which "
+            f"takes {SETTINGS[name].expected}; sweep it with bpsweep run instead"
+        )
+    if setting is None:
+        hint = did_you_mean(name, known) if isinstance(name, str) else ""
+        raise ConfigError(
+            f"{source}: [map] {key}: expected the name of a numeric setting "
+            f"({', '.join(known)}), found {_found(name)}{hint}"
+        )
+    if setting.kind != "float":
+        raise ConfigError(
+            f"{source}: [map] {key}: expected a setting with continuous values (a map "
+            f"axis takes fractional values), found {name!r} ({setting.expected})"
+        )
+    return setting
+
+
 def _check_window(spec: MapSpec, fail) -> None:
     """Every pixel's value finite, allowed for its setting, and distinct from its neighbour's
     (strictly increasing); ``fail(key, message)`` builds the error."""
-    for axis, (name, setting, values) in enumerate(
-        zip(spec.names, spec.settings, (spec.x_values(), spec.y_values()))
-    ):
+    for axis, (name, setting) in enumerate(zip(spec.names, spec.settings)):
+        n = spec.resolution[axis]
+        values = _probe(spec, axis) if n > WHOLE_AXIS else (spec.x_values(), spec.y_values())[axis]
         log = spec.scale[axis] == "log"
         c, s = spec.center[axis], spec.span[axis]
         units = " (log10 units)" if log else ""
@@ -327,7 +439,7 @@ def _check_window(spec: MapSpec, fail) -> None:
         if len(values) > 1 and not np.all(np.diff(values) > 0):
             raise fail(
                 "span",
-                f"expected a span that float64 resolves into {len(values)} distinct values "
+                f"expected a span that float64 resolves into {n} distinct values "
                 f"of {where}, found neighbouring pixels with the same value; widen the span or "
                 f"lower the resolution (spans down to about 1e-12 of the centre are exact)",
             )
@@ -423,6 +535,15 @@ def _values_at(spec: MapSpec, axis: int, idx: np.ndarray) -> np.ndarray:
     return values[inverse]
 
 
+def _probe(spec: MapSpec, axis: int, n: int | None = None) -> np.ndarray:
+    """The axis' values at its ends and its centre, with their neighbours (where float64
+    first fails to separate neighbouring pixels, the values being largest or the axis
+    widest there): checking every pixel of a long axis would cost seconds."""
+    n = spec.resolution[axis] if n is None else n
+    probe = np.unique(np.clip([0, 1, n // 2 - 1, n // 2, n // 2 + 1, n - 2, n - 1], 0, n - 1))
+    return axis_values(spec.center[axis], spec.span[axis], n, spec.scale[axis], probe)
+
+
 def max_level(spec: MapSpec, tile: int = 256, most: int = 60) -> int:
     """The deepest level z (grids of tile * 2^z pixels a side over this window) at which
     float64 still gives every pixel of each axis its own value, checked at the window's edges
@@ -453,19 +574,14 @@ def pixels_at(spec: MapSpec, runs: np.ndarray) -> dict:
     wider or taller than :data:`WHOLE_AXIS` (an explorer's deep level: 256 * 2^z pixels a
     side) computes only the columns and rows the runs are in."""
     i, j = pixel_of(np.asarray(runs, dtype=np.int64), spec.width)
-    if max(spec.width, spec.height) > WHOLE_AXIS:
-        return {
-            "map_i": i,
-            "map_j": j,
-            spec.x: _values_at(spec, 0, i),
-            spec.y: _values_at(spec, 1, j),
-        }
-    return {
-        "map_i": i,
-        "map_j": j,
-        spec.x: spec.x_values()[i],
-        spec.y: spec.y_values()[j],
-    }
+    out = {"map_i": i, "map_j": j}
+    for axis, name in enumerate(spec.names):
+        k = (i, j)[axis]
+        if spec.resolution[axis] > WHOLE_AXIS:
+            out[name] = _values_at(spec, axis, k)
+        else:
+            out[name] = (spec.x_values(), spec.y_values())[axis][k]
+    return out
 
 
 def to_grid(values, spec_or_shape) -> np.ndarray:
