@@ -212,6 +212,8 @@ def test_shipped_maps_load():
     for name in ("map-basins-w1-w2", "map-lr-hidden-output"):
         config = load_config(ROOT / "experiments" / f"{name}.toml")
         assert config.mode == "map" and config.n_runs == 1024 * 1024
+    line = load_config(ROOT / "experiments" / "line-lr-hidden.toml")
+    assert line.map.is_line and line.n_runs == 10**6
 
 
 def _start(args, cwd):
