@@ -39,7 +39,8 @@ span = [0.9, 4.0]
 resolution = [6, 4]
 """
 
-# slow: every pixel takes its 1500 steps, in 3 tiles of 256 x 200 pixels or fewer
+# slow: every pixel takes its 600 steps, in 3 tiles of 256 x 200 pixels or fewer (a tile
+# about 0.7 s on 2 cores: time to kill the map between two tiles)
 SLOW = """
 name = "slow"
 [init]
@@ -47,13 +48,13 @@ preset = "statquest-start"
 [train]
 lr = 0.01
 tol = 1e-12
-max_steps = 1500
+max_steps = 600
 [map]
 x = "init_w3"
 y = "init_w4"
 center = [0.36, 0.63]
 span = [1.0, 1.0]
-resolution = [700, 200]
+resolution = [520, 200]
 """
 
 
