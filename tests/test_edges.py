@@ -5,6 +5,7 @@ behaviour, and never a traceback or a library's warning on stderr."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -415,3 +416,20 @@ def test_no_library_warning_reaches_the_terminal_in_normal_use(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """``bpsweep map ... --dry-run | head -3`` printed a BrokenPipeError traceback."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bpsweep", "map", str(MAP), "--dry-run", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    proc.stdout.close()  # the reader is gone before the first line
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

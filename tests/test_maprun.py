@@ -147,7 +147,17 @@ def test_zoom_frames_measure_the_dimension_of_every_frame(tmp_path, capsys):
     median = np.nanmedian(np.array(per_frame, dtype=float))
     assert found["median"]["diverged vs not"] == pytest.approx(median)
     assert summary.with_name(summary.stem + "-dimension.png").exists()
-    assert "median boundary dimension over the frames: diverged vs not" in out
+    assert "median boundary dimension (diverged vs not) over 2 of 3 frames" in out
+    assert found["frames_measured"]["diverged vs not"] == 2
+    slopes = [
+        r["local_slope"]
+        for k in range(2)
+        for r in json.loads(next(tmp_path.glob(f"m-zoom-*-frame-{k:03d}.json")).read_text())["map"][
+            "dimension"
+        ]["table"]
+        if r["local_slope"] is not None
+    ]
+    assert found["median_local_slope"]["diverged vs not"] == pytest.approx(np.median(slopes))
     # each frame's own D also at half its resolution, the same window
     (meta,) = tmp_path.glob("m-zoom-*-frame-000.json")
     meta = json.loads(meta.read_text())["map"]["dimension"]

@@ -9,6 +9,7 @@ status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -90,6 +91,12 @@ def main(argv=None) -> int:
     except Terminated:
         print(f"bpsweep {args.command}: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop as a Unix tool does on SIGPIPE, quietly
+        # (stdout sent to /dev/null so that the interpreter's last flush raises nothing)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     finally:
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -188,8 +188,13 @@ def cmd_map(args) -> int:
                 )
                 shown = shown or "none (one outcome only: no boundary)"
                 print(f"  frame {row['frame']:3d}  depth {row['depth']:6.2f}  D: {shown}")
-            medians = ", ".join(f"{k} {v:.3f}" for k, v in found["median"].items())
-            print(f"zoom: median boundary dimension over the frames: {medians}")
+            for k, v in found["median"].items():
+                local = found["median_local_slope"].get(k)
+                also = f"; median of their local slopes {local:.3f}" if local is not None else ""
+                print(
+                    f"zoom: median boundary dimension ({k}) over "
+                    f"{found['frames_measured'][k]} of {len(drawn)} frames: {v:.3f}{also}"
+                )
             print(f"  wrote {Path(args.out) / (gif + '-dimension.png')}")
             print(f"        {Path(args.out) / (gif + '.json')}")
     return 0

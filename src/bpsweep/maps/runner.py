@@ -798,16 +798,21 @@ def _half_resolution(config, entry: dict, fit_ssr, options) -> None:
 
 def zoom_dimensions(drawn: list[MapResult], tag: str, out: Path) -> dict:
     """The boundary dimension of every zoom frame against the zoom's depth (log10 of how many
-    times narrower than the first frame), their median (as Sohl-Dickstein reports a zoom),
-    a plot (``<tag>-dimension.png``) and a JSON (``<tag>.json``); returns the JSON's content."""
+    times narrower than the first frame), their median over the frames that have the boundary
+    and the median of all their local slopes (as Sohl-Dickstein's notebook reports a zoom), a
+    plot (``<tag>-dimension.png``) and a JSON (``<tag>.json``); returns the JSON's content."""
     from .image import _no_matplotlib, figure
 
     first = drawn[0].config.map.span[0]
-    rows = []
+    rows, slopes = [], {}
     for k, result in enumerate(drawn):
         entry = result.info.get("dimension") or {}
         found = {e["classes"]: e for e in (entry, *entry.get("also", [])) if e.get("classes")}
         depth = math.log10(first / result.config.map.span[0])
+        for c, e in found.items():
+            slopes.setdefault(c, []).extend(
+                r["local_slope"] for r in e.get("table", []) if r.get("local_slope") is not None
+            )
         rows.append(
             {
                 "frame": k,
@@ -831,7 +836,14 @@ def zoom_dimensions(drawn: list[MapResult], tag: str, out: Path) -> dict:
     ax.set_title(f"{tag}: the boundary's dimension as the zoom deepens", fontsize=9)
     ax.legend(fontsize=8)
     _save_figure(ax, out / f"{tag}-dimension.png")
-    result = {"frames": rows, "median": medians}  # rows keep None where a frame has no D
+    result = {
+        "frames": rows,  # None where a frame has no boundary (one outcome only)
+        "median": medians,  # of the frames' D
+        "frames_measured": {c: int(table[f"D ({c})"].notna().sum()) for c in medians},
+        # the fractal-trainability notebook's figure: the median of every local slope of
+        # every frame
+        "median_local_slope": {c: float(np.median(slopes[c])) for c in medians if slopes.get(c)},
+    }
     write_text_atomic(out / f"{tag}.json", json.dumps(result, indent=2, default=str) + "\n")
     return result
 
