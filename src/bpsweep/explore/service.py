@@ -284,10 +284,14 @@ class Explorer:
         )
 
     def ssr_range(self) -> tuple[float, float]:
-        """The final_ssr colour scale of the whole plane: level 0's finite positive SSRs."""
+        """The final_ssr colour scale of the whole plane: level 0's finite positive SSRs (1e-6
+        to 10 when browsing a finished map without a level-0 tile)."""
         if self._ssr_range is None:
-            arrays = self.tile_future(0, 0, 0).result()
-            ssr = arrays.final_ssr[np.isfinite(arrays.final_ssr) & (arrays.final_ssr > 0)]
+            try:
+                ssr = self.tile_future(0, 0, 0).result().final_ssr
+            except NotTrained:  # a finished map's own level is deeper: a fixed scale
+                ssr = np.empty(0)
+            ssr = ssr[np.isfinite(ssr) & (ssr > 0)]
             lo, hi = (float(ssr.min()), float(ssr.max())) if ssr.size else (1e-6, 10.0)
             self._ssr_range = (lo, hi if hi > lo else lo * 10)
         return self._ssr_range
