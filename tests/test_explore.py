@@ -346,3 +346,31 @@ def test_deep_levels_train_the_pixels_of_their_level(client, explorer):
         assert run.final_ssr == arrays.final_ssr[row, col] or not math.isfinite(run.final_ssr)
         d = client.get(f"/api/pixel?z={z}&i={i}&j={j}").json()
         assert d["axes"] == {"lr_hidden": lr_h, "lr_output": lr_o} and d["status"] == run.status
+
+
+def test_a_keep_alive_connection_does_not_wait_for_delayed_acks(explorer):
+    """The server's socket says TCP, so that asyncio sets TCP_NODELAY on each connection: a
+    response written in two parts (headers, body) does not wait for the client's delayed ACK
+    (40 ms a request on a keep-alive connection: a browser's tiles, 25 a second)."""
+    import http.client
+    import socket
+    import time
+
+    from bpsweep.explore.server import Background, bind
+
+    sock = bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    sock.close()
+    server = Background(explorer)
+    try:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        t = time.perf_counter()
+        for _ in range(100):
+            connection.request("GET", "/api/status")
+            assert connection.getresponse().read().startswith(b'{"pending":0')
+        seconds = time.perf_counter() - t
+        connection.close()
+    finally:
+        server.stop()
+    assert seconds < 3.0, f"100 requests on one connection took {seconds:.2f} s"

@@ -28,7 +28,10 @@ def hosts_for(host: str, port: int) -> set[str]:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: any free one); OutputError when taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (an
+    # accepted socket takes the listening one's); with proto 0 a keep-alive connection's
+    # response waited for the client's delayed ACK, 40 ms a request
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
