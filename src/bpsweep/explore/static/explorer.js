@@ -184,9 +184,14 @@
   const waiting = new Set();
   let inFlight = 0;
 
+  // Jobs wait for the end of the current task, so that the tiles Leaflet asks for together
+  // (a view's main and preview layers) are ordered together.
+  let pumpSoon = false;
   function schedule(job) {
     waiting.add(job);
-    pump();
+    if (pumpSoon) return;
+    pumpSoon = true;
+    setTimeout(() => { pumpSoon = false; pump(); }, 0);
   }
 
   function pump() {
