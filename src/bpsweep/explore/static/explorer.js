@@ -184,6 +184,25 @@
   const waiting = new Set();
   let inFlight = 0;
 
+  // Tile URLs this tab has had (immutable: in the browser's cache unless it dropped them):
+  // fetched at once, past the queue above (kept over a reload, in sessionStorage).
+  const KNOWN = "bpsweep-explore-tiles";
+  const known = new Set();
+  try { JSON.parse(sessionStorage.getItem(KNOWN) || "[]").forEach((u) => known.add(u)); } catch (_) { /* none */ }
+  let saveSoon = 0;
+  function saveKnown() {
+    clearTimeout(saveSoon);
+    try { sessionStorage.setItem(KNOWN, JSON.stringify([...known])); } catch (_) { /* full: kept in memory */ }
+  }
+  function remember(url) {
+    if (known.has(url)) return;
+    known.add(url);
+    if (known.size > 5000) known.delete(known.values().next().value);
+    clearTimeout(saveSoon);
+    saveSoon = setTimeout(saveKnown, 1000);
+  }
+  window.addEventListener("pagehide", saveKnown);
+
   // Jobs wait for the end of the current task, so that the tiles Leaflet asks for together
   // (a view's main and preview layers) are ordered together.
   let pumpSoon = false;
@@ -227,7 +246,8 @@
       const url = this.getTileUrl(coords);
       const job = { z: coords.z, x: coords.x, y: coords.y, signal: controller.signal, attempt: 0 };
       job.start = () => this._bpFetch(img, url, done, job);
-      schedule(job);
+      if (known.has(url)) job.start();
+      else schedule(job);
       return img;
     },
 
@@ -251,7 +271,8 @@
             try { text = (await response.json()).error || text; } catch (_) { /* keep it */ }
             throw new Error(text);
           }
-          if (response.headers.get("X-Bpsweep-Error") && !state.plane.train) {
+          if (!response.headers.get("X-Bpsweep-Error")) remember(url);
+          else if (!state.plane.train) {
             showOnce("grey crossed tiles were not trained for this finished map (its own " +
               "level is the one of its resolution)", "note");
           }
