@@ -132,6 +132,8 @@ def create_app(explorer: Explorer, hosts: set[str]) -> Starlette:
                 "done": explorer.queue.done,
                 "trained": explorer.store.trained,
                 "errors": errors[-5:],
+                # the final_ssr colour scale, once a final_ssr tile has fixed it (the legend's)
+                "ssr_range": explorer._ssr_range,
             }
         )
 

@@ -37,7 +37,7 @@ from ..maps.tiles import TILE, Grid, TileStore, level_grid, tile_bytes, train_ti
 from ..model import DEFAULT_FIT_SSR, STATUSES, param_names
 from ..sweeps.config import SweepConfig, config_from_dict, to_toml
 from ..sweeps.expand import expand_columns
-from ..sweeps.window import COLOR_MODES, MapSpec, max_level
+from ..sweeps.window import COLOR_MODES, MapSpec, axis_values, max_level
 
 #: Tiles kept decoded in memory (about 1.1 MB each): a screenful many times over.
 CACHED_TILES = 256
@@ -235,11 +235,15 @@ class Explorer:
         if table is None:
             if not self.train:
                 raise NotTrained(f"tile ({z}, {x}, {y}) was not trained for this map")
-            config = self._config_of(grid)
             from ..sweeps.chunks import CHUNK_TRAINERS
 
             self.store.prepare(grid)
-            table = train_tile(config, grid, tx, ty, "full", CHUNK_TRAINERS[self.device])
+            if grid.spec.width * grid.spec.height <= MAX_RUN_ID:
+                config, part, at = self._config_of(grid), grid, (tx, ty)
+            else:  # run ids j * W + i would overflow int64: the tile as a window of its own
+                config = self._pixels_config(grid, *grid.bounds(tx, ty))
+                part, at = Grid(config.map), (0, 0)
+            table = train_tile(config, part, *at, "full", CHUNK_TRAINERS[self.device])
             self.store.save(grid, tx, ty, tile_bytes(table), "full")
         arrays = self._arrays(table)
         with self._cache_lock:
@@ -249,10 +253,23 @@ class Explorer:
         return arrays
 
     def _config_of(self, grid: Grid) -> SweepConfig:
-        """The map config of a grid of the plane (its window and resolution)."""
-        raw = self.config.resolved()
-        raw["map"] = grid.spec.to_table()
-        return config_from_dict(raw, source=self.config.source, base_dir=self.config.base_dir)
+        """The map config of a grid of the plane (its window and resolution): the plane's
+        config with the grid's window, not validated again (level 7 and deeper have more
+        pixels a side than a config may ask for; the window is the plane's own, and max_level
+        keeps its pixels apart)."""
+        return dataclasses.replace(self.config, map=grid.spec)
+
+    def _pixels_config(self, grid: Grid, i0: int, i1: int, j0: int, j1: int) -> SweepConfig:
+        """The map config of pixels [i0, i1) x [j0, j1) of a grid as a grid of their own, run
+        k = (j - j0) * (i1 - i0) + (i - i0), each pixel the grid's exact value: how a tile of
+        a level deeper than 23 is trained (its run ids j * W + i would overflow int64, and
+        numpy wraps them around silently), and a pixel of any level."""
+        s = grid.spec
+        xs = axis_values(s.center[0], s.span[0], s.width, s.scale[0], range(i0, i1))
+        ys = axis_values(s.center[1], s.span[1], s.height, s.scale[1], range(j0, j1))
+        fields = {f.name: getattr(s, f.name) for f in dataclasses.fields(MapSpec)}
+        spec = _Pixels(**{**fields, "resolution": (i1 - i0, j1 - j0)}, xs=xs, ys=ys)
+        return dataclasses.replace(self.config, map=spec)
 
     def _arrays(self, table) -> TileArrays:
         size = TILE
@@ -272,10 +289,14 @@ class Explorer:
         )
 
     def ssr_range(self) -> tuple[float, float]:
-        """The final_ssr colour scale of the whole plane: level 0's finite positive SSRs."""
+        """The final_ssr colour scale of the whole plane: level 0's finite positive SSRs (1e-6
+        to 10 when browsing a finished map without a level-0 tile)."""
         if self._ssr_range is None:
-            arrays = self.tile_future(0, 0, 0).result()
-            ssr = arrays.final_ssr[np.isfinite(arrays.final_ssr) & (arrays.final_ssr > 0)]
+            try:
+                ssr = self.tile_future(0, 0, 0).result().final_ssr
+            except NotTrained:  # a finished map's own level is deeper: a fixed scale
+                ssr = np.empty(0)
+            ssr = ssr[np.isfinite(ssr) & (ssr > 0)]
             lo, hi = (float(ssr.min()), float(ssr.max())) if ssr.size else (1e-6, 10.0)
             self._ssr_range = (lo, hi if hi > lo else lo * 10)
         return self._ssr_range
@@ -322,10 +343,8 @@ class Explorer:
         from ..engine.trainer import train
 
         self.pixel_value(z, i, j)  # checks the pixel
-        grid = level_grid(self.spec, z)
-        config = self._config_of(grid)
-        k = j * grid.spec.width + i
-        columns = expand_columns(config, np.array([k], dtype=np.int64))
+        config = self._pixels_config(level_grid(self.spec, z), i, i + 1, j, j + 1)
+        columns = expand_columns(config, np.zeros(1, dtype=np.int64))
         hidden = int(columns["hidden"][0])
         names = param_names(hidden)
         start = np.array([columns[f"init_{p}"][0] for p in names])
@@ -440,6 +459,25 @@ class Explorer:
 
     def close(self) -> None:
         self.queue.close()
+
+
+#: Most runs a grid may have for its run ids k = j * W + i to fit int64 (levels up to 23).
+MAX_RUN_ID = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class _Pixels(MapSpec):
+    """A window of given pixels of a grid (:meth:`Explorer._pixels_config`): their values
+    computed once, from the grid's own window (``x_values``, ``y_values``)."""
+
+    xs: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    ys: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def x_values(self) -> np.ndarray:
+        return self.xs
+
+    def y_values(self) -> np.ndarray:
+        return self.ys
 
 
 class NotTrained(Exception):
