@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..model import DEFAULT_FIT_SSR, param_names
-from ..sweeps.results import run_ids, varies
+from ..sweeps.results import run_ids, status_is, varies
+from .tables import group_sorted, grouped_quantiles
 
 #: The model a final parameter vector belongs to: basins are found within each.
 MODEL_COLUMNS = ("dataset", "hidden", "activation")
@@ -113,43 +114,71 @@ def _model_groups(df: pd.DataFrame):
 def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: int):
     """Cluster the canonical final vectors of the runs in ``mask``, per model; a table."""
     tables = []
-    labels = pd.Series(-1, index=df.index, dtype=np.int64)
+    labels = np.full(len(df), -1, dtype=np.int64)
     next_id = 1
-    for model, part in _model_groups(df):
-        hidden = int(part["hidden"].iloc[0]) if "hidden" in part.columns else 2
-        sel = mask[df.index.get_indexer(part.index)]
-        part = part.loc[sel]
-        if part.empty:
+    for model, where in _model_rows(df):
+        where = where[mask[where]]
+        if not len(where):
             continue
+        hidden = int(df["hidden"].iloc[where[0]]) if "hidden" in df.columns else 2
         names = param_names(hidden)
+        part = df.iloc[where][[f"final_{n}" for n in names]]
         vec = canonical_final(part, hidden)
         lab = cluster_points(transform(vec), tol)
-        ssr = part["final_ssr"].to_numpy(np.float64)
+        ssr = df["final_ssr"].to_numpy(np.float64)[where]
         n_clusters = int(lab.max()) + 1
-        med = pd.DataFrame(vec).groupby(lab).median().to_numpy()
+        med = np.column_stack([grouped_median(v, lab, n_clusters) for v in vec.T])
         dist = np.abs(vec - med[lab]).max(axis=1)
-        rep = pd.Series(dist).groupby(lab).idxmin().to_numpy()
-        spread = pd.Series(dist).groupby(lab).quantile(0.9).to_numpy()
-        status = part["status"].to_numpy()
+        order = np.lexsort((dist, lab))  # by cluster, then distance, ties in row order
+        rep = order[np.searchsorted(lab[order], np.arange(n_clusters))]  # pandas' idxmin
+        (spread,) = grouped_quantiles(dist, lab, n_clusters, (0.9,))
         table = pd.DataFrame({**{k: [v] * n_clusters for k, v in model.items()}})
         table["runs"] = np.bincount(lab)
         table["share"] = table["runs"] / total
-        table["converged"] = np.bincount(lab, status == "converged", n_clusters).astype(int)
-        table["max_steps"] = np.bincount(lab, status == "max_steps", n_clusters).astype(int)
-        table["ssr_min"] = pd.Series(ssr).groupby(lab).min().to_numpy()
-        table["ssr_median"] = pd.Series(ssr).groupby(lab).median().to_numpy()
+        for name in ("converged", "max_steps"):
+            hits = status_is(df, name)[where]
+            table[name] = np.bincount(lab, hits, n_clusters).astype(int)
+        (table["ssr_min"],) = grouped_quantiles(ssr, lab, n_clusters, (0.0,))
+        table["ssr_median"] = grouped_median(ssr, lab, n_clusters)
         table["spread"] = spread
-        table["rep_run_id"] = run_ids(part)[rep]
+        table["rep_run_id"] = run_ids(df)[where[rep]]
         table["rep_ssr"] = ssr[rep]
         for j, name in enumerate(names):
             table[name] = vec[rep, j]
         table.insert(0, "id", np.arange(next_id, next_id + n_clusters))
-        labels.loc[part.index] = lab + next_id
+        labels[where] = lab + next_id
         next_id += n_clusters
         tables.append(table)
+    labels = pd.Series(labels, index=df.index)
     if not tables:
         return pd.DataFrame(columns=["id", "runs", "share", "rep_run_id", "rep_ssr"]), labels
     return pd.concat(tables, ignore_index=True), labels
+
+
+def _model_rows(df: pd.DataFrame):
+    """(model, row positions) for each model (MODEL_COLUMNS that vary) in the table."""
+    keys = [k for k in MODEL_COLUMNS if k in df.columns and varies(df[k])]
+    if not keys:
+        yield {}, np.arange(len(df))
+        return
+    grouped = df.groupby(keys, sort=True, dropna=False, observed=True)
+    for values, where in grouped.indices.items():
+        values = values if isinstance(values, tuple) else (values,)
+        yield dict(zip(keys, values)), np.sort(where)
+
+
+def grouped_median(values, codes, n_groups: int) -> np.ndarray:
+    """The median of ``values`` within each group (G,), NaN left out, as pandas'
+    ``groupby().median()`` computes it to the last bit: the middle value, or the sum of the
+    two middle ones over 2."""
+    v, n, start = group_sorted(values, codes, n_groups)
+    has = n > 0
+    hi = np.where(has, start + n // 2, 0)
+    lo = np.where(has, start + (n - 1) // 2, 0)
+    if not len(v):
+        return np.full(n_groups, np.nan)
+    even = (v[hi] + v[lo]) / 2
+    return np.where(has, np.where(n % 2 == 1, v[hi], even), np.nan)
 
 
 def basins(
@@ -185,7 +214,6 @@ def stuck_points(
     in asinh(parameter) coordinates, so parameters drifting off to large values on a plateau
     group together. ``share`` is of all runs. Columns as in basins().
     """
-    status = df["status"].to_numpy()
-    poor = (status != "diverged") & ~(df["final_ssr"].to_numpy(np.float64) < fit_ssr)
+    poor = ~status_is(df, "diverged") & ~(df["final_ssr"].to_numpy(np.float64) < fit_ssr)
     table, labels = _places(df, poor, tol, np.arcsinh, len(df))
     return (table, labels) if with_labels else table
