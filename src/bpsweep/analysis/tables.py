@@ -158,49 +158,125 @@ def outcome_table(
     did not diverge (NaN where a group has no such runs); then for each share its Wilson
     interval at ``level`` (95%) over the group's runs, ``<share>_lo`` and ``<share>_hi``.
     """
-    keys, codes, frame = grouping(df, by)
-    n_groups = len(frame)
+    return outcome_tables(df, [by], fit_ssr, level)[0]
+
+
+def outcome_tables(
+    df: pd.DataFrame, groupings, fit_ssr: float = DEFAULT_FIT_SSR, level: float = 0.95
+) -> list[pd.DataFrame]:
+    """:func:`outcome_table` for each ``by`` of ``groupings`` (e.g. the bands of each axis of
+    a map)."""
     ssr = df["final_ssr"].to_numpy(np.float64)
     flags = outcome_flags(df["status"], ssr, fit_ssr)
-    conv, div = flags["converged"], flags["diverged"]
-    table = frame.reset_index(drop=True)
-    runs = np.bincount(codes, minlength=n_groups)
-    table["runs"] = runs
-    counts = {col: np.bincount(codes, flags[col], n_groups) for col in SHARES}
-    with np.errstate(invalid="ignore", divide="ignore"):
+    conv, kept = flags["converged"], ~flags["diverged"]
+    # each run's (status, good fit) as one code: the shares' counts from one bincount
+    status = np.select([conv, flags["max_steps"], flags["diverged"]], [0, 1, 2], 3)
+    kind = status * 2 + flags["good_fit"]
+    steps = df["steps"].to_numpy(np.float64)[conv]
+    ssr_kept = ssr[kept]
+    out = []
+    for by in groupings:
+        _, codes, frame = grouping(df, by)
+        n_groups = len(frame)
+        table = frame.reset_index(drop=True)
+        per_kind = np.bincount(codes * 8 + kind, minlength=8 * n_groups).reshape(n_groups, 8)
+        counts = {
+            "converged": per_kind[:, 0] + per_kind[:, 1],
+            "max_steps": per_kind[:, 2] + per_kind[:, 3],
+            "diverged": per_kind[:, 4] + per_kind[:, 5],
+            "good_fit": per_kind[:, 1] + per_kind[:, 3] + per_kind[:, 5],
+            "false_conv": per_kind[:, 0],
+        }
+        runs = per_kind.sum(axis=1)
+        table["runs"] = runs
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for col in SHARES:
+                table[col] = counts[col] / runs
+        p10, med, p90 = grouped_quantiles(steps, codes[conv], n_groups, (0.1, 0.5, 0.9))
+        table["steps_p10"], table["steps_median"], table["steps_p90"] = p10, med, p90
+        lo, med, p90 = grouped_quantiles(ssr_kept, codes[kept], n_groups, (0.0, 0.5, 0.9))
+        table["ssr_min"], table["ssr_median"], table["ssr_p90"] = lo, med, p90
         for col in SHARES:
-            table[col] = counts[col] / runs
-    steps = df["steps"].to_numpy(np.float64)
-    p10, med, p90 = grouped_quantiles(steps[conv], codes[conv], n_groups, (0.1, 0.5, 0.9))
-    table["steps_p10"], table["steps_median"], table["steps_p90"] = p10, med, p90
-    kept = ~div
-    lo, med, p90 = grouped_quantiles(ssr[kept], codes[kept], n_groups, (0.0, 0.5, 0.9))
-    table["ssr_min"], table["ssr_median"], table["ssr_p90"] = lo, med, p90
-    for col in SHARES:
-        table[f"{col}_lo"], table[f"{col}_hi"] = wilson_interval(counts[col], runs, level)
-    return table
+            table[f"{col}_lo"], table[f"{col}_hi"] = wilson_interval(counts[col], runs, level)
+        out.append(table)
+    return out
 
 
-def grouped_quantiles(values, codes, n_groups: int, qs) -> list[np.ndarray]:
+def grouped_quantiles(values, codes, n_groups: int, qs, layout=None) -> list[np.ndarray]:
     """For each q of ``qs``, the q-quantile of ``values`` within each group (G,): NaN values
     left out, NaN for a group without values; interpolated linearly as pandas'
     ``groupby().quantile()`` does it, to the last bit (index q (n - 1), the value there plus
-    (next - value) * frac when it falls between two). One sort for every q."""
-    v, n, start = group_sorted(values, codes, n_groups)
+    (next - value) * frac when it falls between two). ``layout``: the codes'
+    :class:`GroupLayout`, when several columns are taken over the same groups."""
+    values = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(codes, dtype=np.int64)
+    n = np.bincount(codes[~np.isnan(values)], minlength=n_groups)
+    has = n > 0
+    ats = [q * (n - 1).astype(np.float64) for q in qs]
+    idx = [at.astype(np.int64) for at in ats]
+    ks = [k for i in idx for k in (i, np.minimum(i + 1, np.maximum(n - 1, 0)))]
+    ks = np.array(ks).reshape(len(ks), n_groups)
+    kth = (layout or GroupLayout(codes, n_groups)).kth(values, ks)
     out = []
-    for q in qs:
-        at = q * (n - 1).astype(np.float64)
-        idx = at.astype(np.int64)
+    for j, at in enumerate(ats):
         frac = at % 1
-        has = n > 0
-        pos = np.where(has, start + idx, 0)
-        nxt = np.where(has & (frac != 0), pos + 1, pos)
+        val, nxt = kth[2 * j], kth[2 * j + 1]
         with np.errstate(invalid="ignore"):
-            val = v[pos] if len(v) else np.zeros(n_groups)
-            step = (v[nxt] - val) * frac if len(v) else np.zeros(n_groups)
-            res = np.where(frac == 0, val, val + step)
+            res = np.where(frac == 0, val, val + (nxt - val) * frac)
         out.append(np.where(has, res, np.nan))
     return out
+
+
+#: Groups larger than this are not sorted for their quantiles but partitioned (np.partition:
+#: linear time); smaller ones are sorted together.
+BIG_GROUP = 4096
+
+
+class GroupLayout:
+    """Where each group's rows are (group codes (R,) of ``n_groups`` groups), to take order
+    statistics of several columns over the same groups: each group's rows in one piece (in
+    row order), and the groups above BIG_GROUP rows apart from the others."""
+
+    def __init__(self, codes, n_groups: int):
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.n_groups = n_groups
+        self.order = np.argsort(_small(self.codes, n_groups), kind="stable")
+        self.n = np.bincount(self.codes, minlength=n_groups)
+        self.start = np.cumsum(self.n) - self.n
+        self.big = self.n > BIG_GROUP
+        small = ~self.big[self.codes[self.order]]
+        self.small_rows = self.order[small] if not small.all() else self.order
+
+    def kth(self, values, ks) -> np.ndarray:
+        """The k-th smallest value (0-based ranks ``ks``, an (m, G) array: m ranks for each
+        group) of ``values`` (R,) within each group, NaN values left out: (m, G), NaN for a
+        group without values. Small groups are sorted together; each large one is
+        partitioned."""
+        values = np.asarray(values, dtype=np.float64)
+        ks = np.asarray(ks, dtype=np.int64).reshape(-1, self.n_groups)
+        if np.isnan(values).any():  # left out: the groups' sizes differ from the layout's
+            ok = ~np.isnan(values)
+            return GroupLayout(self.codes[ok], self.n_groups).kth(values[ok], ks)
+        out = np.full(ks.shape, np.nan)
+        for g in np.flatnonzero(self.big):
+            piece = values[self.order[self.start[g] : self.start[g] + self.n[g]]]
+            wanted = ks[:, g]
+            out[:, g] = np.partition(piece, np.unique(wanted))[wanted]
+        small = ~self.big & (self.n > 0)
+        if small.any():
+            rows = self.small_rows
+            v, c = values[rows], self.codes[rows]
+            by_value = np.argsort(v)
+            by_value = by_value[np.argsort(_small(c[by_value], self.n_groups), kind="stable")]
+            n = np.where(small, self.n, 0)
+            start = np.cumsum(n) - n
+            out[:, small] = v[by_value][start[small] + ks[:, small]]
+        return out
+
+
+def kth_values(values, codes, n_groups: int, ks) -> np.ndarray:
+    """:meth:`GroupLayout.kth` for one column."""
+    return GroupLayout(codes, n_groups).kth(values, ks)
 
 
 def group_sorted(values, codes, n_groups: int):
