@@ -12,8 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..engine.data import BUILTIN, load_data
-from ..engine.trainer import TRAIN_SETTINGS
 from ..errors import ResultsError
 from ..model import ACTIVATIONS, DEFAULT_FIT_SSR, param_names
 from ..settings import SETTINGS
@@ -162,6 +160,9 @@ def run_settings(row: pd.Series, data_dir=None) -> dict:
         kind = SETTINGS[name].kind
         return int(value) if kind == "int" else float(value) if kind == "float" else str(value)
 
+    from ..engine.data import BUILTIN, load_data  # (numba: only when runs are re-run)
+    from ..engine.trainer import TRAIN_SETTINGS
+
     hidden = given("hidden") or SETTINGS["hidden"].default
     init = np.array([row[f"init_{n}"] for n in param_names(hidden)], dtype=np.float64)
     dataset = given("dataset") or SETTINGS["dataset"].default
@@ -256,6 +257,8 @@ def predict(params, x, hidden: int = 2, activation: str = "softplus") -> np.ndar
 
 def model_data(df: pd.DataFrame):
     """(x, y) of the data set the table's runs were trained on (its first row's dataset)."""
+    from ..engine.data import load_data
+
     dataset = str(df["dataset"].iloc[0]) if "dataset" in df.columns else "dosage"
     return load_data(dataset, base_dir=_data_dir(df))
 

@@ -21,7 +21,6 @@ from ..atomic import file_digest
 from ..errors import ResultsError, first_line
 from ..model import STATUSES, param_names
 from ..settings import SETTINGS
-from ._csvfmt import read_csv_exact
 
 #: Setting columns of the contract (seed is the replicate axis, not a grouping key).
 SETTING_COLUMNS = tuple(n for n in SETTINGS if n != "seed")
@@ -143,6 +142,8 @@ def _read_csv(path: Path, columns=None) -> pd.DataFrame:
                 f"results file {path}: the file is empty (no header); expected a results CSV"
             )
         if len(set(header)) < len(header):  # pandas names repeated columns apart (x, x.1)
+            from ._csvfmt import read_csv_exact  # (numba: not for every file read)
+
             frame = read_csv_exact(path, low_memory=False)
             frame.columns = [str(c).strip() for c in frame.columns]
             return frame
