@@ -36,6 +36,7 @@ from ..sweeps.results import (
     status_is,
     varying_settings,
 )
+from . import forking
 from .endpoints import (
     DEFAULT_BASIN_TOL,
     MODEL_COLUMNS,
@@ -161,6 +162,7 @@ def analyse(
     chaos_repeats: int = 1,
     tables=TABLES,
     bands: int = DEFAULT_BANDS,
+    parallel: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Run every analysis (or those named in ``tables``); returns {name: table}: outcome,
     sensitivity, basins, stuck (and chaos, chaos_runs when asked; the outcome table then also
@@ -170,22 +172,37 @@ def analyse(
 
     On a map's results (:func:`map_axes`) and without ``by``, the tables are by ``bands``
     equal bands of each axis (:mod:`bpsweep.analysis.maptables`) and the basins and stuck
-    places name where their representative run lies on the map.
+    places name where their representative run lies on the map. ``parallel``: for large
+    tables, find the basins and stuck places in a forked process while the other tables are
+    made here (:mod:`bpsweep.analysis.forking`; the same tables).
     """
     axes = map_axes(df) if by is None else None
     groups = band_groups(df, axes, bands) if axes is not None else [Groups(*_keyed(df, by))]
-    out = {}
-    if "outcome" in tables:
-        out["outcome"] = pd.concat(outcome_tables(df, groups, fit_ssr), ignore_index=True)
-    if "sensitivity" in tables:
-        if axes is not None:
-            out["sensitivity"] = map_sensitivity(df, axes, fit_ssr, bands, groups)
-        else:
-            out["sensitivity"] = sensitivity(df, groups[0], fit_ssr)
-    for name, find in (("basins", basins), ("stuck", stuck_points)):
-        if name in tables and not missing_for(df, name):
-            table = find(df, fit_ssr, basin_tol)
-            out[name] = with_rep_pixels(table, df, axes) if axes is not None else table
+
+    def tables_of_groups():
+        out = {}
+        if "outcome" in tables:
+            out["outcome"] = pd.concat(outcome_tables(df, groups, fit_ssr), ignore_index=True)
+        if "sensitivity" in tables:
+            if axes is not None:
+                out["sensitivity"] = map_sensitivity(df, axes, fit_ssr, bands, groups)
+            else:
+                out["sensitivity"] = sensitivity(df, groups[0], fit_ssr)
+        return out
+
+    def places():
+        out = {}
+        for name, find in (("basins", basins), ("stuck", stuck_points)):
+            if name in tables and not missing_for(df, name):
+                table = find(df, fit_ssr, basin_tol)
+                out[name] = with_rep_pixels(table, df, axes) if axes is not None else table
+        return out
+
+    if parallel and len(df) >= forking.MIN_RUNS:
+        found, out = forking.both(places, tables_of_groups)
+    else:
+        out, found = tables_of_groups(), places()
+    out.update(found)
     if run_chaos and not missing_for(df, "chaos"):
         runs = chaos(df, sample=chaos_sample, fit_ssr=fit_ssr, repeats=chaos_repeats)
         out["chaos"] = pd.concat([chaos_table(df, runs, g) for g in groups], ignore_index=True)

@@ -127,6 +127,7 @@ def _cmd_analyse(args) -> int:
         basin_tol=basin_tol,
         chaos_repeats=repeats,
         tables=wanted,
+        parallel=True,
     )
     t_analyse = time.perf_counter() - t0 - t_load
     machine = args.format in ("csv", "json")
