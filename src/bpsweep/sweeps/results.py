@@ -81,7 +81,7 @@ def load_results(path, *, check: bool = True, columns=None) -> pd.DataFrame:
             if problem:
                 warnings.warn(problem, ResultsWarning, stacklevel=3)
     df.attrs["path"] = str(path)
-    df.attrs["meta"] = meta
+    df.attrs["meta"] = _Shared(meta) if isinstance(meta, dict) else meta
     if check:  # a map's table may be lean: without init_<p> and final_<p>
         params = not is_map_table(df)
         df = check_results(df, source=str(path), params=params and (columns or True))
@@ -269,7 +269,15 @@ class _Builder:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        for piece in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
+        whole = (
+            isinstance(col, pa.ChunkedArray)
+            and self.name != "status"
+            and not col.null_count
+            and not pa.types.is_dictionary(col.type)
+        )
+        # many pieces (a CSV's blocks, a read's row groups) looked at as one: one copy into
+        # numpy, one count of distinct texts
+        for piece in [col] if whole or not isinstance(col, pa.ChunkedArray) else col.chunks:
             self._add(piece, pa, pc)
             self.pos += len(piece)
 
@@ -289,6 +297,9 @@ class _Builder:
             first = np.array(self.value, dtype=values.dtype)
             first = first.view(np.int64) if values.dtype == np.float64 else first
             if (bits == first).all():
+                return
+            if self.pos == 0 and len(values) == self.n and values.flags.writeable:
+                self.array = values  # the whole column at once: no second copy
                 return
             self.array = np.empty(self.n, dtype=values.dtype)
             self.array[: self.pos] = self.value
@@ -310,7 +321,7 @@ class _Builder:
                 self.pieces.append(one.take(pa.array(np.zeros(self.pos, dtype=np.int32))))
         if self.name == "status" and not pa.types.is_dictionary(kind):
             piece = pc.dictionary_encode(piece)
-        self.pieces.append(piece)
+        self.pieces.extend(piece.chunks if isinstance(piece, pa.ChunkedArray) else [piece])
 
     def result(self):
         """The column as pandas data (see the class doc)."""
@@ -339,6 +350,14 @@ def _frame_of(builders: dict) -> pd.DataFrame:
 
 def _constant(value, n: int) -> pd.Categorical:
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([value]))
+
+
+class _Shared(dict):
+    """A sidecar's dict in ``df.attrs``: pandas deep-copies a frame's attrs into every frame
+    made from it (each column taken, each group), and a sidecar is read, not changed."""
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def results_sidecar(path):
