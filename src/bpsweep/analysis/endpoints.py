@@ -35,11 +35,13 @@ def canonical(p: np.ndarray, hidden: int) -> np.ndarray:
     """:func:`canonical_final` of parameter vectors (R, 3H+1) in param_names(hidden) order."""
     w, b, wo = p[:, 0 : 2 * hidden : 2], p[:, 1 : 2 * hidden : 2], p[:, 2 * hidden : 3 * hidden]
     if hidden == 2:  # two units: swap where the second comes first (as lexsort orders them)
+        nan = bool(np.isnan(p[:, :6]).any())
         with np.errstate(invalid="ignore"):
-            swap = _before(wo[:, 1], wo[:, 0])
+            swap = _before(wo[:, 1], wo[:, 0], nan)
             for key in (b, w):
-                swap = _before(key[:, 1], key[:, 0]) | (_same(key[:, 1], key[:, 0]) & swap)
-        out = np.empty_like(p)
+                same = _same(key[:, 1], key[:, 0], nan)
+                swap = _before(key[:, 1], key[:, 0], nan) | (same & swap)
+        out = np.empty_like(p)  # (in p's memory order: a column at a time)
         for j, part in enumerate((w, b, wo)):
             cols = (0, 2) if j == 0 else (1, 3) if j == 1 else (4, 5)
             out[:, cols[0]] = np.where(swap, part[:, 1], part[:, 0])
@@ -56,14 +58,14 @@ def canonical(p: np.ndarray, hidden: int) -> np.ndarray:
     return out
 
 
-def _before(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x sorts before y as numpy sorts: NaN after every number."""
-    return (x < y) | (np.isnan(y) & ~np.isnan(x))
+def _before(x: np.ndarray, y: np.ndarray, nan: bool = True) -> np.ndarray:
+    """x sorts before y as numpy sorts: NaN after every number (``nan``: there may be NaN)."""
+    return (x < y) | (np.isnan(y) & ~np.isnan(x)) if nan else x < y
 
 
-def _same(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x and y sort as equals (NaN with NaN)."""
-    return (x == y) | (np.isnan(x) & np.isnan(y))
+def _same(x: np.ndarray, y: np.ndarray, nan: bool = True) -> np.ndarray:
+    """x and y sort as equals (NaN with NaN; ``nan``: there may be NaN)."""
+    return (x == y) | (np.isnan(x) & np.isnan(y)) if nan else x == y
 
 
 def cluster_points(points: np.ndarray, tol: float, max_cells: int = 4000) -> np.ndarray:
@@ -84,7 +86,9 @@ def cluster_points(points: np.ndarray, tol: float, max_cells: int = 4000) -> np.
     n = len(points)
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    cells = np.floor(points / tol).astype(np.int64)
+    cells = points / tol
+    np.floor(cells, out=cells)
+    cells = cells.astype(np.int64)  # (in the points' memory order)
     uniq, inverse, counts, first = unique_rows(cells, with_first=True)
     k = len(uniq)
     order = np.lexsort((np.arange(k), -counts))  # most populated first, stable
@@ -182,7 +186,8 @@ def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: in
             continue
         hidden = int(df["hidden"].iloc[where[0]]) if "hidden" in df.columns else 2
         names = param_names(hidden)
-        vec = np.empty((len(where), len(names)))
+        # a column of the array at a time (column-major): each parameter is contiguous
+        vec = np.empty((len(where), len(names)), order="F")
         for j, name in enumerate(names):
             vec[:, j] = df[f"final_{name}"].to_numpy(np.float64)[where]
         vec = canonical(vec, hidden)
@@ -191,7 +196,9 @@ def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: in
         n_clusters = int(lab.max()) + 1
         layout = GroupLayout(lab, n_clusters)
         med = np.column_stack([grouped_median(v, lab, n_clusters, layout) for v in vec.T])
-        dist = np.abs(vec - med[lab]).max(axis=1)
+        dist = np.abs(vec[:, 0] - med[lab, 0])  # the largest distance over the parameters
+        for j in range(1, len(names)):
+            np.maximum(dist, np.abs(vec[:, j] - med[lab, j]), out=dist)
         rep = _first_smallest(dist, lab, n_clusters, layout.order)  # pandas' idxmin
         (spread,) = grouped_quantiles(dist, lab, n_clusters, (0.9,), layout)
         table = pd.DataFrame({**{k: [v] * n_clusters for k, v in model.items()}})
