@@ -339,6 +339,7 @@ class _Order:
                 tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
                 rows[tied] = rows[tied][np.lexsort((rows[tied], run[tied]))]
         self.rows, self.values, self.codes = rows, v, c
+        self._first = None
 
     def restricted(self, keep: np.ndarray) -> _Order:
         """The order of the rows in ``keep`` (a bool array over the rows), numbered as the
@@ -347,6 +348,7 @@ class _Order:
         out = object.__new__(_Order)
         out.rows = (np.cumsum(keep) - 1)[self.rows[sel]]
         out.values, out.codes = self.values[sel], self.codes[sel]
+        out._first = None
         return out
 
     def ranks(self, n_rows: int, keep=None, method: str = "average") -> np.ndarray:
@@ -357,20 +359,27 @@ class _Order:
         if keep is not None:
             sel = keep[rows]
             rows, v, c = rows[sel], v[sel], c[sel]
-        out = np.full(n_rows, np.nan)
         n = len(rows)
+        out = np.full(n_rows, np.nan) if n < n_rows else np.empty(n_rows)
         if not n:
             return out
-        pos = np.arange(n)
         new_group = np.r_[True, c[1:] != c[:-1]]
-        within = pos - np.maximum.accumulate(np.where(new_group, pos, 0))  # 0-based
+        first = self._first if keep is None and self._first is not None else None
+        if first is None:  # 1-based place within the group, ties in the order held
+            pos = np.arange(1, n + 1, dtype=np.float64)
+            first = pos - np.maximum.accumulate(np.where(new_group, pos - 1, 0.0))
+            if keep is None:
+                self._first = first
         if method == "first":
-            out[rows] = within + 1.0
+            out[rows] = first
             return out
         new_run = new_group | np.r_[True, v[1:] != v[:-1]]
+        if new_run.all():  # no ties: each rank is its place
+            out[rows] = first
+            return out
         start = np.flatnonzero(new_run)
         length = np.diff(np.r_[start, n])
-        out[rows] = np.repeat(within[start] + (length + 1) / 2, length)
+        out[rows] = np.repeat(first[start] + (length - 1) / 2, length)
         return out
 
 

@@ -158,11 +158,13 @@ def _read_csv(path: Path, columns=None) -> pd.DataFrame:
                               if h.strip() == "status"},
             ),
         )  # fmt: skip
-        builders = {}
-        for name, col in zip(table.column_names, table.columns):
-            builders[name] = _Builder(name.strip(), table.num_rows)
-            builders[name].add(col)
+        builders, n = {}, table.num_rows
+        for name in table.column_names:  # each Arrow column let go once converted
+            builders[name] = _Builder(name.strip(), n)
+            builders[name].add(table.column(0))
+            table = table.remove_column(0)
         del table
+        pa.default_memory_pool().release_unused()
     except (
         pa.ArrowInvalid,
         pd.errors.ParserError,
