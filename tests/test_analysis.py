@@ -190,3 +190,38 @@ def test_truncated_results_warn_before_the_error(grid, tmp_path, capsys):
     assert main(["analyse", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "warning" in err[0] and "t.json" in err[0] and "error" in err[1]
+
+
+# ---------------------------------------------------------------- two processes
+
+
+def test_analyses_in_two_processes_give_the_same_tables(grid, monkeypatch):
+    from bpsweep import analysis as A
+    from bpsweep.analysis import forking
+
+    monkeypatch.setattr(forking, "MIN_RUNS", 0)
+    alone, split = A.analyse(grid), A.analyse(grid, parallel=True)
+    assert alone.keys() == split.keys()
+    for name in alone:
+        pd.testing.assert_frame_equal(alone[name], split[name], check_exact=True)
+
+
+def test_the_forked_half_reports_its_error_or_is_done_again():
+    import os
+    import signal
+
+    from bpsweep.analysis import forking
+
+    if not forking.can_fork():
+        pytest.skip("no fork here, or one core")
+    with pytest.raises(ZeroDivisionError):
+        forking.both(lambda: 1 / 0, lambda: 2)
+    parent = os.getpid()
+
+    def dies_in_the_child():
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return "done here"
+
+    assert forking.both(dies_in_the_child, lambda: "mine") == ("done here", "mine")
+    assert forking.both(lambda: {"a": pd.DataFrame({"x": [1.5]})}, lambda: 3)[0]["a"].x[0] == 1.5

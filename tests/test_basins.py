@@ -89,3 +89,37 @@ def test_unique_rows_in_order_of_first_appearance():
     assert [tuple(r) for r in uniq] == list(seen)
     assert list(inverse) == [seen[tuple(r)] for r in cells]
     assert list(counts) == [sum(1 for r in map(tuple, cells) if r == u) for u in seen]
+
+
+def test_canonical_order_of_two_units_is_lexsorts_to_the_bit():
+    """H = 2 swaps the units by comparing them (no lexsort of each row): the same as lexsort,
+    NaN last, -0.0 and 0.0 equal, inf ordered."""
+    from bpsweep.analysis.endpoints import canonical
+
+    rng = np.random.default_rng(0)
+    values = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1.0, -1.0, 2.0])
+    p = values[rng.integers(0, len(values), (50_000, 7))]
+    w, b, wo = p[:, 0:4:2], p[:, 1:4:2], p[:, 4:6]
+    order = np.lexsort((wo, b, w), axis=-1)
+    want = p.copy()
+    want[:, 0:4:2] = np.take_along_axis(w, order, axis=1)
+    want[:, 1:4:2] = np.take_along_axis(b, order, axis=1)
+    want[:, 4:6] = np.take_along_axis(wo, order, axis=1)
+    assert np.array_equal(canonical(p, 2).view(np.int64), want.view(np.int64))
+
+
+@pytest.mark.parametrize("spread", [3, 10**12])
+def test_unique_rows_are_pandas_groups_in_order_of_first_appearance(spread):
+    """Rows read as one number (small ranges) or grouped by pandas (ranges too wide for 62
+    bits): the same groups, numbered in order of first appearance."""
+    from bpsweep.analysis.endpoints import unique_rows
+
+    rng = np.random.default_rng(1)
+    cells = rng.integers(-spread, spread, (20_000, 7))
+    cells[rng.random(20_000) < 0.5] = cells[0]
+    uniq, inverse, counts, first = unique_rows(cells, with_first=True)
+    frame = pd.DataFrame(cells)
+    want = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    assert np.array_equal(inverse, want)
+    assert np.array_equal(uniq, cells[first]) and np.array_equal(counts, np.bincount(want))
+    assert np.array_equal(first, [np.flatnonzero(want == k)[0] for k in range(len(uniq))])

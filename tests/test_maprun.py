@@ -219,6 +219,24 @@ def test_a_sweep_config_is_refused(tmp_path, capsys):
     assert "expected a map config" in capsys.readouterr().err
 
 
+def test_run_refuses_a_map_config_and_leaves_the_map_alone(tmp_path, capsys):
+    """bpsweep run on a map config replaced the map's JSON (so the next bpsweep map trained
+    every pixel again); now it is one line, exit 2, and nothing is written."""
+    cfg = write(tmp_path / "m.toml", MAP)
+    out = tmp_path / "out"
+    assert main(["map", str(cfg), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir() if p.is_file()}
+    for extra in ([], ["--dry-run"], ["--fresh"], ["--format", "parquet"]):
+        assert main(["run", str(cfg), "--out", str(out), "--quiet", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is a map config" in err[0] and "bpsweep map" in err[0]
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir() if p.is_file()}
+    assert after == before
+    assert main(["map", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert "already complete (nothing computed" in capsys.readouterr().out  # not trained again
+
+
 def test_shipped_maps_load():
     for name in ("map-basins-w1-w2", "map-lr-hidden-output"):
         config = load_config(ROOT / "experiments" / f"{name}.toml")

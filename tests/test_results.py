@@ -3,12 +3,13 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bpsweep.analysis.reruns import trace_runs
 from bpsweep.analysis.tables import outcome_table
 from bpsweep.errors import ResultsError
-from bpsweep.model import param_names
+from bpsweep.model import STATUSES, param_names
 from bpsweep.sweeps import results as RS
 from bpsweep.sweeps.options import RunOptions
 from results_helper import make_results, write_results
@@ -186,3 +187,131 @@ def test_a_copied_pair_of_results_and_sidecar_is_still_checked(tmp_path):
     (tmp_path / "b.csv").write_bytes(header + b"\n" + body)
     with pytest.warns(RS.ResultsWarning, match="does not match its sidecar b.json"):
         RS.load_results(tmp_path / "b.csv")
+
+
+# ---------------------------------------------------------------- reading at scale
+
+
+def test_csv_floats_come_back_bit_for_bit(tmp_path):
+    """The CSV is read through pyarrow: every float the sweep's writer can write comes back
+    as the very same float64 (subnormals, 17 digits, -0.0, inf, nan)."""
+    from bpsweep.sweeps._csvfmt import format_floats
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.normal(size=2000) * 10.0 ** rng.integers(-300, 300, 2000),
+            np.frombuffer(rng.bytes(8 * 2000), dtype=np.float64),  # any bit pattern
+            [5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1, 1 / 3],
+            [0.0, -0.0, np.inf, -np.inf],
+        ]
+    )
+    values = values[~np.isnan(values)]
+    df = make_results(lrs=(0.1,), seeds=range(len(values)), max_steps=1)
+    df["final_ssr"] = values
+    path = tmp_path / "f.csv"
+    header = ",".join(df.columns)
+    texts = {c: format_floats(df[c].to_numpy()) for c in df.columns if df[c].dtype == float}
+    rows = [
+        ",".join(texts[c][i] if c in texts else str(df[c].iloc[i]) for c in df.columns)
+        for i in range(len(df))
+    ]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    loaded = RS.load_results(path)
+    got = loaded["final_ssr"].to_numpy()
+    assert np.array_equal(got.view(np.int64), values.view(np.int64))
+
+
+def test_only_the_columns_asked_for_are_read(grid, tmp_path):
+    csv, pq = tmp_path / "r.csv", tmp_path / "r.parquet"
+    write_results(grid, csv)
+    grid.to_parquet(pq, index=False)
+    asked = ["status", "steps", "final_ssr", "lr", "nosuch"]
+    for path in (csv, pq):
+        df = RS.load_results(path, columns=asked)
+        assert list(df.columns) == ["lr", "final_ssr", "steps", "status"]  # the file's order
+        assert RS.results_columns(path) == list(grid.columns)
+    with pytest.raises(ResultsError, match="missing column.*status"):
+        RS.load_results(csv, columns=["lr"])
+
+
+def test_fixed_columns_take_one_byte_a_row_and_keep_their_value(grid, tmp_path):
+    df = grid.copy()
+    df["init_b1"] = -0.0  # -0.0 and 0.0 are different bits: both kept as they are
+    df.loc[3, "init_b2"] = -0.0
+    for path in (tmp_path / "r.csv", tmp_path / "r.parquet"):
+        write_results(df, path) if path.suffix == ".csv" else df.to_parquet(path, index=False)
+        loaded = RS.load_results(path)
+        for col in ("dataset", "hidden", "momentum", "tol", "scheme", "init_b1"):
+            assert isinstance(loaded[col].dtype, pd.CategoricalDtype), col
+            assert loaded[col].cat.codes.dtype == np.int8
+        if path.suffix == ".parquet":  # (the test's CSV writes -0.0 as -0, a whole number)
+            assert np.signbit(loaded["init_b1"].cat.categories[0])
+            assert loaded["init_b2"].dtype == np.float64 and np.signbit(loaded["init_b2"][3])
+            assert not np.signbit(loaded["init_b2"][2])
+        assert loaded["lr"].dtype == np.float64 and loaded["seed"].dtype == np.int64
+        assert list(loaded["status"].cat.categories) == sorted(STATUSES)
+        assert np.array_equal(RS.status_is(loaded, "converged"), grid["status"] == "converged")
+        assert RS.varying_settings(loaded) == ["lr"]
+        plain = RS.plain(loaded)
+        assert plain["hidden"].dtype == np.int64 and (plain["hidden"] == 2).all()
+        assert plain["momentum"].dtype == np.float64 and (plain["momentum"] == 0.9).all()
+
+
+def test_parquet_is_read_a_few_row_groups_at_a_time(grid, tmp_path, monkeypatch):
+    """Columns that hold one value in their first row groups and another later (a number, a
+    NaN, a text) come back whole, whatever the piece they change in."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = grid.copy()
+    n = len(df)
+    df["tol"] = 1e-3
+    df.loc[n - 1, "tol"] = 1e-4  # changes in the last row group
+    df["scale"] = 1.0
+    df.loc[70, "scale"] = np.nan  # a gap after a run of one value
+    df["scheme"] = "normal"
+    df.loc[90:, "scheme"] = "uniform"  # text that changes
+    df["note"] = "x"
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=16)
+    monkeypatch.setattr(RS, "ROWS_PER_READ", 16)
+    with pytest.warns(RS.ResultsWarning, match="column scale has 1 empty cell"):
+        loaded = RS.load_results(path)
+    assert np.array_equal(loaded["tol"].to_numpy(), df["tol"].to_numpy())
+    assert np.isnan(loaded["scale"][70]) and (loaded["scale"].drop(70) == 1.0).all()
+    assert list(loaded["scheme"]) == list(df["scheme"])
+    assert loaded["note"].cat.categories.tolist() == ["x"]
+    assert RS.varying_settings(loaded) == ["lr", "tol", "scheme", "scale"]
+    for col in ("final_ssr", "init_w1", "steps", "run_id"):
+        assert np.array_equal(loaded[col].to_numpy(), df[col].to_numpy()), col
+
+
+def test_fixed_text_and_whole_numbers_come_from_the_statistics(grid, tmp_path, monkeypatch):
+    """A text or integer column that every row group's statistics show to hold one value is
+    not read at all."""
+    path = tmp_path / "r.parquet"
+    grid.to_parquet(path, index=False)
+    read = []
+    original = RS._Builder.add
+    monkeypatch.setattr(
+        RS._Builder, "add", lambda self, col: (read.append(self.name), original(self, col))[1]
+    )
+    loaded = RS.load_results(path)
+    assert "dataset" not in read and "hidden" not in read and "final_ssr" in read
+    assert loaded["dataset"].cat.categories.tolist() == ["dosage"]
+    assert loaded["hidden"].cat.categories.tolist() == [2]
+
+
+def test_a_lean_map_table_needs_no_parameters(tmp_path):
+    df = make_results(lrs=(0.1, 0.2), seeds=range(3))
+    df["map_i"] = np.tile(np.arange(3), 2)
+    df["map_j"] = np.repeat(np.arange(2), 3)
+    lean = df[["map_i", "map_j", "lr", "seed", "status", "steps", "final_ssr"]]
+    path = tmp_path / "lean.parquet"
+    lean.to_parquet(path, index=False)
+    loaded = RS.load_results(path)
+    assert RS.is_map_table(loaded) and len(loaded) == 6
+    lean.drop(columns=["map_i"]).to_parquet(path, index=False)
+    with pytest.raises(ResultsError, match="missing column.*init_w1"):
+        RS.load_results(path)

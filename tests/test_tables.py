@@ -266,3 +266,55 @@ def test_wilson_by_hand_and_against_the_reference():
     assert math.isnan(lo[0]) and math.isnan(hi[0]) and lo[1] < 0.5 < hi[1]
     with pytest.raises(ValueError, match="level"):
         T.wilson_interval(1, 2, level=1.0)
+
+
+# ---------------------------------------------------------------- group computations
+
+
+def _random_groups(seed, ties):
+    rng = np.random.default_rng(seed)
+    n, groups = int(rng.integers(1, 2000)), int(rng.integers(1, 40))
+    codes = rng.integers(0, groups, n)
+    values = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5)
+    if ties:
+        values = np.round(values, 1)
+        values[rng.random(n) < 0.05] = -0.0
+    values[rng.random(n) < 0.1] = np.nan
+    return values, codes, groups
+
+
+def _same(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.array_equal(np.isnan(a), np.isnan(b)) and (a[~np.isnan(a)] == b[~np.isnan(b)]).all()
+
+
+@pytest.mark.parametrize("big", [10**9, 40, 0])
+@pytest.mark.parametrize("seed", range(8))
+def test_group_quantiles_medians_and_ranks_are_pandas_to_the_last_bit(seed, big, monkeypatch):
+    """The tables' group computations (numpy: small groups sorted together, groups above
+    BIG_GROUP partitioned) give pandas' groupby quantile, median and rank (average; first:
+    ties in row order) exactly: the tables did not change."""
+    from bpsweep.analysis.endpoints import grouped_median
+
+    monkeypatch.setattr(T, "BIG_GROUP", big)
+    values, codes, groups = _random_groups(seed, ties=seed % 2 == 0)
+    series = pd.Series(values).groupby(codes)
+    qs = (0.0, 0.1, 0.5, 0.9)
+    for q, got in zip(qs, T.grouped_quantiles(values, codes, groups, qs)):
+        assert _same(got, series.quantile(q).reindex(range(groups)).to_numpy()), q
+    assert _same(grouped_median(values, codes, groups), series.median().reindex(range(groups)))
+    order = T._Order(values, codes, groups, row_order_ties=True)
+    assert _same(order.ranks(len(values)), series.rank().to_numpy())
+    assert _same(order.ranks(len(values), method="first"), series.rank(method="first"))
+    keep = np.random.default_rng(seed).random(len(values)) < 0.6
+    sub = pd.Series(values[keep]).groupby(codes[keep])
+    assert _same(order.ranks(len(values), keep)[keep], sub.rank().to_numpy())
+    assert _same(order.restricted(keep).ranks(int(keep.sum())), sub.rank().to_numpy())
+
+
+def test_sensitivity_on_given_groups_is_the_same_as_on_their_keys(grid):
+    keys = ["lr"]
+    codes, frame = T.group_codes(grid, keys)
+    by_groups = T.sensitivity(grid, T.Groups(codes, frame))
+    assert by_groups.equals(T.sensitivity(grid, keys))
+    assert T.outcome_table(grid, T.Groups(codes, frame)).equals(T.outcome_table(grid, keys))

@@ -21,11 +21,12 @@ import pandas as pd
 from ..atomic import writing
 from ..errors import ResultsError
 from ..model import DEFAULT_FIT_SSR, param_names
-from ..sweeps.results import varies, varying_settings
+from ..sweeps.results import status_is, varies, varying_settings
 from .endpoints import basins as find_basins
+from .maptables import band_groups, map_axes
 from .reruns import model_data, predict, single_trainable
 from .reruns import param_curve as param_curve_data
-from .tables import OUTCOMES, init_columns, outcomes, sensitivity
+from .tables import OUTCOMES, Groups, init_columns, outcome_codes, outcomes, sensitivity
 
 #: Colour of each outcome category (tables.OUTCOMES).
 COLOURS = {
@@ -93,9 +94,25 @@ def _group_key(df: pd.DataFrame):
     return None
 
 
-def _groups(df: pd.DataFrame, key):
+def _groups(df: pd.DataFrame, key, columns=None):
+    """(label, the runs of one value of ``key``) for each value; ``key`` a column, None (all
+    runs) or a :class:`bpsweep.analysis.tables.Groups` (e.g. the bands of a map's axis; only
+    ``columns`` are taken from its runs)."""
     if key is None:
         yield "all runs", df
+        return
+    if isinstance(key, Groups):
+        codes = np.asarray(key.codes)
+        slim = df[columns] if columns else df
+        bands = {"axis", "lo", "hi"} <= set(key.frame.columns)
+        for k, row in enumerate(key.frame.to_dict("records")):
+            if bands:
+                label = f"{row['axis']} {row['lo']:.3g}..{row['hi']:.3g}"
+            else:
+                label = ", ".join(
+                    f"{c}={v:g}" if isinstance(v, float) else f"{c}={v}" for c, v in row.items()
+                )
+            yield label, slim[codes == k]
         return
     for value, part in df.groupby(key, sort=True, dropna=False):
         yield f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}", part
@@ -190,7 +207,7 @@ def outcome_map(
     grid = _Grid(df, x, y, max_columns)
     ax = _axes(ax, 11, 2.2 + 0.35 * grid.n_y)
     fig = ax.figure
-    outcome = outcomes(df, fit_ssr).cat.codes.to_numpy()
+    outcome = outcome_codes(df, fit_ssr)
     if grid.single:
         from matplotlib.colors import BoundaryNorm, ListedColormap
 
@@ -260,9 +277,11 @@ def outcome_map_figure(
     steps_map(df, ax2, x, y, chaos_runs, max_columns)
     ax1.set_xlabel("")
     ax1.tick_params(labelbottom=False)
-    fig.suptitle(
-        f"Outcome map over {grid.x} x {grid.y}" if grid.y else f"Outcome map over {grid.x}"
-    )
+    if grid.x is None:  # nothing varies: one cell of all the runs
+        title = "Outcome map of all the runs (no setting varies)"
+    else:
+        title = f"Outcome map over {grid.x} x {grid.y}" if grid.y else f"Outcome map over {grid.x}"
+    fig.suptitle(title)
     return fig
 
 
@@ -340,17 +359,19 @@ def init_scatter_figure(
     return fig
 
 
-def ssr_histogram(df: pd.DataFrame, ax=None, fit_ssr=DEFAULT_FIT_SSR):
-    """Histogram of the final SSR (log scale) per learning rate; diverged runs counted in the
-    legend."""
+def ssr_histogram(df: pd.DataFrame, ax=None, fit_ssr=DEFAULT_FIT_SSR, by=None):
+    """Histogram of the final SSR (log scale) per learning rate (``by``: per group of a
+    :class:`bpsweep.analysis.tables.Groups` instead, e.g. the bands of a map's axis); diverged
+    runs counted in the legend."""
     ax = _axes(ax, 8, 4.5)
     ssr = df["final_ssr"].to_numpy(np.float64)
-    ok = np.isfinite(ssr) & (ssr > 0) & (df["status"] != "diverged").to_numpy()
+    ok = np.isfinite(ssr) & (ssr > 0) & ~status_is(df, "diverged")
     lo, hi = (ssr[ok].min(), ssr[ok].max()) if ok.any() else (1e-3, 1.0)
     bins = np.logspace(np.log10(lo) - 0.05, np.log10(max(hi, lo * 10)) + 0.05, 50)
-    for label, part in _groups(df, _group_key(df)):
+    key = _group_key(df) if by is None else by
+    for label, part in _groups(df, key, ["final_ssr", "status"]):
         s = part["final_ssr"].to_numpy(np.float64)
-        div = (part["status"] == "diverged").to_numpy()
+        div = status_is(part, "diverged")
         keep = np.isfinite(s) & (s > 0) & ~div
         ax.hist(
             s[keep],
@@ -368,16 +389,22 @@ def ssr_histogram(df: pd.DataFrame, ax=None, fit_ssr=DEFAULT_FIT_SSR):
     return ax
 
 
-def steps_distribution(df: pd.DataFrame, ax=None):
-    """Distribution of the steps to convergence (converged runs) per learning rate."""
+def steps_distribution(df: pd.DataFrame, ax=None, by=None):
+    """Distribution of the steps to convergence (converged runs) per learning rate (``by``:
+    per group of a Groups instead, as :func:`ssr_histogram`)."""
     ax = _axes(ax, 8, 4.5)
     labels, data = [], []
-    for label, part in _groups(df, _group_key(df)):
-        steps = part.loc[part["status"] == "converged", "steps"].to_numpy(np.float64)
+    key = _group_key(df) if by is None else by
+    axis = key.frame["axis"].iloc[0] if isinstance(key, Groups) and "axis" in key.frame else None
+    for label, part in _groups(df, key, ["steps", "status"]):
+        steps = part["steps"].to_numpy(np.float64)[status_is(part, "converged")]
+        label = label.removeprefix(f"{axis} ") if axis else label  # the axis named below
         labels.append(f"{label}\n({len(steps)} of {len(part)})")
         data.append(steps if len(steps) else np.array([np.nan]))
     ax.boxplot(data, whis=(10, 90), showfliers=True, flierprops={"markersize": 2})
-    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
+    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8 if len(labels) < 7 else 6)
+    if axis:
+        ax.set_xlabel(f"bands of {axis}")
     ax.set_yscale("log")
     ax.set_ylabel("steps to convergence (log scale)")
     ax.set_title("Steps of converged runs (box: quartiles, whiskers: 10th-90th percentile)")
@@ -475,23 +502,38 @@ def trace_plot(trace: pd.DataFrame, ax=None):
     return ax
 
 
-def make_figures(df: pd.DataFrame, tables: dict | None = None, fit_ssr=DEFAULT_FIT_SSR) -> dict:
+def make_figures(
+    df: pd.DataFrame, tables: dict | None = None, fit_ssr=DEFAULT_FIT_SSR, images=None
+) -> dict:
     """Every standard figure that applies, {name: Figure}, in display order. The SSR curve of
     a one-parameter sweep re-runs one run (reruns.param_curve) unless ``tables`` holds its
-    result under ``param_curve``."""
+    result under ``param_curve``. ``images``: figures made elsewhere ({name: Figure or the
+    path of a PNG}), first; a map's (``bpsweep analyse`` passes the map's own figure) take
+    the place of the outcome map and the outcome scatter, which are one mark per run over
+    the settings that vary (on a map: one row per pixel column)."""
     tables = tables or {}
-    figs = {
-        "outcome_map": outcome_map_figure(df, fit_ssr=fit_ssr, chaos_runs=tables.get("chaos_runs"))
-    }
-    if len(init_columns(df)) >= 2:
-        figs["init_scatter"] = init_scatter_figure(df, fit_ssr=fit_ssr)
-    figs["ssr_histogram"] = ssr_histogram(df, fit_ssr=fit_ssr).figure
-    figs["steps"] = steps_distribution(df).figure
-    figs["basin_curves"] = basin_curves(df, None, tables.get("basins"), tables.get("stuck")).figure
-    if single_trainable(df) is not None:
+    figs = dict(images or {})
+    axes = map_axes(df)
+    on_map = axes is not None
+    if not on_map:
+        chaos_runs = tables.get("chaos_runs")
+        figs["outcome_map"] = outcome_map_figure(df, fit_ssr=fit_ssr, chaos_runs=chaos_runs)
+        if len(init_columns(df)) >= 2:
+            figs["init_scatter"] = init_scatter_figure(df, fit_ssr=fit_ssr)
+    by = band_groups(df, axes)[0] if axes is not None else None  # a map: bands of its x
+    figs["ssr_histogram"] = ssr_histogram(df, fit_ssr=fit_ssr, by=by).figure
+    figs["steps"] = steps_distribution(df, by=by).figure
+    if all(f"final_{n}" in df.columns for n in param_names(_hidden(df))):
+        basins, stuck = tables.get("basins"), tables.get("stuck")
+        figs["basin_curves"] = basin_curves(df, None, basins, stuck).figure
+    if not on_map and single_trainable(df) is not None:
         curve = tables.get("param_curve") or param_curve_data(df)
         figs["param_curve"] = param_curve(curve).figure
     return figs
+
+
+def _hidden(df: pd.DataFrame) -> int:
+    return int(df["hidden"].iloc[0]) if "hidden" in df.columns and len(df) else 2
 
 
 def make_plots(
@@ -500,11 +542,23 @@ def make_plots(
     tables: dict | None = None,
     fit_ssr=DEFAULT_FIT_SSR,
     prefix: str = "",
+    images=None,
+    only=None,
 ) -> dict[str, Path]:
     """Write every plot that applies to ``outdir`` as ``<prefix><name>.png``; returns
-    {name: path}, in display order. OutputError when ``outdir`` cannot be written."""
+    {name: path}, in display order (``images``: see :func:`make_figures`; a PNG given by its
+    path is copied; ``only``: write just these ``images``, none drawn here). OutputError when
+    ``outdir`` cannot be written."""
     outdir = Path(outdir)
     made = {}
-    for name, fig in make_figures(df, tables, fit_ssr).items():
-        made[name] = save_figure(fig, outdir / f"{prefix}{name}.png")
+    figures = dict(images or {}) if only else make_figures(df, tables, fit_ssr, images)
+    for name, fig in figures.items():
+        target = outdir / f"{prefix}{name}.png"
+        if isinstance(fig, (str, Path)):
+            data = Path(fig).read_bytes()
+            with writing(target, make_folder=True) as target:
+                target.write_bytes(data)
+            made[name] = target
+        else:
+            made[name] = save_figure(fig, target)
     return made

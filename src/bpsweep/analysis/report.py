@@ -16,6 +16,7 @@ from ..errors import OutputError, ResultsError
 from ..model import DEFAULT_FIT_SSR
 from ..sweeps.results import varying_settings
 from .formatting import cell, display_tables, format_table
+from .maptables import map_axes
 
 SECTIONS = (
     (
@@ -57,6 +58,7 @@ SECTIONS = (
     ),
 )
 PLOT_TITLES = {
+    "map": "The map",
     "outcome_map": "Outcome map",
     "init_scatter": "Outcome by starting values",
     "ssr_histogram": "Final SSR",
@@ -67,10 +69,13 @@ PLOT_TITLES = {
 
 
 def _summary(df: pd.DataFrame, fit_ssr: float) -> list[tuple[str, str]]:
+    axes = map_axes(df)
     items = [
         ("results", str(df.attrs.get("path", "(in memory)"))),
         ("runs", f"{len(df):,}"),
-        ("varying settings", ", ".join(varying_settings(df)) or "none"),
+        ("varying settings", ", ".join(varying_settings(df)) or "none")
+        if axes is None
+        else ("map", f"{axes.describe()}; tables by equal bands of each axis"),
         ("good fit", f"final SSR < {fit_ssr:g}"),
     ]
     meta = df.attrs.get("meta")  # the sweep's sidecar, <name>.json
@@ -92,10 +97,15 @@ def write_report(
     tables: dict[str, pd.DataFrame],
     fit_ssr: float = DEFAULT_FIT_SSR,
     plots: bool = True,
+    images=None,
+    drawn=None,
 ) -> Path:
     """Write the report to ``path``: .html/.htm (self-contained) or .md (PNGs beside it, named
-    <stem>-<plot>.png). ``tables``: from analysis.analyse(). Returns the path. OutputError
-    naming the path and the cause when it cannot be written."""
+    <stem>-<plot>.png). ``tables``: from analysis.analyse(); ``images``: figures made
+    elsewhere (see :func:`bpsweep.analysis.plots.make_figures`); ``drawn``: the plots as PNG
+    files already written ({name: path}, from make_plots), embedded or copied instead of being
+    drawn again. Returns the path. OutputError naming the path and the cause when it cannot
+    be written."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".html", ".htm", ".md", ".markdown"):
@@ -104,14 +114,18 @@ def write_report(
 
     if path.is_dir():
         raise OutputError(f"cannot write the report {path}: a folder is in the way")
+    if drawn:
+        images = dict(drawn)  # PNG files: copied (Markdown) or embedded (HTML) as they are
     if suffix in (".md", ".markdown"):
         images = (
-            P.make_plots(df, path.parent, tables, fit_ssr, prefix=f"{path.stem}-") if plots else {}
+            P.make_plots(df, path.parent, tables, fit_ssr, f"{path.stem}-", images, only=drawn)
+            if plots
+            else {}
         )
         _write_text(path, _markdown(df, tables, fit_ssr, images))
         return path
     with tempfile.TemporaryDirectory() as tmp:
-        images = P.make_plots(df, tmp, tables, fit_ssr) if plots else {}
+        images = P.make_plots(df, tmp, tables, fit_ssr, images=images, only=drawn) if plots else {}
         data = {
             k: base64.b64encode(Path(v).read_bytes()).decode("ascii") for k, v in images.items()
         }
@@ -135,11 +149,35 @@ def _show(tables, name):
     return table
 
 
+#: Section titles and notes that differ on a map.
+MAP_SECTIONS = {
+    "outcome": (
+        "Outcomes per band of each axis",
+        "Each axis of the map cut into equal bands in its own scale (log10 on a log axis; lo, "
+        "hi: the band's range), the shares of its runs per outcome; steps over converged "
+        "runs, final SSR over runs that did not diverge.",
+    ),
+    "sensitivity": (
+        "Sensitivity to the map's init axes",
+        "Per init_<p> axis: Spearman correlation over the whole map of its value with a good "
+        "fit (rho_fit, rho_fit_abs for its magnitude) and with steps; good-fit share per band "
+        "of the axis (b1 = the low end).",
+    ),
+}
+
+
+def _sections(df):
+    """The report's sections, (table name, title, note), for this table (a map's differ)."""
+    if map_axes(df) is None:
+        return SECTIONS
+    return tuple((n, *MAP_SECTIONS.get(n, (t, x))) for n, t, x in SECTIONS)
+
+
 def _markdown(df, tables, fit_ssr, images) -> str:
     tables = display_tables(tables)
     lines = ["# bpsweep analysis", ""]
     lines += [f"- **{k}**: {v}" for k, v in _summary(df, fit_ssr)]
-    for name, title, text in SECTIONS:
+    for name, title, text in _sections(df):
         table = _show(tables, name)
         if table is None:
             continue
@@ -195,7 +233,7 @@ def _html(df, tables, fit_ssr, images) -> str:
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _summary(df, fit_ssr)
     ]
     parts.append(f"<li><b>written</b>: {stamp}</li></ul>")
-    for name, title, text in SECTIONS:
+    for name, title, text in _sections(df):
         table = _show(tables, name)
         if table is None:
             continue

@@ -12,15 +12,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..engine.data import BUILTIN, load_data
-from ..engine.trainer import TRAIN_SETTINGS
 from ..errors import ResultsError
 from ..model import ACTIVATIONS, DEFAULT_FIT_SSR, param_names
 from ..settings import SETTINGS
 from ..sweeps.results import data_dir as _data_dir
-from ..sweeps.results import varies
+from ..sweeps.results import plain, status_is, varies
 from .endpoints import _model_groups, canonical_final
-from .tables import SHARES, group_codes, group_keys, outcome_flags
+from .tables import SHARES, grouping, outcome_flags
 
 
 def chaos(
@@ -50,13 +48,10 @@ def chaos(
         sub = df.iloc[idx]
     else:
         sub = df
-    runs = sub.drop(
-        columns=[
-            c
-            for c in sub.columns
-            if c.startswith("final_") or c in ("initial_ssr", "steps", "status")
-        ]
-    ).reset_index(drop=True)
+    dropped = [
+        c for c in sub.columns if c.startswith("final_") or c in ("initial_ssr", "steps", "status")
+    ]
+    runs = plain(sub).drop(columns=dropped).reset_index(drop=True)
     init_cols = [c for c in runs.columns if c.startswith("init_")]
     x = runs[init_cols].to_numpy(np.float64)
     batches = []
@@ -76,7 +71,9 @@ def chaos(
     out["steps_new"] = new["steps"].to_numpy()
     good_old = old["final_ssr"].to_numpy(np.float64) < fit_ssr
     good_new = new["final_ssr"].to_numpy(np.float64) < fit_ssr
-    changed = (old["status"].to_numpy() != new["status"].to_numpy()) | (good_old != good_new)
+    changed = (old["status"].astype(str).to_numpy() != new["status"].astype(str).to_numpy()) | (
+        good_old != good_new
+    )
     out["changed"] = changed
     moved = old["steps"].to_numpy() != new["steps"].to_numpy()
     for _, part in _model_groups(old):
@@ -86,7 +83,7 @@ def chaos(
         b = canonical_final(new.iloc[pos], hidden)
         with np.errstate(invalid="ignore"):
             far = ~(np.abs(a - b) <= 1e-6).all(axis=1)
-        moved[pos] |= far & (part["status"].to_numpy() != "diverged")
+        moved[pos] |= far & ~status_is(part, "diverged")
     out["moved"] = moved | changed
     return out
 
@@ -94,9 +91,10 @@ def chaos(
 def chaos_table(df: pd.DataFrame, runs: pd.DataFrame, by=None) -> pd.DataFrame:
     """Per group of ``by`` (default: varying settings): runs re-run, and the shares of the
     re-runs (over every perturbation) whose outcome changed and that moved (see chaos())."""
-    keys = group_keys(df, by)
-    sub = df.loc[runs.index]
-    codes, frame = group_codes(sub, keys)
+    _, codes_all, frame = grouping(df, by)
+    codes = codes_all[df.index.get_indexer(runs.index)]
+    present, codes = np.unique(codes, return_inverse=True)  # the groups that had re-runs
+    frame = frame.iloc[present].reset_index(drop=True)
     g = runs[["changed", "moved"]].astype(float).groupby(codes)
     repeats = runs["repeat"].nunique() if "repeat" in runs.columns else 1
     table = frame.reset_index(drop=True)
@@ -118,11 +116,10 @@ def chaos_shares(
     the group: (k_all + (k_new - k_old) * n_all / n_sample) / n_all, which is the share of the
     re-runs exactly when every run was re-run. NaN for groups with no re-run.
     """
-    keys = group_keys(df, by)
-    codes_all, frame = group_codes(df, keys)
+    _, codes_all, frame = grouping(df, by)
     n_groups = len(frame)
     n_all = np.bincount(codes_all, minlength=n_groups).astype(np.float64)
-    flags_all = outcome_flags(df["status"].to_numpy(), df["final_ssr"].to_numpy(), fit_ssr)
+    flags_all = outcome_flags(df["status"], df["final_ssr"].to_numpy(), fit_ssr)
     pos = df.index.get_indexer(runs.index)
     codes = codes_all[pos]
     repeat = runs["repeat"].to_numpy() if "repeat" in runs.columns else np.zeros(len(runs), int)
@@ -162,6 +159,9 @@ def run_settings(row: pd.Series, data_dir=None) -> dict:
             return None
         kind = SETTINGS[name].kind
         return int(value) if kind == "int" else float(value) if kind == "float" else str(value)
+
+    from ..engine.data import BUILTIN, load_data  # (numba: only when runs are re-run)
+    from ..engine.trainer import TRAIN_SETTINGS
 
     hidden = given("hidden") or SETTINGS["hidden"].default
     init = np.array([row[f"init_{n}"] for n in param_names(hidden)], dtype=np.float64)
@@ -257,6 +257,8 @@ def predict(params, x, hidden: int = 2, activation: str = "softplus") -> np.ndar
 
 def model_data(df: pd.DataFrame):
     """(x, y) of the data set the table's runs were trained on (its first row's dataset)."""
+    from ..engine.data import load_data
+
     dataset = str(df["dataset"].iloc[0]) if "dataset" in df.columns else "dosage"
     return load_data(dataset, base_dir=_data_dir(df))
 
@@ -285,7 +287,7 @@ def param_curve(df: pd.DataFrame, run_id=None, points: int = 400) -> dict:
             "the SSR curve needs a sweep that trains one parameter (trainable like 'b3')"
         )
     if run_id is None:
-        conv = df[df["status"] == "converged"]
+        conv = df[status_is(df, "converged")]
         pick = conv if len(conv) else df
         if "lr" in pick.columns:  # the lesson's learning rate when there is a choice
             pick = pick.iloc[

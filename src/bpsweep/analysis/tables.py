@@ -11,7 +11,7 @@ Definitions used throughout (``fit_ssr`` default 0.01):
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import ResultsError, UsageError
 from ..model import DEFAULT_FIT_SSR
-from ..sweeps.results import varies, varying_settings
+from ..sweeps.results import status_is, varies, varying_settings
 
 #: Outcome categories of one run, in display order.
 OUTCOMES = ("good fit", "false convergence", "stuck", "diverged")
@@ -30,8 +30,24 @@ SHARES = ("converged", "max_steps", "diverged", "good_fit", "false_conv")
 # ---------------------------------------------------------------- grouping
 
 
+@dataclass(frozen=True)
+class Groups:
+    """Groups of runs given outright instead of by key columns (e.g. the bands of a map's
+    axis): ``codes`` (R,) int, each run's group 0..G-1, and ``frame`` (G rows), the columns
+    that name each group; pass it as ``by``."""
+
+    codes: np.ndarray
+    frame: pd.DataFrame
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.frame.columns)
+
+
 def group_keys(df: pd.DataFrame, by) -> list[str]:
     """The grouping columns: ``by`` (a name or names), or every varying setting when None."""
+    if isinstance(by, Groups):
+        return by.keys
     keys = varying_settings(df) if by is None else [by] if isinstance(by, str) else list(by)
     missing = [k for k in keys if k not in df.columns]
     if missing:
@@ -49,22 +65,41 @@ def group_codes(df: pd.DataFrame, keys: list[str]):
     grouped = df.groupby(keys, sort=True, dropna=False, observed=True)
     codes = grouped.ngroup().to_numpy(np.int64)
     frame = grouped.size().reset_index()[keys]
+    for k in keys:  # a key held fixed (a one-value Categorical): its values, as they are
+        if isinstance(frame[k].dtype, pd.CategoricalDtype):
+            frame[k] = np.asarray(frame[k])
     return codes, frame
+
+
+def grouping(df: pd.DataFrame, by):
+    """(keys, codes, frame) of ``by``: a :class:`Groups`, or columns as for :func:`group_keys`
+    (every varying setting when None)."""
+    if isinstance(by, Groups):
+        if len(by.codes) != len(df):
+            raise ResultsError(f"Groups of {len(by.codes):,} runs for a table of {len(df):,}")
+        return by.keys, np.asarray(by.codes, dtype=np.int64), by.frame.reset_index(drop=True)
+    keys = group_keys(df, by)
+    return (keys, *group_codes(df, keys))
 
 
 # ---------------------------------------------------------------- outcomes
 
 
 def outcome_flags(status, final_ssr, fit_ssr: float = DEFAULT_FIT_SSR) -> dict[str, np.ndarray]:
-    """Per run, a boolean array for each of SHARES, from status and final SSR arrays."""
-    status = np.asarray(status)
+    """Per run, a boolean array for each of SHARES, from status (text, or a Series of it, as
+    a Categorical too) and final SSR arrays."""
     ssr = np.asarray(final_ssr, dtype=np.float64)
-    conv = status == "converged"
+    if isinstance(status, pd.Series):
+        frame = status.to_frame("status")
+        conv, stop, div = (status_is(frame, s) for s in ("converged", "max_steps", "diverged"))
+    else:
+        status = np.asarray(status)
+        conv, stop, div = (status == s for s in ("converged", "max_steps", "diverged"))
     good = ssr < fit_ssr
     return {
         "converged": conv,
-        "max_steps": status == "max_steps",
-        "diverged": status == "diverged",
+        "max_steps": stop,
+        "diverged": div,
         "good_fit": good,
         "false_conv": conv & ~good,
     }
@@ -72,13 +107,20 @@ def outcome_flags(status, final_ssr, fit_ssr: float = DEFAULT_FIT_SSR) -> dict[s
 
 def outcomes(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR) -> pd.Series:
     """Each run's outcome category (OUTCOMES): good fit, false convergence, stuck, diverged."""
-    ssr = df["final_ssr"].to_numpy(np.float64)
-    status = df["status"].to_numpy()
-    good = ssr < fit_ssr
-    cat = np.where(
-        status == "diverged", 3, np.where(good, 0, np.where(status == "converged", 1, 2))
+    return pd.Series(
+        pd.Categorical.from_codes(outcome_codes(df, fit_ssr), OUTCOMES),
+        index=df.index,
+        name="outcome",
     )
-    return pd.Series(pd.Categorical.from_codes(cat, OUTCOMES), index=df.index, name="outcome")
+
+
+def outcome_codes(df: pd.DataFrame, fit_ssr: float = DEFAULT_FIT_SSR) -> np.ndarray:
+    """Each run's outcome as its index in OUTCOMES (int8): 0 good fit, 1 false convergence,
+    2 stuck, 3 diverged."""
+    good = df["final_ssr"].to_numpy(np.float64) < fit_ssr
+    code = np.where(good, np.int8(0), np.where(status_is(df, "converged"), np.int8(1), np.int8(2)))
+    code[status_is(df, "diverged")] = 3
+    return code
 
 
 def wilson_interval(successes, n, level: float = 0.95):
@@ -107,7 +149,8 @@ def wilson_interval(successes, n, level: float = 0.95):
 def outcome_table(
     df: pd.DataFrame, by=None, fit_ssr: float = DEFAULT_FIT_SSR, level: float = 0.95
 ) -> pd.DataFrame:
-    """Outcomes per group of ``by`` (default: every varying setting; one row when none varies).
+    """Outcomes per group of ``by`` (default: every varying setting; one row when none varies;
+    or a :class:`Groups`).
 
     Columns: the keys, runs; shares (0..1) converged, max_steps, diverged, good_fit (final SSR <
     fit_ssr) and false_conv (converged with final SSR >= fit_ssr); steps_p10, steps_median,
@@ -115,39 +158,149 @@ def outcome_table(
     did not diverge (NaN where a group has no such runs); then for each share its Wilson
     interval at ``level`` (95%) over the group's runs, ``<share>_lo`` and ``<share>_hi``.
     """
-    keys = group_keys(df, by)
-    status = df["status"].to_numpy()
+    return outcome_tables(df, [by], fit_ssr, level)[0]
+
+
+def outcome_tables(
+    df: pd.DataFrame, groupings, fit_ssr: float = DEFAULT_FIT_SSR, level: float = 0.95
+) -> list[pd.DataFrame]:
+    """:func:`outcome_table` for each ``by`` of ``groupings`` (e.g. the bands of each axis of
+    a map)."""
     ssr = df["final_ssr"].to_numpy(np.float64)
-    flags = outcome_flags(status, ssr, fit_ssr)
-    conv, div = flags["converged"], flags["diverged"]
-    work = pd.DataFrame(
-        {
-            "runs": np.ones(len(df), dtype=np.int64),
-            **flags,
-            "steps": np.where(conv, df["steps"].to_numpy(np.float64), np.nan),
-            "ssr": np.where(div, np.nan, ssr),
-        },
-        index=df.index,
-    )
-    codes, frame = group_codes(df, keys)
-    g = work.groupby(codes, sort=True)
-    counts = g[list(SHARES)].sum()
-    table = frame.reset_index(drop=True)
-    runs = g["runs"].sum().to_numpy()
-    table["runs"] = runs
-    for col in SHARES:
-        table[col] = counts[col].to_numpy() / runs
-    table["steps_p10"] = g["steps"].quantile(0.1).to_numpy()
-    table["steps_median"] = g["steps"].quantile(0.5).to_numpy()
-    table["steps_p90"] = g["steps"].quantile(0.9).to_numpy()
-    table["ssr_min"] = g["ssr"].min().to_numpy()
-    table["ssr_median"] = g["ssr"].quantile(0.5).to_numpy()
-    table["ssr_p90"] = g["ssr"].quantile(0.9).to_numpy()
-    for col in SHARES:
-        table[f"{col}_lo"], table[f"{col}_hi"] = wilson_interval(
-            counts[col].to_numpy(), runs, level
-        )
-    return table
+    flags = outcome_flags(df["status"], ssr, fit_ssr)
+    conv, kept = flags["converged"], ~flags["diverged"]
+    # each run's (status, good fit) as one code: the shares' counts from one bincount
+    status = np.select([conv, flags["max_steps"], flags["diverged"]], [0, 1, 2], 3)
+    kind = status * 2 + flags["good_fit"]
+    steps = df["steps"].to_numpy(np.float64)[conv]
+    ssr_kept = ssr[kept]
+    out = []
+    for by in groupings:
+        _, codes, frame = grouping(df, by)
+        n_groups = len(frame)
+        table = frame.reset_index(drop=True)
+        per_kind = np.bincount(codes * 8 + kind, minlength=8 * n_groups).reshape(n_groups, 8)
+        counts = {
+            "converged": per_kind[:, 0] + per_kind[:, 1],
+            "max_steps": per_kind[:, 2] + per_kind[:, 3],
+            "diverged": per_kind[:, 4] + per_kind[:, 5],
+            "good_fit": per_kind[:, 1] + per_kind[:, 3] + per_kind[:, 5],
+            "false_conv": per_kind[:, 0],
+        }
+        runs = per_kind.sum(axis=1)
+        table["runs"] = runs
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for col in SHARES:
+                table[col] = counts[col] / runs
+        p10, med, p90 = grouped_quantiles(steps, codes[conv], n_groups, (0.1, 0.5, 0.9))
+        table["steps_p10"], table["steps_median"], table["steps_p90"] = p10, med, p90
+        lo, med, p90 = grouped_quantiles(ssr_kept, codes[kept], n_groups, (0.0, 0.5, 0.9))
+        table["ssr_min"], table["ssr_median"], table["ssr_p90"] = lo, med, p90
+        for col in SHARES:
+            table[f"{col}_lo"], table[f"{col}_hi"] = wilson_interval(counts[col], runs, level)
+        out.append(table)
+    return out
+
+
+def grouped_quantiles(values, codes, n_groups: int, qs, layout=None) -> list[np.ndarray]:
+    """For each q of ``qs``, the q-quantile of ``values`` within each group (G,): NaN values
+    left out, NaN for a group without values; interpolated linearly as pandas'
+    ``groupby().quantile()`` does it, to the last bit (index q (n - 1), the value there plus
+    (next - value) * frac when it falls between two). ``layout``: the codes'
+    :class:`GroupLayout`, when several columns are taken over the same groups."""
+    values = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(codes, dtype=np.int64)
+    n = np.bincount(codes[~np.isnan(values)], minlength=n_groups)
+    has = n > 0
+    ats = [q * (n - 1).astype(np.float64) for q in qs]
+    idx = [at.astype(np.int64) for at in ats]
+    ks = [k for i in idx for k in (i, np.minimum(i + 1, np.maximum(n - 1, 0)))]
+    ks = np.array(ks).reshape(len(ks), n_groups)
+    kth = (layout or GroupLayout(codes, n_groups)).kth(values, ks)
+    out = []
+    for j, at in enumerate(ats):
+        frac = at % 1
+        val, nxt = kth[2 * j], kth[2 * j + 1]
+        with np.errstate(invalid="ignore"):
+            res = np.where(frac == 0, val, val + (nxt - val) * frac)
+        out.append(np.where(has, res, np.nan))
+    return out
+
+
+#: Groups larger than this are not sorted for their quantiles but partitioned (np.partition:
+#: linear time); smaller ones are sorted together.
+BIG_GROUP = 4096
+
+
+class GroupLayout:
+    """Where each group's rows are (group codes (R,) of ``n_groups`` groups), to take order
+    statistics of several columns over the same groups: each group's rows in one piece (in
+    row order), and the groups above BIG_GROUP rows apart from the others."""
+
+    def __init__(self, codes, n_groups: int):
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.n_groups = n_groups
+        self.order = np.argsort(_small(self.codes, n_groups), kind="stable")
+        self.n = np.bincount(self.codes, minlength=n_groups)
+        self.start = np.cumsum(self.n) - self.n
+        self.big = self.n > BIG_GROUP
+        small = ~self.big[self.codes[self.order]]
+        self.small_rows = self.order[small] if not small.all() else self.order
+
+    def kth(self, values, ks) -> np.ndarray:
+        """The k-th smallest value (0-based ranks ``ks``, an (m, G) array: m ranks for each
+        group) of ``values`` (R,) within each group, NaN values left out: (m, G), NaN for a
+        group without values. Small groups are sorted together; each large one is
+        partitioned."""
+        values = np.asarray(values, dtype=np.float64)
+        ks = np.asarray(ks, dtype=np.int64).reshape(-1, self.n_groups)
+        if np.isnan(values).any():  # left out: the groups' sizes differ from the layout's
+            ok = ~np.isnan(values)
+            return GroupLayout(self.codes[ok], self.n_groups).kth(values[ok], ks)
+        out = np.full(ks.shape, np.nan)
+        for g in np.flatnonzero(self.big):
+            piece = values[self.order[self.start[g] : self.start[g] + self.n[g]]]
+            wanted = ks[:, g]
+            out[:, g] = np.partition(piece, np.unique(wanted))[wanted]
+        small = ~self.big & (self.n > 0)
+        if small.any():
+            rows = self.small_rows
+            v, c = values[rows], self.codes[rows]
+            by_value = np.argsort(v)
+            by_value = by_value[np.argsort(_small(c[by_value], self.n_groups), kind="stable")]
+            n = np.where(small, self.n, 0)
+            start = np.cumsum(n) - n
+            out[:, small] = v[by_value][start[small] + ks[:, small]]
+        return out
+
+
+def kth_values(values, codes, n_groups: int, ks) -> np.ndarray:
+    """:meth:`GroupLayout.kth` for one column."""
+    return GroupLayout(codes, n_groups).kth(values, ks)
+
+
+def group_sorted(values, codes, n_groups: int):
+    """(values sorted by group, then value, with NaN left out; each group's count; each
+    group's start in the sorted values)."""
+    values = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(codes, dtype=np.int64)
+    ok = ~np.isnan(values)
+    if not ok.all():
+        values, codes = values[ok], codes[ok]
+    order = np.argsort(values)
+    order = order[np.argsort(_small(codes[order], n_groups), kind="stable")]
+    n = np.bincount(codes, minlength=n_groups)
+    return values[order], n, np.cumsum(n) - n
+
+
+def _small(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Group codes in the smallest unsigned type that holds them (numpy's stable sort is a
+    radix sort for 8- and 16-bit integers)."""
+    if n_groups <= 1 << 8:
+        return codes.astype(np.uint8)
+    if n_groups <= 1 << 16:
+        return codes.astype(np.uint16)
+    return codes
 
 
 # ---------------------------------------------------------------- sensitivity to initialization
@@ -159,31 +312,122 @@ def init_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in cols if varies(df[c].dropna())]
 
 
-def _grouped_spearman(work: pd.DataFrame, codes: np.ndarray, target: str, n_groups: int):
-    """Spearman correlation of ``work[target]`` with every other column within each group,
-    (n_groups, columns) array: the Pearson correlation of their average ranks (pandas
-    ``groupby().rank()``) within the group. Pairwise-complete: a NaN drops the row from that
-    pair only, and ranks are taken over the rows kept. NaN where either side is constant.
+class _Order:
+    """The rows of one column of values sorted within their groups (rows without a value, NaN,
+    left out): by (group, value), ties in row order when ``row_order_ties`` (what pandas'
+    ``rank(method="first")`` sees). Ranks over any subset of the rows are taken from it
+    without sorting again: a subset of a sorted list is sorted.
+
+    (Not pandas' ``groupby().rank()``: measured on the 10^6-run main job by lr, its 15
+    columns took 3.0 s of CPU against 0.9 s here; the ranks are the same numbers.)
+    """
+
+    def __init__(self, values, codes, n_groups: int, row_order_ties: bool = False):
+        values = np.asarray(values, dtype=np.float64)
+        present = ~np.isnan(values)
+        if present.all():
+            rows = np.argsort(values)
+        else:
+            rows = np.flatnonzero(present)
+            rows = rows[np.argsort(values[rows])]
+        rows = rows[np.argsort(_small(codes[rows], n_groups), kind="stable")]
+        v, c = values[rows], codes[rows]
+        if row_order_ties and len(rows) > 1:
+            same = (v[1:] == v[:-1]) & (c[1:] == c[:-1])
+            if same.any():  # each run of equal values in row order
+                run = np.cumsum(np.r_[True, ~same])
+                tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+                rows[tied] = rows[tied][np.lexsort((rows[tied], run[tied]))]
+        self.rows, self.values, self.codes = rows, v, c
+        self._first = None
+
+    def restricted(self, keep: np.ndarray) -> _Order:
+        """The order of the rows in ``keep`` (a bool array over the rows), numbered as the
+        table of those rows alone (``table[keep]``) numbers them."""
+        sel = keep[self.rows]
+        out = object.__new__(_Order)
+        out.rows = (np.cumsum(keep) - 1)[self.rows[sel]]
+        out.values, out.codes = self.values[sel], self.codes[sel]
+        out._first = None
+        return out
+
+    def ranks(self, n_rows: int, keep=None, method: str = "average") -> np.ndarray:
+        """Each row's rank (1 = smallest) within its group among the rows in ``keep`` (a bool
+        array over the rows; None: all) that have a value; NaN for the others. ``average``:
+        tied values share the mean of their ranks; ``first``: ties in row order."""
+        rows, v, c = self.rows, self.values, self.codes
+        if keep is not None:
+            sel = keep[rows]
+            rows, v, c = rows[sel], v[sel], c[sel]
+        n = len(rows)
+        out = np.full(n_rows, np.nan) if n < n_rows else np.empty(n_rows)
+        if not n:
+            return out
+        new_group = np.r_[True, c[1:] != c[:-1]]
+        first = self._first if keep is None and self._first is not None else None
+        if first is None:  # 1-based place within the group, ties in the order held
+            pos = np.arange(1, n + 1, dtype=np.float64)
+            first = pos - np.maximum.accumulate(np.where(new_group, pos - 1, 0.0))
+            if keep is None:
+                self._first = first
+        if method == "first":
+            out[rows] = first
+            return out
+        new_run = new_group | np.r_[True, v[1:] != v[:-1]]
+        if new_run.all():  # no ties: each rank is its place
+            out[rows] = first
+            return out
+        start = np.flatnonzero(new_run)
+        length = np.diff(np.r_[start, n])
+        out[rows] = np.repeat(first[start] + (length - 1) / 2, length)
+        return out
+
+
+def _binary_ranks(flag: np.ndarray, codes: np.ndarray, n_groups: int, keep=None) -> np.ndarray:
+    """Average ranks within groups of a 0/1 column (over the rows in ``keep``; NaN for the
+    others), by counting."""
+    keep = np.ones(len(flag), dtype=bool) if keep is None else keep
+    flag = flag.astype(bool)
+    n1 = np.bincount(codes[keep], flag[keep], n_groups)
+    n0 = np.bincount(codes[keep], minlength=n_groups) - n1
+    rank = np.where(flag, n0[codes] + (n1[codes] + 1) / 2, (n0[codes] + 1) / 2)
+    return np.where(keep, rank, np.nan)
+
+
+def _grouped_spearman(target, columns, codes: np.ndarray, n_groups: int, binary=False):
+    """Spearman correlation of ``target`` (R,) with each of ``columns`` (a list of (R,) value
+    arrays, or of :class:`_Order` of them) within each group, (n_groups, columns) array: the
+    Pearson correlation of their average ranks within the group. Pairwise-complete: a NaN
+    drops the row from that pair only, and ranks are taken over the rows kept. NaN where
+    either side is constant. ``binary``: the target is 0/1 (ranked by counting).
 
     Not ``groupby().corr(method="spearman")``, which runs one DataFrame.corr per group:
     measured side by side on the 15 columns of sensitivity()'s fit table, 26 s against
-    0.24 s here for 200,000 rows of the main job by lr and seed (200,000 groups); 0.84 s
-    against 1.2 s for 10^6 rows by lr (6 groups); same results to the last bit.
+    0.24 s (pandas' group ranks) for 200,000 rows of the main job by lr and seed (200,000
+    groups); 0.84 s against 1.2 s for 10^6 rows by lr (6 groups); same results to the last
+    bit, as with the ranks taken here.
     """
-    others = [c for c in work.columns if c != target]
-    out = np.full((n_groups, len(others)), np.nan)
-    if not len(work):
+    target = np.asarray(target, dtype=np.float64)
+    out = np.full((n_groups, len(columns)), np.nan)
+    n_rows = len(target)
+    if not n_rows:
         return out
-    ranks = work.groupby(codes).rank()  # NaN stays NaN; others ranked among the rest
-    t_ok = work[target].notna().to_numpy()
-    for j, col in enumerate(others):
-        ok = t_ok & work[col].notna().to_numpy()
+    t_ok = ~np.isnan(target)
+    t_order = None if binary else _Order(target, codes, n_groups)
+    t_all = _binary_ranks(target, codes, n_groups) if binary else t_order.ranks(n_rows)
+    for j, col in enumerate(columns):
+        order = col if isinstance(col, _Order) else _Order(col, codes, n_groups)
+        ok = np.zeros(n_rows, dtype=bool)
+        ok[order.rows] = True  # the rows with a value
+        ok &= t_ok
+        a = order.ranks(n_rows, None if ok.all() else ok)
         if ok.all():
-            a, b = ranks[col].to_numpy(), ranks[target].to_numpy()
-        else:  # rank the pair again over the rows where both are present
-            pair = work.loc[ok, [col, target]].groupby(codes[ok]).rank()
-            a, b = pair[col].to_numpy(), pair[target].to_numpy()
-        out[:, j] = _grouped_pearson(codes[ok], a, b, n_groups)
+            b = t_all
+        elif binary:  # rank the target again over the rows where both are present
+            b = _binary_ranks(target, codes, n_groups, ok)
+        else:
+            b = t_order.ranks(n_rows, ok)
+        out[:, j] = _grouped_pearson(codes[ok], a[ok], b[ok], n_groups)
     return out
 
 
@@ -201,11 +445,11 @@ def _grouped_pearson(codes: np.ndarray, a: np.ndarray, b: np.ndarray, n_groups: 
     return np.where((va > 0) & (vb > 0), r, np.nan)
 
 
-def _quantile_bins(work: pd.DataFrame, codes: np.ndarray, counts: np.ndarray, bins: int):
-    """Equal-count bin (0-based) of each value within its group: run i of n, 0-based in
-    sorted order with ties in row order, falls in bin floor(i * bins / n)."""
-    first = work.groupby(codes).rank(method="first").to_numpy(np.float64)
-    n = counts[codes][:, None].astype(np.float64)
+def _quantile_bins(first: np.ndarray, codes: np.ndarray, counts: np.ndarray, bins: int):
+    """Equal-count bin (0-based) of each value within its group from its rank in row order
+    of ties (``first``, 1-based): run i of n, 0-based in sorted order with ties in row order,
+    falls in bin floor(i * bins / n)."""
+    n = counts[codes].astype(np.float64)
     with np.errstate(invalid="ignore"):
         return np.minimum((first - 1) * bins // n, bins - 1)
 
@@ -228,7 +472,7 @@ def sensitivity(
     Runs that lack a parameter (another hidden size) count for none of its figures. Rows are
     ranked by spread within each group (``rank`` 1 = matters most).
     """
-    keys = group_keys(df, by)
+    keys, codes, frame = grouping(df, by)
     params = init_columns(df)
     columns = (
         keys
@@ -238,25 +482,28 @@ def sensitivity(
     )
     if not params:
         return pd.DataFrame(columns=columns + ["rank"])
-    codes, frame = group_codes(df, keys)
+    codes = np.asarray(codes, dtype=np.int64)
     n_groups = len(frame)
+    n_rows = len(df)
     good = (df["final_ssr"].to_numpy(np.float64) < fit_ssr).astype(np.float64)
-    conv = (df["status"] == "converged").to_numpy()
+    conv = status_is(df, "converged")
     x = df[params].to_numpy(np.float64, copy=True)
     x[~np.isfinite(x)] = np.nan  # absent parameters
     names = [c[5:] for c in params]
-    fits = pd.DataFrame(np.column_stack([good, x, np.abs(x)]))
-    fits.columns = ["good", *names, *(f"abs_{n}" for n in names)]
-    rho = _grouped_spearman(fits, codes, "good", n_groups)
-    steps = pd.DataFrame(np.column_stack([df["steps"].to_numpy(np.float64)[conv], x[conv]]))
-    steps.columns = ["steps", *names]
-    rho_steps = _grouped_spearman(steps, codes[conv], "steps", n_groups)
+    orders = [_Order(x[:, j], codes, n_groups, row_order_ties=True) for j in range(len(names))]
+    magnitudes = [np.abs(x[:, j]) for j in range(len(names))]
+    rho = _grouped_spearman(good, orders + magnitudes, codes, n_groups, binary=True)
+    steps = df["steps"].to_numpy(np.float64)[conv]
+    rho_steps = _grouped_spearman(
+        steps, [o.restricted(conv) for o in orders], codes[conv], n_groups
+    )
     present = ~np.isnan(x)
     counts = np.stack([np.bincount(codes, p, n_groups) for p in present.T], axis=1)  # (G, P)
     rows = []
     for j, name in enumerate(names):
         ok = present[:, j]
-        qbin = _quantile_bins(pd.DataFrame(x[ok, j]), codes[ok], counts[:, j], bins)[:, 0]
+        first = orders[j].ranks(n_rows, method="first")[ok]
+        qbin = _quantile_bins(first, codes[ok], counts[:, j], bins)
         flat = codes[ok] * bins + qbin.astype(np.int64)
         n_bin = np.bincount(flat, minlength=n_groups * bins).reshape(n_groups, bins)
         fit_bin = np.bincount(flat, good[ok], n_groups * bins).reshape(n_groups, bins)
@@ -270,9 +517,7 @@ def sensitivity(
         part["rho_steps"] = rho_steps[:, j]
         for b in range(bins):
             part[f"fit_q{b + 1}"] = shares[:, b]
-        with warnings.catch_warnings():  # groups without the parameter: dropped below
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            part["spread"] = np.nanmax(shares, axis=1) - np.nanmin(shares, axis=1)
+        part["spread"] = _nan_spread(shares)  # NaN for groups without it: dropped below
         rows.append(part[counts[:, j] > 0])
     table = pd.concat(rows, ignore_index=True)[columns]
     table["_abs"] = table["rho_fit"].abs().fillna(0)
@@ -288,6 +533,16 @@ def sensitivity(
     return table.reset_index(drop=True)
 
 
+def _nan_spread(shares: np.ndarray) -> np.ndarray:
+    """max - min of each row, NaN left out (NaN for a row of NaN), as np.nanmax - np.nanmin
+    without their warning (which is not thread-safe to silence)."""
+    none = np.isnan(shares).all(axis=1)
+    hi = np.where(np.isnan(shares), -np.inf, shares).max(axis=1, initial=-np.inf)
+    lo = np.where(np.isnan(shares), np.inf, shares).min(axis=1, initial=np.inf)
+    with np.errstate(invalid="ignore"):
+        return np.where(none, np.nan, hi - lo)
+
+
 def sensitivity_bins(
     df: pd.DataFrame, param: str, by=None, fit_ssr: float = DEFAULT_FIT_SSR, bins: int = 5
 ) -> pd.DataFrame:
@@ -301,14 +556,15 @@ def sensitivity_bins(
     codes, frame = group_codes(sub, keys)
     x = sub[col].to_numpy(np.float64)
     counts = np.bincount(codes)
-    qbin = _quantile_bins(pd.DataFrame({"x": x}), codes, counts, bins)[:, 0]
+    first = _Order(x, codes, len(frame), row_order_ties=True).ranks(len(x), method="first")
+    qbin = _quantile_bins(first, codes, counts, bins)
     work = pd.DataFrame(
         {
             "g": codes,
             "bin": qbin.astype(np.int64) + 1,
             "x": x,
             "good": sub["final_ssr"].to_numpy() < fit_ssr,
-            "steps": np.where(sub["status"] == "converged", sub["steps"], np.nan),
+            "steps": np.where(status_is(sub, "converged"), sub["steps"], np.nan),
         }
     )
     out = (

@@ -15,25 +15,31 @@ import signal
 import sys
 import tempfile
 import threading
+from importlib import import_module
 from pathlib import Path
 
 from .._version import __version__
 from ..errors import BpsweepError
-from . import analyse, bench, explore, map, run, trace, train
 
-#: The subcommands' modules, in the order ``--help`` lists them.
-COMMANDS = (train, run, map, explore, analyse, trace, bench)
+#: The subcommands' modules, in the order ``--help`` lists them (imported when needed: each
+#: brings its own heavy imports, numba for those that train).
+COMMANDS = ("train", "run", "map", "explore", "analyse", "trace", "bench")
+#: Other names of a subcommand.
+ALIASES = {"analyze": "analyse"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` that one (what ``main`` needs once the
+    command is named: the others' modules are not imported)."""
     parser = argparse.ArgumentParser(
         prog="bpsweep",
         description="Gradient descent on the StatQuest backpropagation network, swept.",
     )
     parser.add_argument("--version", action="version", version=f"bpsweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.register(sub)
+    for name in COMMANDS:
+        if only is None or name == only:
+            import_module(f".{name}", __name__).register(sub)
     return parser
 
 
@@ -73,7 +79,9 @@ def main(argv=None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = ALIASES.get(argv[0], argv[0]) if argv else None
+    args = build_parser(named if named in COMMANDS else None).parse_args(argv)
     _check_numba_cache(args.command)
     # SIGTERM (kill, a batch system's time limit) stops the command as Ctrl-C does; by
     # default it killed the process in the middle of loky's shutdown, which printed loky's

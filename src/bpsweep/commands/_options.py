@@ -120,17 +120,21 @@ def check_file(option: str, path) -> None:
         raise OutputError(f"{option} {path}: cannot write there, the file is read-only")
 
 
-def load(path, command: str):
-    """load_results, its warnings printed as one line each on stderr."""
+def load(path, command: str, columns=None):
+    """load_results, its warnings printed as one line each on stderr (each once).
+    ``columns``: a function of the file's column names and sidecar (None when it has none)
+    that returns the columns to read (None: all)."""
     from .. import analysis as A  # only the commands that read results need it
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return A.load_results(path)
+            if callable(columns):
+                columns = columns(A.results_columns(path), A.results_sidecar(path))
+            return A.load_results(path, columns=columns)
         finally:  # also when the file then cannot be analysed: the warning may say why
-            for w in caught:
-                print(f"bpsweep {command}: warning: {w.message}", file=sys.stderr)
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                print(f"bpsweep {command}: warning: {message}", file=sys.stderr)
 
 
 def print_quietly(lines) -> bool:

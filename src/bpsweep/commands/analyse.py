@@ -106,10 +106,18 @@ def _cmd_analyse(args) -> int:
         check_folder("--plots", args.plots)
     if args.report:
         check_file("--report", args.report)
-    t0 = time.perf_counter()
-    df = load(args.results, "analyse")
-    t_load = time.perf_counter() - t0
     run_chaos = args.chaos or chaos_sample is not None or args.chaos_repeats is not None
+    figures = bool(args.plots or args.report)
+    wanted = _wanted_tables(args, figures)
+
+    def columns(available, meta):  # what the tables asked for read, no more
+        return A.needed_columns(
+            available, wanted, plots=figures, chaos=run_chaos, by=args.by, meta=meta
+        )
+
+    t0 = time.perf_counter()
+    df = load(args.results, "analyse", columns)
+    t_load = time.perf_counter() - t0
     tables = A.analyse(
         df,
         by=args.by,
@@ -118,16 +126,24 @@ def _cmd_analyse(args) -> int:
         chaos_sample=chaos_sample,
         basin_tol=basin_tol,
         chaos_repeats=repeats,
+        tables=wanted,
+        parallel=True,
     )
     t_analyse = time.perf_counter() - t0 - t_load
     machine = args.format in ("csv", "json")
-    stdout_ok = print_quietly(_table_lines(df, tables, args, fit_ssr, repeats))
-    notes, errors = [], []
+    axes = A.map_axes(df) if args.by is None else None
+    skipped = _skipped(df, wanted, run_chaos)
+    stdout_ok = print_quietly(_table_lines(df, tables, args, fit_ssr, repeats, axes))
+    notes, errors = list(skipped), []
+    images, made = {}, None
+    if figures and axes is not None:
+        images, note = _map_images(df, axes, args.results, fit_ssr)
+        notes += [note] if note else []
     if args.plots:
         from ..analysis.plots import make_plots
 
         try:
-            made = make_plots(df, args.plots, tables, fit_ssr)
+            made = make_plots(df, args.plots, tables, fit_ssr, images=images)
             names = ", ".join(p.name for p in made.values())
             notes.append(f"plots written to {args.plots}: {names}")
         except OutputError as exc:
@@ -135,8 +151,9 @@ def _cmd_analyse(args) -> int:
     if args.report:
         from ..analysis.report import write_report
 
-        try:
-            notes.append(f"report written to {write_report(args.report, df, tables, fit_ssr)}")
+        try:  # the plots just written go into the report as they are, not drawn again
+            path = write_report(args.report, df, tables, fit_ssr, images=images, drawn=made)
+            notes.append(f"report written to {path}")
         except OutputError as exc:
             errors.append(str(exc))
     notes.append(f"read {len(df):,} runs in {t_load:.1f} s, analysed in {t_analyse:.1f} s")
@@ -148,6 +165,77 @@ def _cmd_analyse(args) -> int:
     if errors:
         raise OutputError("; ".join(errors))
     return 0
+
+
+def _wanted_tables(args, figures: bool) -> tuple:
+    """The tables to make: those printed (--table), and every one for plots and reports."""
+    chosen = args.table or ("outcome" if args.format == "csv" else "all")
+    if figures or chosen == "all":
+        return A.TABLES
+    return {"shares": ("outcome",), "chaos": ("outcome",)}.get(chosen, (chosen,))
+
+
+def _skipped(df, wanted, run_chaos: bool) -> list[str]:
+    """A note for each table asked for that cannot be made from the columns the file has."""
+    notes = []
+    for name in [*wanted, *(["chaos"] if run_chaos else [])]:
+        missing = A.missing_for(df, name)
+        if missing:
+            lean = " (a lean map: pixels, axes and outcomes only)" if A.is_map_table(df) else ""
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            notes.append(f"{name}: skipped, the file has no {shown}{lean}")
+    return notes
+
+
+def _map_images(df, axes, results, fit_ssr):
+    """({"map": the map's figure}, note): ``<name>-figure.png`` beside the results when
+    ``bpsweep map`` drew it, else the map drawn here from the table (outcome colours)."""
+    from pathlib import Path
+
+    beside = Path(results).with_name(Path(results).stem + "-figure.png")
+    if beside.is_file():
+        return {"map": beside}, None
+    import numpy as np
+
+    from ..maps import image
+    from ..model import STATUSES
+    from ..sweeps.window import MapSpec
+
+    width, height = axes.width, axes.height
+    if "map_i" not in df.columns or "map_j" not in df.columns or len(df) != width * height:
+        return {}, "map figure: skipped, the table does not hold every pixel of the map once"
+    at = df["map_j"].to_numpy(np.int64) * width + df["map_i"].to_numpy(np.int64)
+    status = np.full(width * height, -1, dtype=np.int8)
+    for code, name in enumerate(STATUSES):
+        status[at[A.status_is(df, name)]] = code
+    if (status < 0).any():
+        return {}, "map figure: skipped, the table does not hold every pixel of the map once"
+    steps = np.zeros(width * height, dtype=np.int64)
+    steps[at] = df["steps"].to_numpy(np.int64)
+    ssr = np.zeros(width * height)
+    ssr[at] = df["final_ssr"].to_numpy(np.float64)
+    shape = (height, width)
+    picture = image.map_image(
+        "outcome",
+        shape,
+        status=status.reshape(shape),
+        steps=steps.reshape(shape),
+        final_ssr=ssr.reshape(shape),
+        fit_ssr=fit_ssr,
+    )
+    if axes.edges is not None and all(axes.names):
+        (x0, x1), (y0, y1) = axes.edges
+        spec = MapSpec(
+            axes.x,
+            axes.y,
+            ((x0 + x1) / 2, (y0 + y1) / 2),
+            (x1 - x0, y1 - y0),
+            (width, height),
+            tuple(axes.scale),
+        )
+    else:  # no window known: in pixels
+        spec = MapSpec("map_i", "map_j", (width / 2, height / 2), (width, height), (width, height))
+    return {"map": image.map_figure(None, picture, spec).figure}, None
 
 
 TITLES = {
@@ -162,6 +250,18 @@ TITLES = {
 }
 
 
+#: Titles that differ on a map.
+MAP_TITLES = {
+    "outcome": "Outcomes",
+    "sensitivity": "Sensitivity to the map's init_<p> axes (Spearman over the whole map; "
+    "good-fit share per band b1..b8 of the axis, as in the outcome table)",
+    "basins": "Solution basins of the map's good fits (canonical parameters of a "
+    "representative run, and where it lies on the map)",
+    "stuck": "Where runs get stuck with a poor fit (largest 15; the representative's place on "
+    "the map)",
+}
+
+
 def _shares_numeric(outcome):
     keys = list(outcome.columns[: list(outcome.columns).index("runs")])
     cols = [
@@ -173,7 +273,7 @@ def _shares_numeric(outcome):
     return outcome[keys + ["runs", *cols]]
 
 
-def _table_lines(df, tables, args, fit_ssr, repeats):
+def _table_lines(df, tables, args, fit_ssr, repeats, axes=None):
     chosen = args.table or ("outcome" if args.format == "csv" else "all")
     if args.format in ("csv", "json"):
         tables = {**tables, "shares": _shares_numeric(tables["outcome"])}
@@ -189,12 +289,25 @@ def _table_lines(df, tables, args, fit_ssr, repeats):
     shown = display_tables(tables)
     names = [n for n in TABLES if n in shown and chosen in ("all", n)]
     md = args.format == "markdown"
-    varying = ", ".join(A.varying_settings(df)) or "none"
-    yield (
-        f"{df.attrs.get('path')}: {len(df):,} runs; varying: {varying}; "
-        f"good fit: final SSR < {fit_ssr:g}"
-    )
     titles = dict(TITLES)
+    if axes is not None:
+        yield (
+            f"{df.attrs.get('path')}: {len(df):,} runs, a map over {axes.describe()}; "
+            f"good fit: final SSR < {fit_ssr:g}"
+        )
+        bands = len(tables["outcome"]) // 2 if "outcome" in tables else A.DEFAULT_BANDS
+        titles.update(MAP_TITLES)
+        titles["sensitivity"] = titles["sensitivity"].replace("b1..b8", f"b1..b{bands}")
+        titles["outcome"] += (
+            f" by {bands} equal bands of each axis (log10 on a log axis; lo..hi: the band's "
+            "range; --by COL for other groups)"
+        )
+    else:
+        varying = ", ".join(A.varying_settings(df)) or "none"
+        yield (
+            f"{df.attrs.get('path')}: {len(df):,} runs; varying: {varying}; "
+            f"good fit: final SSR < {fit_ssr:g}"
+        )
     if "chaos" in shown:
         runs = tables["chaos_runs"].index.nunique()
         titles["chaos"] += (

@@ -109,6 +109,11 @@ def check_options(args) -> None:
 def cmd_run(args) -> int:
     check_options(args)
     config = load_config(args.config, overrides=args.overrides)
+    if config.mode == "map":  # its Parquet, image and JSON are bpsweep map's, and only its
+        raise UsageError(
+            f"{args.config} is a map config ([map]): train and draw it with "
+            f"`bpsweep map {args.config}` (bpsweep run would replace the map's files)"
+        )
     # every option checked against the config (dask installed, a GPU there, ...) first
     plan = runner.plan(config, run_options(args))
     if args.backend == "dask":
