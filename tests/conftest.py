@@ -59,14 +59,25 @@ def compiled_signatures():
     return found
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: a worker's guard message (each worker compiles its own)."""
+    message = getattr(node, "workeroutput", {}).get("bpsweep_signatures")
+    if message:
+        node.config._bpsweep_signatures = message
+
+
 def pytest_sessionfinish(session, exitstatus):
-    if "numba" not in sys.modules:
-        return
-    many = {k: sigs for k, sigs in compiled_signatures().items() if len(sigs) > 1}
-    if many:
-        lines = [f"  {k}: {len(sigs)} signatures: {sigs}" for k, sigs in sorted(many.items())]
-        message = "kernels compiled for more than one signature (a silent recompile):\n"
-        session.config._bpsweep_signatures = message + "\n".join(lines)
+    config = session.config
+    if "numba" in sys.modules:
+        many = {k: sigs for k, sigs in compiled_signatures().items() if len(sigs) > 1}
+        if many:
+            lines = [f"  {k}: {len(sigs)} signatures: {sigs}" for k, sigs in sorted(many.items())]
+            message = "kernels compiled for more than one signature (a silent recompile):\n"
+            config._bpsweep_signatures = message + "\n".join(lines)
+            if hasattr(config, "workeroutput"):  # an xdist worker: tell the controller
+                config.workeroutput["bpsweep_signatures"] = config._bpsweep_signatures
+    if getattr(config, "_bpsweep_signatures", None):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -374,3 +374,51 @@ def test_a_keep_alive_connection_does_not_wait_for_delayed_acks(explorer):
     finally:
         server.stop()
     assert seconds < 3.0, f"100 requests on one connection took {seconds:.2f} s"
+
+
+def test_the_chaos_mode_is_map_chaos_and_trains_its_tile_once(tmp_path):
+
+    steps = ["max_steps=200"]  # at 30 steps no start moved by 1e-12 ends otherwise
+    explorer = Explorer(load_config(LR_MAP, overrides=steps), tmp_path / "cache")
+    with TestClient(create_app(explorer, {HOST})) as client:
+        client.plane = client.get("/api/plane").json()
+        _check_chaos_tiles(client, explorer, tmp_path, steps)
+    explorer.close()
+
+
+def _check_chaos_tiles(client, explorer, tmp_path, steps):
+    from bpsweep.maps import runner
+    from bpsweep.sweeps.options import RunOptions
+
+    r = client.get(tile_url(client, 0, 0, 0, "chaos"))
+    assert r.status_code == 200 and "x-bpsweep-error" not in r.headers
+    # the tile and its chaos counts, stored as bpsweep map --chaos stores them, in one job
+    assert explorer.store.trained == 2 and explorer.queue.done == 1
+    for mode in ("outcome", "steps", "chaos"):  # from the same arrays: nothing queued
+        assert client.get(tile_url(client, 0, 0, 0, mode)).status_code == 200
+    assert explorer.store.trained == 2 and explorer.queue.done == 1
+    config = load_config(LR_MAP, overrides=[*steps, "map.resolution=[256, 256]"])
+    _, drawn = runner.run_map(
+        config, RunOptions(out=tmp_path / "map"), color="chaos", figure=False, chaos=4
+    )
+    tile = png_pixels(r.content)
+    assert np.array_equal(tile, png_pixels(drawn.png.read_bytes()))
+    chaotic = (tile == 0).all(axis=2).sum()  # black: a moved start ends otherwise
+    assert 0 < chaotic < 256 * 256
+    legend = client.plane["legends"]["chaos"]
+    assert legend["moves"] == 4 and legend["families"][-1][1] == "#000000"
+
+
+def test_the_chaos_mode_of_a_finished_map_without_chaos_tiles_is_grey(map512):
+    _, results = map512
+    config, out = _finished_map(Path(results), [])
+    ex = Explorer(config, out, train=False)
+    try:
+        with TestClient(create_app(ex, {HOST})) as c:
+            c.plane = c.get("/api/plane").json()
+            r = c.get(tile_url(c, 1, 0, 0, "chaos"))
+            assert r.status_code == 200 and "not trained" in r.headers["x-bpsweep-error"]
+            assert c.get(tile_url(c, 1, 0, 0)).status_code == 200  # its tile is there
+            assert ex.store.trained == 0
+    finally:
+        ex.close()

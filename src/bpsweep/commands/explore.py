@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..maps.chaos import DEFAULT_MOVES, MAX_MOVES, MOVE
 from ..model import DEFAULT_FIT_SSR
 from ..sweeps.config import config_from_dict, load_config
 from ..sweeps.options import DEVICES
@@ -39,6 +40,14 @@ def register(sub) -> None:
         type=float,
         default=DEFAULT_FIT_SSR,
         help=f"a good fit has final SSR below this (default {DEFAULT_FIT_SSR:g})",
+    )
+    p.add_argument(
+        "--chaos",
+        type=int,
+        default=DEFAULT_MOVES,
+        metavar="K",
+        help=f"the chaos colour mode trains each pixel from K starts moved by {MOVE:g} too, as "
+        f"bpsweep map --chaos K (default {DEFAULT_MOVES}; their tiles are shared)",
     )
     p.add_argument(
         "--set",
@@ -80,7 +89,11 @@ def cmd_explore(args) -> int:
         from ..engine.cuda import require_cuda
 
         require_cuda()
-    explorer = Explorer(config, out, device=args.device, train=train, fit_ssr=args.fit_ssr)
+    if not 1 <= args.chaos <= MAX_MOVES:
+        raise UsageError(f"--chaos: expected 1 to {MAX_MOVES} moved starts, found {args.chaos}")
+    explorer = Explorer(
+        config, out, device=args.device, train=train, fit_ssr=args.fit_ssr, chaos=args.chaos
+    )
     return serve(explorer, args.host, args.port, args.open)
 
 

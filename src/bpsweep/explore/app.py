@@ -164,9 +164,11 @@ def create_app(explorer: Explorer, hosts: set[str]) -> Starlette:
         key = (z, x, y, mode)
         png = rendered.get(key)
         if png is None:
-            job = ("tile", z, x, y)
+            # the chaos mode needs the tile's moved starts too: trained with it in one call
+            job = ("chaos" if mode == "chaos" else "tile", z, x, y)
+            futures = explorer.chaos_future if mode == "chaos" else explorer.tile_future
             try:
-                future = explorer.tile_future(z, x, y)
+                future = futures(z, x, y)
             except Busy as exc:
                 return error(str(exc), 503)
             try:
@@ -279,11 +281,13 @@ class _Guard:
 def describe(explorer: Explorer, plane: str) -> dict:
     """What the page needs to know of the plane: axes, window, levels, modes and legends."""
     from ..maps.image import (
+        CHAOTIC_COLOUR,
         DIVERGED_RAMP,
         FALSE_CONV,
         GOOD_FIT,
         NO_BASIN_COLOUR,
         NO_VALUE_COLOUR,
+        PALE,
         STUCK_COLOUR,
         TAB10,
         VIRIDIS,
@@ -327,6 +331,20 @@ def describe(explorer: Explorer, plane: str) -> dict:
                 "label": "final SSR (log scale)",
                 "not_finite": NO_VALUE_COLOUR,
             },  # fmt: skip
+            "chaos": {
+                "families": [
+                    [f"good fit (SSR < {fit:g}), stable", PALE[0]],
+                    ["false convergence, stable", PALE[1]],
+                    ["stuck, stable", PALE[2]],
+                    ["diverged, stable", PALE[3]],
+                    [
+                        f"chaotic: one of {explorer.chaos} starts moved by 1e-12 ends with "
+                        f"another status or steps",
+                        CHAOTIC_COLOUR,
+                    ],
+                ],
+                "moves": explorer.chaos,
+            },
             "basin": {
                 "colors": list(TAB10),
                 "none": NO_BASIN_COLOUR,

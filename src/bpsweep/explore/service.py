@@ -33,7 +33,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..maps.tiles import TILE, Grid, TileStore, level_grid, tile_bytes, train_tile
+from ..maps.chaos import DEFAULT_MOVES, MAX_MOVES, chaos_kind
+from ..maps.tiles import (
+    TILE,
+    Grid,
+    TileStore,
+    level_grid,
+    tile_bytes,
+    train_tile,
+    train_tile_and_chaos,
+)
 from ..model import DEFAULT_FIT_SSR, STATUSES, param_names
 from ..sweeps.config import SweepConfig, config_from_dict, to_toml
 from ..sweeps.expand import expand_columns
@@ -153,12 +162,15 @@ class TileArrays:
     steps: np.ndarray
     final_ssr: np.ndarray
     basin: np.ndarray  #: int64 colour index of each good fit's solution, -1 for the others
+    #: uint8 chaos counts (how many of the moved starts end otherwise), once asked for
+    chaos: np.ndarray | None = None
 
 
 class Explorer:
     """The plane of a map config, served: tiles, pixels, views. ``out``: the folder of the
     tile cache (``<out>/tiles``, shared with ``bpsweep map``). ``train``: False to serve only
-    tiles already there (browsing a finished map)."""
+    tiles already there (browsing a finished map). ``chaos``: the moved starts behind the
+    ``chaos`` colour mode (``bpsweep map --chaos K``'s K; the same chaos tiles)."""
 
     def __init__(
         self,
@@ -168,6 +180,7 @@ class Explorer:
         device: str = "cpu",
         train: bool = True,
         fit_ssr: float = DEFAULT_FIT_SSR,
+        chaos: int = DEFAULT_MOVES,
     ):
         if config.mode != "map":
             raise UsageError(f"{config.source}: expected a map config (a [map] section)")
@@ -176,6 +189,9 @@ class Explorer:
                 f"{config.source}: expected a plane (a [map] with x and y) to explore, found a "
                 f"line (only x); draw it with bpsweep map"
             )
+        if not 1 <= chaos <= MAX_MOVES:
+            raise UsageError(f"chaos: expected 1 to {MAX_MOVES} moved starts, found {chaos}")
+        self.chaos = chaos
         self.config = config
         self.spec: MapSpec = dataclasses.replace(config.map, columns="full")
         self.store = TileStore(Path(out) / "tiles", config)
@@ -238,16 +254,64 @@ class Explorer:
             from ..sweeps.chunks import CHUNK_TRAINERS
 
             self.store.prepare(grid)
-            if grid.spec.width * grid.spec.height <= MAX_RUN_ID:
-                config, part, at = self._config_of(grid), grid, (tx, ty)
-            else:  # run ids j * W + i would overflow int64: the tile as a window of its own
-                config = self._pixels_config(grid, *grid.bounds(tx, ty))
-                part, at = Grid(config.map), (0, 0)
+            config, part, at = self._training_window(grid, tx, ty)
             table = train_tile(config, part, *at, "full", CHUNK_TRAINERS[self.device])
             self.store.save(grid, tx, ty, tile_bytes(table), "full")
-        arrays = self._arrays(table)
+        return self._remember(("tile", z, x, y), self._arrays(table))
+
+    def chaos_future(self, z: int, x: int, y: int) -> concurrent.futures.Future:
+        """The future of tile (z, x, y)'s arrays with their chaos counts (the chaos mode)."""
+        self.check_tile(z, x, y)
+        key = ("chaos", z, x, y)
         with self._cache_lock:
-            self._cache[("tile", z, x, y)] = arrays
+            arrays = self._cache.get(("tile", z, x, y))
+            if arrays is not None and arrays.chaos is not None:
+                self._cache.move_to_end(("tile", z, x, y))
+                done = concurrent.futures.Future()
+                done.set_result(arrays)
+                return done
+        priority = self._priority(("tile", z, x, y))
+        return self.queue.submit(key, priority, lambda: self._chaos_arrays(z, x, y))
+
+    def _chaos_arrays(self, z: int, x: int, y: int) -> TileArrays:
+        """Runs on the queue's thread: the tile's arrays with the chaos counts of its pixels,
+        stored or trained with the tile in one kernel call (both stored, as ``bpsweep map
+        --chaos K`` stores them)."""
+        grid = level_grid(self.spec, z)
+        tx, ty = x, (1 << z) - 1 - y
+        kind = chaos_kind(self.chaos)
+        counts = self.store.load(grid, tx, ty, kind)
+        table = self.store.load(grid, tx, ty, "full") if counts is not None else None
+        if table is None:
+            if not self.train:
+                raise NotTrained(f"tile ({z}, {x}, {y}) was not trained with --chaos {self.chaos}")
+            from ..sweeps.chunks import CHUNK_TRAINERS
+
+            self.store.prepare(grid)
+            config, part, at = self._training_window(grid, tx, ty)
+            trainer = CHUNK_TRAINERS[self.device]
+            table, counts, _ = train_tile_and_chaos(config, part, *at, "full", trainer, self.chaos)
+            if not self.store.has(grid, tx, ty, "full"):
+                self.store.save(grid, tx, ty, tile_bytes(table), "full")
+            self.store.save(grid, tx, ty, tile_bytes(counts), kind)
+        arrays = self._arrays(table)
+        chaos = counts["chaos"].to_numpy()
+        arrays.chaos = np.ascontiguousarray(chaos.reshape(TILE, TILE)[::-1])
+        return self._remember(("tile", z, x, y), arrays)
+
+    def _training_window(self, grid: Grid, tx: int, ty: int) -> tuple:
+        """(config, grid, (tx, ty)) to train tile (tx, ty) of a level's grid with: the grid
+        itself, or deeper than level 23, where run ids j * W + i would overflow int64, the
+        tile as a window of its own pixels."""
+        if grid.spec.width * grid.spec.height <= MAX_RUN_ID:
+            return self._config_of(grid), grid, (tx, ty)
+        config = self._pixels_config(grid, *grid.bounds(tx, ty))
+        return config, Grid(config.map), (0, 0)
+
+    def _remember(self, key, arrays: TileArrays) -> TileArrays:
+        with self._cache_lock:
+            self._cache[key] = arrays
+            self._cache.move_to_end(key)
             while len(self._cache) > CACHED_TILES:
                 self._cache.popitem(last=False)
         return arrays
@@ -315,6 +379,7 @@ class Explorer:
             steps=arrays.steps[::-1],
             final_ssr=arrays.final_ssr[::-1],
             basin=None if basin is None else basin[::-1],
+            chaos=None if mode != "chaos" else arrays.chaos[::-1],
             fit_ssr=self.fit_ssr,
             steps_range=(1.0, self.max_steps),
             ssr_range=self.ssr_range() if mode == "final_ssr" else None,

@@ -301,7 +301,8 @@ def _format_floats(bits, buf):
 
 def format_floats(values) -> list[str]:
     """``[repr(float(v)) for v in values]``, computed by the compiled formatter."""
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64).ravel()
+    # a copy: a read-only array (Arrow's, zero-copy) would compile a second signature
+    bits = np.array(values, dtype=np.float64).view(np.int64).ravel()
     buf = np.empty(bits.size * (FLOAT_WIDTH + 1), dtype=np.uint8)
     end = _format_floats(bits, buf)
     return buf[:end].tobytes().decode("ascii").split("\n")[:-1]

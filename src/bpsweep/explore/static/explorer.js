@@ -561,6 +561,8 @@
       const [lo, hi] = state.ssrRange ? state.ssrRange.map((v) => fmt(v, 3)) : ["…", "…"];
       box.append(colourBar(s.colors, lo, hi, `${s.label}, the range of level 0`));
       box.append(legendRow(swatch(s.not_finite), "not finite (diverged)"));
+    } else if (mode === "chaos") {
+      for (const [label, colour] of legends.chaos.families) box.append(legendRow(swatch(colour), label));
     } else if (mode === "basin") {
       const s = legends.basin;
       const bar = document.createElement("div");
