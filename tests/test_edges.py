@@ -433,3 +433,85 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
         err = proc.stderr.read()
     assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_few_runs_that_take_minutes_say_so_as_they_start(tmp_path):
+    """One run on a data set of 10^5 points, 10^5 steps: minutes of training with no progress
+    to show (one chunk). It used to start without a word; now it is estimated and announced,
+    and Ctrl-C stops it."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 100_000)
+    lines = "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), np.sin(3 * x).tolist()))
+    (tmp_path / "big.csv").write_text("x,y\n" + lines)
+    cfg = write(
+        tmp_path,
+        "big.toml",
+        '[data]\ndataset = "big.csv"\n[train]\nlr = 1e-9\ntol = 0\nmax_steps = 100000\n'
+        "[sweep]\nseed = [0]\n",
+    )
+    proc = _start(tmp_path, "run", cfg, "--out", tmp_path / "o")
+    try:
+        notice = proc.stderr.readline()  # before any training: the estimate
+        assert "big: 1 run to train, about 1e+05 run-steps, about " in notice, notice
+        assert "Ctrl-C stops it, keeping finished parts" in notice
+        assert proc.poll() is None  # it trains
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        assert proc.stderr.read() == "bpsweep run: interrupted\n"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stderr.close()
+
+
+def test_analyse_of_a_wide_network_warns_nothing(capsys, tmp_path):
+    """hidden = 1024 made analyse print thousands of pandas PerformanceWarnings (its stuck
+    places' table was built a parameter column at a time); 40 hidden nodes (121 parameters)
+    were enough to show it, and the suite makes a warning an error."""
+    cfg = write(
+        tmp_path,
+        "w.toml",
+        "[model]\nhidden = 40\n[train]\nmax_steps = 2\n[sweep]\nseed = [0, 1, 2]\n",
+    )
+    assert cli(capsys, "run", cfg, "--out", tmp_path, "--quiet")[0] == 0
+    code, out, err = cli(capsys, "analyse", tmp_path / "w.csv")
+    assert code == 0 and err == "" and "3 runs" in out
+
+
+def test_a_map_of_hours_is_refused_with_its_estimate(capsys, tmp_path):
+    args = ("map", MAP, "--set", "max_steps=1000000000000", "--resolution", "8x8")
+    line = one_line_error(*cli(capsys, *args, "--out", tmp_path / "o")[::2])
+    assert "64 pixels to train, about " in line and " run-steps, about " in line
+    assert "that is over an hour: run again with --yes" in line
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.arrow"))
+
+
+def test_a_maps_summary_lists_every_file_and_a_complete_map_says_drew(capsys, tmp_path):
+    args = ("map", MAP, "--resolution", "32x32", "--set", "max_steps=50", "--dimension")
+    code, out, err = cli(capsys, *args, "--out", tmp_path)
+    assert code == 0 and err == "", err
+    name = "map-lr-hidden-output-32x32"
+    wrote = out[out.index("  wrote ") :].split()
+    files = [f"{tmp_path}/{name}{s}" for s in (".parquet", ".png", "-figure.png", ".json")]
+    assert all(f in wrote for f in [*files, f"{tmp_path}/{name}-dimension.png"]), out
+    code, out, err = cli(capsys, *args, "--out", tmp_path)  # complete: drawn again, not trained
+    assert code == 0 and "already complete (nothing computed" in out
+    assert "  drew " in out and "  wrote " not in out
+
+
+def test_one_run_is_one_run_not_one_runs(capsys, tmp_path):
+    cfg = write(tmp_path, "one.toml", "[train]\nmax_steps = 5\n[sweep]\nseed = [0]\n")
+    code, out, _ = cli(capsys, "run", cfg, "--out", tmp_path)
+    assert code == 0 and out.startswith("one: 1 run (1 computed) in ") and "1 runs" not in out
+
+
+def test_the_readmes_commands_run_as_written_after_its_setup():
+    """Copied as written after the README's first command (which makes .venv without
+    activating it), a `bpsweep` command must say `.venv/bin/bpsweep` until the README says to
+    activate the environment."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    note = text.index("source .venv/bin/activate")
+    blocks = text[:note].split("```bash")[1:]
+    commands = [line for b in blocks for line in b.split("```")[0].splitlines() if line.strip()]
+    bare = [c for c in commands if c.lstrip().startswith("bpsweep ")]
+    assert commands and not bare, bare

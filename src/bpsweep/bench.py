@@ -271,7 +271,10 @@ def time_map(side: int, repeat: int = 1, config_path=None) -> dict:
                 if columns == "lean":
                     argv += ["--set", 'map.columns="lean"']
                 t = time.perf_counter()
-                proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+                # its summary must not mix into bench's own output (--json is one line)
+                proc = subprocess.Popen(
+                    argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                )
                 first = None
                 while proc.poll() is None:
                     if first is None and any(out.glob("tiles/*/*/t*.json")):

@@ -212,8 +212,10 @@ def _places(df: pd.DataFrame, mask: np.ndarray, tol: float, transform, total: in
         table["spread"] = spread
         table["rep_run_id"] = run_ids(df)[where[rep]]
         table["rep_ssr"] = ssr[rep]
-        for j, name in enumerate(names):
-            table[name] = vec[rep, j]
+        # the parameters' columns in one piece: one at a time, a wide network (hidden = 1024:
+        # 3,073 of them) made pandas warn thousands of times that the frame is fragmented
+        params = pd.DataFrame(vec[rep], columns=list(names), index=table.index)
+        table = pd.concat([table, params], axis=1)
         table.insert(0, "id", np.arange(next_id, next_id + n_clusters))
         labels[where] = lab + next_id
         next_id += n_clusters

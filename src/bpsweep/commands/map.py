@@ -53,8 +53,8 @@ def register(sub) -> None:
         "--frames",
         type=int,
         metavar="K",
-        help="with --zoom: K maps zooming "
-        "geometrically from the config's window to the zoom's, and a GIF of them",
+        help="with --zoom: K maps (2 to 1,000) zooming geometrically from the config's window "
+        "to the zoom's, and a GIF of them (refused up front when they cannot fit the disk)",
     )
     p.add_argument(
         "--color",

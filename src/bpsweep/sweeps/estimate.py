@@ -34,7 +34,7 @@ SAMPLE_SECONDS = 0.4
 #: A slow rate, in run-steps per second for the lessons' network (3 data points, 2 hidden
 #: nodes): an upper bound on the time of any sweep (the kernel does 1e7 to 5e7 on 2 cores).
 SLOW_RATE = 1e6
-#: Work estimated above this many seconds needs --yes (documented in docs/sweeps.md).
+#: Work estimated above this many seconds needs --yes (docs/sweeps.md, "Long work").
 LONG_WORK_SECONDS = 3600.0
 #: Work estimated above this many seconds is announced on stderr before it starts.
 NOTICE_SECONDS = 60.0

@@ -217,7 +217,12 @@ def _check_long_work(plan: Plan, missing: int) -> None:
     (unless quiet). Sweeps that are short whatever happens are not estimated."""
     if missing == 0:
         return
-    found = estimate.long_work(plan.config, estimate.LONG_WORK_SECONDS)
+    # a few runs (a data set of a million points, say) show no progress while they train:
+    # worth the sample (about half a second) when they may take over a minute; a larger sweep,
+    # whose chunks show progress, only when it may take an hour
+    few = missing <= estimate.SAMPLE_RUNS
+    above = estimate.NOTICE_SECONDS if few else estimate.LONG_WORK_SECONDS
+    found = estimate.long_work(plan.config, above)
     if found is None:
         return
     share = missing / plan.n  # a resumed sweep: only its missing runs are still to train
