@@ -24,7 +24,6 @@ from ..sweeps.expand import MAP_COLUMNS, column_kind, expand_columns, result_col
 from .chaos import chaos_kind
 from .tiles import LEAN_OUTCOMES, Grid, TileStore, tile_columns, trained_of
 
-
 #: Pixels a row group holds (about; whole rows of pixels). A row group's results are built
 #: whole before they are written (about 330 bytes a pixel for a full map, with the expansion
 #: of its settings), so this bounds the assembly's memory: measured on a 2048 x 2048 map, 2^20
