@@ -161,6 +161,20 @@ def time_sweep(config=None) -> tuple[float | None, str]:
             return None, f"sweep failed: {type(exc).__name__}: {exc}"
 
 
+def _timed_kernel():
+    """``(kernel, spent)``: kernels.train_batch that adds its wall time to ``spent[0]`` (the
+    kernel alone, timed inside a whole sweep or map in this process)."""
+    spent = [0.0]
+
+    def kernel_only(*args, **kwargs):
+        t = time.perf_counter()
+        out = kernels.train_batch(*args, **kwargs)
+        spent[0] += time.perf_counter() - t
+        return out
+
+    return kernel_only, spent
+
+
 def time_end_to_end(runs: int, repeat: int = 3) -> dict:
     """``bpsweep run`` on the main job's mix (about ``runs`` runs: seeds x its 6 rates) as a
     fresh process, from process start to the results file, as CSV and as Parquet, side by
@@ -175,13 +189,7 @@ def time_end_to_end(runs: int, repeat: int = 3) -> dict:
     from .sweeps.expand import expand
 
     seeds = max(1, round(runs / len(MAIN_JOB_LRS)))
-    spent = [0.0]
-
-    def kernel_only(*args, **kwargs):
-        t = time.perf_counter()
-        out = kernels.train_batch(*args, **kwargs)
-        spent[0] += time.perf_counter() - t
-        return out
+    kernel_only, spent = _timed_kernel()
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench-end-to-end.toml"
@@ -241,13 +249,7 @@ def time_map(side: int, repeat: int = 1, config_path=None) -> dict:
     path = config_path or _shipped_map()
     config = load_config(path, overrides=[f"map.resolution=[{side}, {side}]"])
     grid = Grid(config.map)
-    spent = [0.0]
-
-    def kernel_only(*args, **kwargs):
-        t = time.perf_counter()
-        out = kernels.train_batch(*args, **kwargs)
-        spent[0] += time.perf_counter() - t
-        return out
+    kernel_only, spent = _timed_kernel()
 
     def trainer(columns, n, data_dir, cache):
         from .engine.batch import train_columns

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import OutputError, ResultsError, UsageError
+from ..model import DEFAULT_FIT_SSR
 from ..settings import SETTINGS, check
 
 
@@ -46,6 +47,29 @@ def add_setting_options(parser, names, *, defaults: bool = True) -> None:
             metavar=name.upper() if not s.choices else "{" + ",".join(s.choices) + "}",
             help=help_text,
         )
+
+
+def add_overrides(parser, help_text: str) -> None:
+    """``--set KEY=VALUE`` (repeatable, dest ``overrides``): what a config's settings become
+    before it is checked (:func:`bpsweep.sweeps.config.load_config`'s ``overrides``)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
+def add_fit_ssr(parser) -> None:
+    """``--fit-ssr X``: a good fit has final SSR below X (a float, default DEFAULT_FIT_SSR)."""
+    parser.add_argument(
+        "--fit-ssr",
+        type=float,
+        default=DEFAULT_FIT_SSR,
+        help=f"a good fit has final SSR below this (default {DEFAULT_FIT_SSR:g})",
+    )
 
 
 def setting_values(args, names) -> dict:

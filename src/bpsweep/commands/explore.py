@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ..maps.chaos import DEFAULT_MOVES, MAX_MOVES, MOVE
-from ..model import DEFAULT_FIT_SSR
+from ..maps.chaos import DEFAULT_MOVES, MOVE
 from ..sweeps.config import config_from_dict, load_config
 from ..sweeps.options import DEVICES
+from ._options import add_fit_ssr, add_overrides
 
 
 def register(sub) -> None:
@@ -35,12 +35,7 @@ def register(sub) -> None:
     p.add_argument(
         "--device", default="cpu", choices=DEVICES, help="train tiles on the CPU or a GPU"
     )
-    p.add_argument(
-        "--fit-ssr",
-        type=float,
-        default=DEFAULT_FIT_SSR,
-        help=f"a good fit has final SSR below this (default {DEFAULT_FIT_SSR:g})",
-    )
+    add_fit_ssr(p)
     p.add_argument(
         "--chaos",
         type=int,
@@ -49,14 +44,7 @@ def register(sub) -> None:
         help=f"the chaos colour mode trains each pixel from K starts moved by {MOVE:g} too, as "
         f"bpsweep map --chaos K (default {DEFAULT_MOVES}; their tiles are shared)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting of the config (repeatable)",
-    )
+    add_overrides(p, "override a setting of the config (repeatable)")
     p.set_defaults(func=cmd_explore)
 
 
@@ -89,8 +77,6 @@ def cmd_explore(args) -> int:
         from ..engine.cuda import require_cuda
 
         require_cuda()
-    if not 1 <= args.chaos <= MAX_MOVES:
-        raise UsageError(f"--chaos: expected 1 to {MAX_MOVES} moved starts, found {args.chaos}")
     explorer = Explorer(
         config, out, device=args.device, train=train, fit_ssr=args.fit_ssr, chaos=args.chaos
     )

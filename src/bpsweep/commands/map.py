@@ -8,12 +8,12 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..maps.chaos import DEFAULT_MOVES, MOVE
-from ..model import DEFAULT_FIT_SSR
 from ..sweeps.config import load_config
 from ..sweeps.dispatch import check_local_jobs
 from ..sweeps.options import BACKENDS, DEVICES
 from ..sweeps.window import COLOR_MODES, parse_zoom
 from ..wording import plural
+from ._options import add_fit_ssr, add_overrides
 from .run import run_options
 
 #: Arguments starting with '-' that argparse is to read as values, not options: negative
@@ -63,12 +63,7 @@ def register(sub) -> None:
         "diverged by speed, max_steps, false convergence), steps, final_ssr, "
         "basin or chaos (with --chaos) (default: the config's, else outcome)",
     )
-    p.add_argument(
-        "--fit-ssr",
-        type=float,
-        default=DEFAULT_FIT_SSR,
-        help=f"a good fit has final SSR below this (default {DEFAULT_FIT_SSR:g})",
-    )
+    add_fit_ssr(p)
     p.add_argument(
         "--dimension",
         action="store_true",
@@ -119,14 +114,10 @@ def register(sub) -> None:
         action="store_true",
         help="start work estimated to take over an hour (otherwise refused with the estimate)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting or a [map] key, e.g. --set lr=0.3, "
-        "--set 'map.center=[0, 0]' (repeatable)",
+    add_overrides(
+        p,
+        "override a setting or a [map] key, e.g. --set lr=0.3, --set 'map.center=[0, 0]' "
+        "(repeatable)",
     )
     p.set_defaults(func=cmd_map)
 

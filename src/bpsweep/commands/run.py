@@ -7,6 +7,7 @@ from ..sweeps import runner
 from ..sweeps.config import load_config
 from ..sweeps.dispatch import check_local_jobs
 from ..sweeps.options import BACKENDS, DEVICES, FORMATS, RunOptions
+from ._options import add_overrides
 
 
 def register(sub) -> None:
@@ -51,13 +52,9 @@ def register(sub) -> None:
         action="store_true",
         help="start work estimated to take over an hour (otherwise refused with the estimate)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
+    add_overrides(
+        p,
+        "override a setting, e.g. --set lr=0.3, --set train.max_steps=100, "
         "--set 'sweep.lr=[0.1, 0.2]' (repeatable)",
     )
     p.add_argument(

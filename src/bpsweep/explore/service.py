@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..maps.chaos import DEFAULT_MOVES, MAX_MOVES, chaos_kind
+from ..maps.chaos import DEFAULT_MOVES, chaos_kind
 from ..maps.tiles import (
     TILE,
     Grid,
@@ -189,9 +189,9 @@ class Explorer:
                 f"{config.source}: expected a plane (a [map] with x and y) to explore, found a "
                 f"line (only x); draw it with bpsweep map"
             )
-        if not 1 <= chaos <= MAX_MOVES:
-            raise UsageError(f"chaos: expected 1 to {MAX_MOVES} moved starts, found {chaos}")
-        self.chaos = chaos
+        from ..maps.runner import check_chaos
+
+        self.chaos = check_chaos(chaos, "chaos")  # as bpsweep map --chaos K --color chaos
         self.config = config
         self.spec: MapSpec = dataclasses.replace(config.map, columns="full")
         self.store = TileStore(Path(out) / "tiles", config)

@@ -493,17 +493,17 @@ def _train_and_assemble(config, options, started, t0, chaos: int = 0) -> MapOutc
     metadata = _sidecar(
         config,
         options,
-        fingerprint,
-        training,
-        store,
-        grid,
-        started,
-        wall,
-        counts,
-        stats,
-        results,
-        size,
-        sha256,
+        fingerprint=fingerprint,
+        training=training,
+        store=store,
+        grid=grid,
+        started=started,
+        wall=wall,
+        counts=counts,
+        stats=stats,
+        results=results,
+        size=size,
+        sha256=sha256,
     )
     metadata["chaos_moves"] = chaos
     write_text_atomic(json_path, json.dumps(metadata, indent=2, default=str) + "\n")
@@ -588,6 +588,7 @@ def _complete_outcome(config, results, json_path, previous, tiles) -> MapOutcome
 def _sidecar(
     config,
     options,
+    *,
     fingerprint,
     training,
     store,
