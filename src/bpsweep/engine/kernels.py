@@ -1121,14 +1121,10 @@ def _train_batch(x, y, hidden, runs, order, items, lanes, out, stop):
 STOP_CHECK = 256
 
 
-#: Seconds an interrupted run_interruptibly waits for its kernel to return.
-STOP_WAIT = 1.0
-
-
 def run_interruptibly(kernel, *args):
     """``kernel(*args, stop)`` in a helper thread, with numba's thread count of this one
     (numba's is per thread); an exception in it (a KeyboardInterrupt here) sets ``stop[0]``,
-    waits up to STOP_WAIT seconds for the kernel to return, and is raised again."""
+    waits for the kernel to return, and is raised again."""
     stop = np.zeros(1, dtype=np.int64)
     threads = numba.get_num_threads()
     failure = []
@@ -1147,12 +1143,7 @@ def run_interruptibly(kernel, *args):
             helper.join(0.05)  # a wait that a signal interrupts
     except BaseException:
         stop[0] = 1
-        # a running kernel sees the flag within a block of steps and returns; one still being
-        # compiled or loaded (its first call in this process: tens of seconds on a busy machine
-        # with a cold cache) cannot see it yet, and Ctrl-C must not wait for that: after
-        # STOP_WAIT the interrupt goes on (the helper is a daemon thread, ended with the
-        # process; once it runs, it returns after one block, the flag being set)
-        helper.join(STOP_WAIT)
+        helper.join()
         raise
     if failure:
         raise failure[0]
